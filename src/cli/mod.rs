@@ -1,0 +1,260 @@
+//! The command line: `serve` starts the daemon, every other command is a client of its control
+//! socket. Exit codes: 0 ok, 1 refused or failed, 2 usage (clap's own code for usage errors).
+
+pub mod output;
+
+use crate::config::{Config, parse_duration};
+use crate::protocol::{ApiError, Auth, ErrorCode, Request, Response};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+/// The default config file of a packaged install.
+pub const DEFAULT_CONFIG: &str = "/etc/gatewarden/gatewarden.toml";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gatewarden",
+    version,
+    about = "Users, permissions, HMI sessions and the supervisor lock for an edge gateway"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Control socket of the daemon [default: $RUNTIME_DIRECTORY, /run/gatewarden or ./gatewarden-state]
+    #[arg(long, global = true, env = "GATEWARDEN_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Print exactly the method's result (or {"error": ...}) as JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Login token or API key to act as (from `gatewarden login USER`)
+    #[arg(long, global = true, env = "GATEWARDEN_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon (systemd Type=notify)
+    Serve {
+        /// Config file (TOML); without it the embedded defaults apply
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// File holding the built-in admin's first password
+        #[arg(long, value_name = "FILE")]
+        admin_password_file: Option<PathBuf>,
+    },
+    /// Show the daemon's state: version, database, MQTT link, seats, supervisor lock
+    Status,
+    /// Show the audit trail, newest first
+    Audit {
+        /// Only entries since a time (UTC, 2026-11-23T08:00) or for a duration back (2h)
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        limit: u32,
+    },
+    /// Work with config files
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Send any request method with raw JSON params; prints the result or the error object
+    Call {
+        method: String,
+        #[arg(value_name = "PARAMS_JSON")]
+        params: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate a config file; names the line and key at fault
+    Check {
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+}
+
+/// A failure of a CLI command, mapped to an exit code by `main`.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The daemon answered with an error.
+    #[error("{0}")]
+    Api(ApiError),
+    /// The command line or a local file was wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// Anything else: the daemon unreachable, a broken reply.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// One connection to the daemon's control socket.
+pub struct Client {
+    path: PathBuf,
+    reader: BufReader<UnixStream>,
+    auth: Option<Auth>,
+    next_id: u64,
+}
+
+impl Client {
+    pub fn connect(global: &Global) -> Result<Client, CliError> {
+        let path = socket_path(global.socket.as_deref());
+        let stream = UnixStream::connect(&path).map_err(|e| {
+            CliError::Failed(format!(
+                "cannot reach gatewarden at {}: is `gatewarden serve` running? ({e})",
+                path.display()
+            ))
+        })?;
+        let auth = global.token.as_ref().filter(|t| !t.is_empty()).map(|t| auth_for_secret(t));
+        Ok(Client { path, reader: BufReader::new(stream), auth, next_id: 1 })
+    }
+
+    /// Sends one request and waits for its reply.
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, CliError> {
+        let req = Request {
+            id: Value::from(self.next_id),
+            method: method.to_string(),
+            params,
+            auth: self.auth.clone(),
+            reply_to: None,
+        };
+        self.next_id += 1;
+        let mut line = serde_json::to_vec(&req).map_err(|e| CliError::Failed(e.to_string()))?;
+        line.push(b'\n');
+        let lost = |e: std::io::Error| CliError::Failed(format!("connection to {} lost: {e}", self.path.display()));
+        self.reader.get_mut().write_all(&line).map_err(lost)?;
+        let mut reply = String::new();
+        let n = self.reader.read_line(&mut reply).map_err(lost)?;
+        if n == 0 {
+            return Err(CliError::Failed(format!("gatewarden at {} closed the connection", self.path.display())));
+        }
+        let resp: Response = serde_json::from_str(&reply)
+            .map_err(|e| CliError::Failed(format!("unreadable reply from gatewarden: {e}")))?;
+        resp.into_result().map_err(CliError::Api)
+    }
+}
+
+/// Login tokens start with `gwt_`, API keys with `gwk_`; the CLI picks the auth form from that.
+pub fn auth_for_secret(secret: &str) -> Auth {
+    if secret.starts_with("gwk_") {
+        Auth::Key { key: secret.to_string() }
+    } else {
+        Auth::Token { token: secret.to_string() }
+    }
+}
+
+/// Where the CLI looks for the daemon when `--socket` is not given.
+pub fn socket_path(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os("RUNTIME_DIRECTORY").filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir).join("gatewarden.sock");
+    }
+    let packaged = PathBuf::from("/run/gatewarden/gatewarden.sock");
+    if packaged.exists() {
+        return packaged;
+    }
+    match std::env::var_os("STATE_DIRECTORY").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("gatewarden.sock"),
+        None => PathBuf::from("gatewarden-state/gatewarden.sock"),
+    }
+}
+
+/// Runs a client command and prints its outcome. Returns the exit code.
+pub fn run(cli: Cli) -> i32 {
+    let json = cli.global.json;
+    match execute(&cli.global, cli.command) {
+        Ok(Some(v)) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                output::print_human(&v);
+            }
+            EXIT_OK
+        }
+        Ok(None) => EXIT_OK,
+        Err(CliError::Api(e)) => {
+            if json {
+                println!("{}", json!({ "error": e }));
+            } else {
+                eprintln!("error: {}: {}", e.code.as_str(), e.message);
+                for (k, v) in &e.data {
+                    eprintln!("  {k}: {v}");
+                }
+            }
+            EXIT_FAILED
+        }
+        Err(CliError::Usage(m)) => {
+            report(json, ErrorCode::BadRequest, &m);
+            EXIT_USAGE
+        }
+        Err(CliError::Failed(m)) => {
+            report(json, ErrorCode::Internal, &m);
+            EXIT_FAILED
+        }
+    }
+}
+
+fn report(json: bool, code: ErrorCode, message: &str) {
+    if json {
+        println!("{}", json!({ "error": { "code": code, "message": message } }));
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError> {
+    match command {
+        Command::Serve { .. } => Err(CliError::Usage("serve is handled by main".into())),
+        Command::Config { command: ConfigCommand::Check { file } } => config_check(file).map(Some),
+        Command::Status => Client::connect(global)?.call("status", Value::Null).map(Some),
+        Command::Audit { since, limit } => {
+            let since = since.map(|s| parse_since(&s)).transpose()?;
+            Client::connect(global)?.call("audit.list", json!({ "since": since, "limit": limit })).map(Some)
+        }
+        Command::Call { method, params } => {
+            let params = match params {
+                Some(p) => serde_json::from_str(&p)
+                    .map_err(|e| CliError::Usage(format!("PARAMS_JSON is not valid JSON: {e}")))?,
+                None => Value::Null,
+            };
+            Client::connect(global)?.call(&method, params).map(Some)
+        }
+    }
+}
+
+/// `--since`: a UTC time, or a duration back from now.
+pub fn parse_since(s: &str) -> Result<i64, CliError> {
+    if let Some(ms) = output::parse_utc(s) {
+        return Ok(ms);
+    }
+    parse_duration(s)
+        .map(|d| crate::store::now_ms() - d.as_millis() as i64)
+        .map_err(|_| CliError::Usage(format!("--since {s:?}: give a UTC time (2026-11-23T08:00) or a duration (2h)")))
+}
+
+fn config_check(file: Option<PathBuf>) -> Result<Value, CliError> {
+    let path = file.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let config = Config::load(&path).map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(json!({
+        "file": path.display().to_string(),
+        "ok": true,
+        "site": config.site.id,
+        "seats": config.license.seats,
+        "mqtt": if config.mqtt.enabled { config.mqtt.url.as_str() } else { "disabled" },
+    }))
+}

@@ -1,0 +1,476 @@
+//! The TOML configuration: every key optional, every default documented in
+//! `packaging/gatewarden.toml`, unknown keys refused.
+//!
+//! A config that cannot be used must never half-start the daemon: `load` parses and then runs the
+//! semantic `check()`, and every error names the file, the line and the key at fault.
+
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A duration written as `"30s"`, `"15m"`, `"2h"`, `"7d"`, `"250ms"`, or a plain number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    pub const fn secs(s: u64) -> Dur {
+        Dur(Duration::from_secs(s))
+    }
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected a number and a unit, like \"30s\", \"15m\", \"2h\""))?;
+    let ms = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => return Err(format!("invalid duration unit {other:?} in {s:?}: use ms, s, m, h or d")),
+    };
+    n.checked_mul(ms).map(Duration::from_millis).ok_or_else(|| format!("duration {s:?} is too large"))
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d).map_err(|_| serde::de::Error::custom("expected a duration like \"30s\""))? {
+            Raw::Secs(s) => Ok(Dur::secs(s)),
+            Raw::Text(t) => parse_duration(&t).map(Dur).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub daemon: DaemonConfig,
+    pub site: SiteConfig,
+    pub accounts: AccountsConfig,
+    pub license: LicenseConfig,
+    pub supervisor: SupervisorConfig,
+    pub mqtt: MqttConfig,
+    pub console: ConsoleConfig,
+    pub retention: RetentionConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    pub state_dir: Option<PathBuf>,
+    pub socket: Option<PathBuf>,
+    pub socket_group: Option<String>,
+    pub log_level: String,
+    pub max_request_bytes: usize,
+    pub client_timeout: Dur,
+    pub max_clients: usize,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            state_dir: None,
+            socket: None,
+            socket_group: None,
+            log_level: "info".into(),
+            max_request_bytes: 64 * 1024,
+            client_timeout: Dur::secs(60),
+            max_clients: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SiteConfig {
+    pub id: String,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig { id: "default".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    pub self_registration: bool,
+    pub default_roles: Vec<String>,
+    pub password_min_length: usize,
+    pub lockout_attempts: u32,
+    pub lockout_window: Dur,
+    pub lockout_duration: Dur,
+    pub token_ttl: Dur,
+    pub admin_password_file: Option<PathBuf>,
+    pub argon2: Argon2Config,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            self_registration: false,
+            default_roles: Vec::new(),
+            password_min_length: 10,
+            lockout_attempts: 5,
+            lockout_window: Dur::secs(15 * 60),
+            lockout_duration: Dur::secs(15 * 60),
+            token_ttl: Dur::secs(12 * 3600),
+            admin_password_file: None,
+            argon2: Argon2Config::default(),
+        }
+    }
+}
+
+/// argon2id cost. The default (19 MiB, 2 passes, 1 lane) is the OWASP baseline and keeps one
+/// verification near 150 ms on a Cortex-A53; see the README's numbers.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Argon2Config { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LicenseConfig {
+    pub seats: u32,
+    pub heartbeat_timeout: Dur,
+    pub reserved: BTreeMap<String, u32>,
+    pub share_same_host: bool,
+    pub terminate_cooldown: Dur,
+    pub persist_interval: Dur,
+}
+
+impl Default for LicenseConfig {
+    fn default() -> Self {
+        LicenseConfig {
+            seats: 5,
+            heartbeat_timeout: Dur::secs(30),
+            reserved: BTreeMap::new(),
+            share_same_host: true,
+            terminate_cooldown: Dur::secs(60),
+            persist_interval: Dur::secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisorConfig {
+    pub lock_survives_restart: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    pub enabled: bool,
+    pub url: String,
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    pub keep_alive: Dur,
+    pub qos: u8,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            enabled: true,
+            url: "mqtt://127.0.0.1:1883".into(),
+            client_id: None,
+            username: None,
+            password_file: None,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            keep_alive: Dur::secs(30),
+            qos: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    pub map_unix_users: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    pub audit_max_age: Dur,
+    pub audit_max_rows: u64,
+    pub outbox_max_age: Dur,
+    pub outbox_max_rows: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            audit_max_age: Dur::secs(90 * 86_400),
+            audit_max_rows: 200_000,
+            outbox_max_age: Dur::secs(7 * 86_400),
+            outbox_max_rows: 50_000,
+        }
+    }
+}
+
+/// A config error with its place: `FILE:LINE: key `a.b`: what is wrong`.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl Config {
+    /// Reads, parses and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            line: None,
+            key: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parses and checks config text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, key) = match e.span() {
+                Some(span) => locate_span(text, span.start),
+                None => (None, None),
+            };
+            let message = e.message().trim().to_string();
+            // For an unknown field the span covers the key itself; name it precisely.
+            let key = unknown_field_name(&message).map(|k| qualify(text, span_line_start(text, e.span()), k)).or(key);
+            ConfigError { file: file.to_string(), line, key, message }
+        })?;
+        config.check().map_err(|(key, message)| ConfigError {
+            file: file.to_string(),
+            line: find_key_line(text, &key),
+            key: Some(key),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Semantic checks that serde cannot express. Returns the dotted key at fault and why.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let err = |k: &str, m: String| Err((k.to_string(), m));
+        if tracing_subscriber::EnvFilter::try_new(&self.daemon.log_level).is_err() {
+            return err("daemon.log_level", format!("{:?} is not a log level or filter", self.daemon.log_level));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.daemon.max_request_bytes) {
+            return err("daemon.max_request_bytes", "must be between 1024 and 16777216".into());
+        }
+        if self.daemon.client_timeout.0 < Duration::from_secs(1) {
+            return err("daemon.client_timeout", "must be at least 1s".into());
+        }
+        if self.daemon.max_clients == 0 {
+            return err("daemon.max_clients", "must be at least 1".into());
+        }
+        let id = &self.site.id;
+        if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return err(
+                "site.id",
+                format!("{id:?} must be 1-64 characters of A-Z a-z 0-9 - _ . (it is an MQTT topic level)"),
+            );
+        }
+        let a = &self.accounts;
+        if !(8..=1024).contains(&a.password_min_length) {
+            return err("accounts.password_min_length", "must be between 8 and 1024".into());
+        }
+        if a.lockout_attempts == 0 {
+            return err("accounts.lockout_attempts", "must be at least 1".into());
+        }
+        if a.token_ttl.0 < Duration::from_secs(60) {
+            return err("accounts.token_ttl", "must be at least 1m".into());
+        }
+        if a.argon2.memory_kib < 8 * a.argon2.parallelism.max(1) || a.argon2.memory_kib > 1024 * 1024 {
+            return err("accounts.argon2.memory_kib", "must be between 8*parallelism and 1048576".into());
+        }
+        if !(1..=64).contains(&a.argon2.iterations) {
+            return err("accounts.argon2.iterations", "must be between 1 and 64".into());
+        }
+        if !(1..=16).contains(&a.argon2.parallelism) {
+            return err("accounts.argon2.parallelism", "must be between 1 and 16".into());
+        }
+        let l = &self.license;
+        let reserved: u64 = l.reserved.values().map(|&n| n as u64).sum();
+        if reserved > l.seats as u64 {
+            return err("license.reserved", format!("reserves {reserved} seats but license.seats is {}", l.seats));
+        }
+        if l.heartbeat_timeout.0 < Duration::from_secs(2) {
+            return err("license.heartbeat_timeout", "must be at least 2s".into());
+        }
+        if l.persist_interval.0 < Duration::from_secs(1) {
+            return err("license.persist_interval", "must be at least 1s".into());
+        }
+        let m = &self.mqtt;
+        if !(m.url.starts_with("mqtt://") || m.url.starts_with("mqtts://")) {
+            return err("mqtt.url", format!("{:?} must start with mqtt:// or mqtts://", m.url));
+        }
+        if m.qos > 2 {
+            return err("mqtt.qos", "must be 0, 1 or 2".into());
+        }
+        if m.keep_alive.0 < Duration::from_secs(5) {
+            return err("mqtt.keep_alive", "must be at least 5s".into());
+        }
+        if self.retention.audit_max_rows < 100 || self.retention.outbox_max_rows < 100 {
+            return err("retention", "audit_max_rows and outbox_max_rows must be at least 100".into());
+        }
+        Ok(())
+    }
+}
+
+fn unknown_field_name(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+fn span_line_start(text: &str, span: Option<std::ops::Range<usize>>) -> usize {
+    span.map(|s| s.start.min(text.len())).unwrap_or(0)
+}
+
+/// The line number (1-based) of a byte offset and the dotted key written on that line, if any.
+fn locate_span(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
+    let offset = offset.min(text.len());
+    let line_no = text[..offset].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let key = line.split_once('=').map(|(k, _)| qualify(text, offset, k.trim()));
+    (Some(line_no), key)
+}
+
+/// Prefixes `key` with the `[table]` header in force at `offset`.
+fn qualify(text: &str, offset: usize, key: &str) -> String {
+    let before = &text[..offset.min(text.len())];
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_string(),
+    }
+}
+
+/// Finds the line on which a dotted key (`license.seats`) is set, for semantic errors.
+fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
+    let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    let mut current = String::new();
+    let mut table_line = None;
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.starts_with('[') {
+            current = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            if current == dotted {
+                table_line = Some(i + 1);
+            }
+            continue;
+        }
+        if current == table && l.split_once('=').is_some_and(|(k, _)| k.trim() == key) {
+            return Some(i + 1);
+        }
+    }
+    table_line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_the_embedded_defaults() {
+        let c = Config::parse("", "x.toml").unwrap();
+        assert_eq!(c.license.seats, 5);
+        assert_eq!(c.site.id, "default");
+        assert!(c.mqtt.enabled);
+        assert_eq!(c.license.heartbeat_timeout, Dur::secs(30));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("12").unwrap(), Duration::from_secs(12));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 weeks").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let e = Config::parse("[license]\nseats = 3\nseets = 4\n", "g.toml").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert_eq!(e.key.as_deref(), Some("license.seets"), "{e}");
+        assert!(e.to_string().starts_with("g.toml:3: key `license.seets`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_key() {
+        let e = Config::parse("[site]\nid = \"a\"\n\n[license]\nseats = \"many\"\n", "g.toml").unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        assert_eq!(e.key.as_deref(), Some("license.seats"), "{e}");
+    }
+
+    #[test]
+    fn semantic_error_names_line_and_key() {
+        let e = Config::parse("[license]\nseats = 1\nreserved = { supervisor = 2 }\n", "g.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("license.reserved"));
+        assert_eq!(e.line, Some(3), "{e}");
+        let e = Config::parse("[site]\nid = \"a/b\"\n", "g.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("site.id"));
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn bad_duration_is_reported() {
+        let e = Config::parse("[license]\nheartbeat_timeout = \"soon\"\n", "g.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("license.heartbeat_timeout"), "{e}");
+        assert!(e.message.contains("duration"), "{e}");
+    }
+}

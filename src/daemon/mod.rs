@@ -1,0 +1,195 @@
+//! The daemon's wiring: state directory, database, control socket, systemd notification, signals.
+//!
+//! Order matters to systemd: READY=1 is sent only after the database is open and migrated and the
+//! control socket accepts connections. The watchdog is pinged from a `biased` arm of the main loop,
+//! so a wedged loop stops pinging and systemd restarts us.
+
+pub mod logging;
+pub mod server;
+
+use crate::api::{Ctx, Paths};
+use crate::config::{Config, ConfigError};
+use crate::store::{Store, StoreError};
+use sd_notify::NotifyState;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// What `gatewarden serve` was told on its command line.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub config_path: Option<PathBuf>,
+    pub admin_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("state directory {path}: {source}")]
+    StateDir { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Bind(#[from] server::BindError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Where state and the socket live: config first, then systemd's directories, then `./gatewarden-state`.
+pub fn resolve_paths(config: &Config, config_path: Option<PathBuf>) -> Paths {
+    let env_dir = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            // systemd may pass several colon-separated directories; the first is ours.
+            .map(|v| PathBuf::from(v.to_string_lossy().split(':').next().unwrap_or_default()))
+    };
+    let state_dir = config
+        .daemon
+        .state_dir
+        .clone()
+        .or_else(|| env_dir("STATE_DIRECTORY"))
+        .unwrap_or_else(|| PathBuf::from("gatewarden-state"));
+    let socket =
+        config.daemon.socket.clone().unwrap_or_else(|| {
+            env_dir("RUNTIME_DIRECTORY").unwrap_or_else(|| state_dir.clone()).join("gatewarden.sock")
+        });
+    Paths { db: state_dir.join("gatewarden.db"), state_dir, socket, config: config_path }
+}
+
+/// Loads the config named on the command line, or the embedded defaults.
+pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Ok(Config::default()),
+    }
+}
+
+fn notify(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!("sd_notify failed: {e}");
+    }
+}
+
+/// Opens everything, then serves until SIGTERM or SIGINT.
+pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Result<(), DaemonError> {
+    let paths = resolve_paths(&config, opts.config_path.clone());
+    create_state_dir(&paths.state_dir)?;
+    let store = Store::open(&paths.db)?;
+    let listener = server::bind(&paths.socket, config.daemon.socket_group.as_deref())?;
+    let socket_path = paths.socket.clone();
+    let ctx = Arc::new(Ctx::new(config, store, paths));
+    let server = tokio::spawn(server::serve(listener, ctx.clone()));
+
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(format!("SIGTERM: {e}")))?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Setup(format!("SIGINT: {e}")))?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Setup(format!("SIGHUP: {e}")))?;
+
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        database = %ctx.paths.db.display(),
+        socket = %ctx.paths.socket.display(),
+        "gatewarden ready"
+    );
+    notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&ctx))]);
+
+    // Half of WATCHDOG_USEC, as systemd recommends; without a watchdog the arm never fires.
+    let watchdog_period = sd_notify::watchdog_enabled().map(|d| d / 2);
+    let mut watchdog = tokio::time::interval(watchdog_period.unwrap_or(Duration::from_secs(3600)));
+    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut housekeeping = tokio::time::interval(Duration::from_secs(60));
+    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = watchdog.tick(), if watchdog_period.is_some() => notify(&[NotifyState::Watchdog]),
+            _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break; }
+            _ = sighup.recv() => reload(&ctx, &log),
+            _ = housekeeping.tick() => {
+                housekeep(&ctx);
+                notify(&[NotifyState::Status(&status_line(&ctx))]);
+            }
+        }
+    }
+
+    notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+    server.abort();
+    let _ = server.await;
+    let _ = std::fs::remove_file(&socket_path);
+    tracing::info!("gatewarden stopped");
+    Ok(())
+}
+
+fn create_state_dir(dir: &std::path::Path) -> Result<(), DaemonError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let err = |source| DaemonError::StateDir { path: dir.display().to_string(), source };
+    std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir).map_err(err)
+}
+
+/// The one-line summary systemd shows in `systemctl status`.
+fn status_line(ctx: &Ctx) -> String {
+    let config = ctx.config();
+    format!("seats 0/{} in use; supervisor lock: none", config.license.seats)
+}
+
+/// Periodic upkeep: retention of the audit trail.
+fn housekeep(ctx: &Ctx) {
+    let r = ctx.config().retention.clone();
+    let store = ctx.store();
+    if let Err(e) = crate::store::audit::prune(&store.conn, r.audit_max_age.0.as_millis() as i64, r.audit_max_rows) {
+        tracing::warn!("audit retention failed: {e}");
+    }
+}
+
+/// SIGHUP: re-read the config file and apply what can change while running.
+fn reload(ctx: &Ctx, log: &logging::Handle) {
+    notify(&[NotifyState::Reloading, NotifyState::monotonic_usec_now().unwrap_or(NotifyState::Status("reloading"))]);
+    let Some(path) = ctx.paths.config.clone() else {
+        tracing::info!("SIGHUP: running on embedded defaults, nothing to reload");
+        notify(&[NotifyState::Ready]);
+        return;
+    };
+    match Config::load(&path) {
+        Err(e) => tracing::error!("SIGHUP: keeping the running config: {e}"),
+        Ok(new) => {
+            let old = ctx.config();
+            for key in restart_only_changes(&old, &new) {
+                tracing::warn!("SIGHUP: {key} changed; it takes effect after a restart");
+            }
+            if new.daemon.log_level != old.daemon.log_level {
+                log.set_level(&new.daemon.log_level);
+            }
+            ctx.set_config(new);
+            tracing::info!("SIGHUP: config reloaded from {}", path.display());
+        }
+    }
+    notify(&[NotifyState::Ready, NotifyState::Status(&status_line(ctx))]);
+}
+
+/// The keys a running daemon cannot apply live.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let d = (&old.daemon, &new.daemon);
+    if d.0.state_dir != d.1.state_dir {
+        out.push("daemon.state_dir");
+    }
+    if d.0.socket != d.1.socket {
+        out.push("daemon.socket");
+    }
+    if d.0.socket_group != d.1.socket_group {
+        out.push("daemon.socket_group");
+    }
+    if d.0.max_clients != d.1.max_clients {
+        out.push("daemon.max_clients");
+    }
+    if old.site.id != new.site.id {
+        out.push("site.id");
+    }
+    if format!("{:?}", old.mqtt) != format!("{:?}", new.mqtt) {
+        out.push("mqtt");
+    }
+    out
+}

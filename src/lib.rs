@@ -1,0 +1,9 @@
+//! gatewarden: users, roles, permissions, HMI client sessions, the licence seat limit and the
+//! supervisor lock for an industrial edge gateway, in one daemon with its own CLI.
+
+pub mod api; // request dispatch: one match from method to handler, shared by both transports
+pub mod cli; // the command line: `serve`, and the control-socket client for everything else
+pub mod config; // TOML config with defaults and precise errors
+pub mod daemon; // wiring: socket server, signals, systemd notification, logging
+pub mod protocol; // Request / Response / ErrorCode, shared by daemon, CLI and MQTT
+pub mod store; // SQLite: pragmas, migrations, audit trail, outbox

@@ -1,0 +1,218 @@
+//! The request protocol shared by the daemon, the CLI and the MQTT bridge.
+//!
+//! A request is one JSON object: `{"id": ..., "method": "...", "params": {...}, "auth": {...}}`.
+//! A reply is `{"id": ..., "result": ...}` or `{"id": ..., "error": {"code": "...", "message": "..."}}`.
+//! On the control socket each request and each reply is one line (newline-delimited JSON); a line may
+//! not exceed the configured maximum request size.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Credentials a request may carry. Exactly one form per request.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum Auth {
+    Token { token: String },
+    Key { key: String },
+    Password { user: String, password: String },
+}
+
+impl fmt::Debug for Auth {
+    // Never print a secret, even in debug logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::Token { .. } => f.write_str("Auth::Token(<redacted>)"),
+            Auth::Key { .. } => f.write_str("Auth::Key(<redacted>)"),
+            Auth::Password { user, .. } => write!(f, "Auth::Password({user}, <redacted>)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    #[serde(default)]
+    pub id: Value,
+    pub method: String,
+    #[serde(default)]
+    pub params: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
+    /// MQTT 3.1.1 clients name the topic the reply goes to here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+}
+
+impl Request {
+    /// Decodes one request. On failure returns the error together with whatever `id` could be read,
+    /// so the reply can still be correlated by the caller.
+    pub fn decode(bytes: &[u8]) -> Result<Request, Box<(Value, ApiError)>> {
+        let fail = |id: Value, msg: String| Box::new((id, ApiError::bad_request(msg)));
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| fail(Value::Null, format!("request is not valid JSON: {e}")))?;
+        let id = value.get("id").cloned().unwrap_or(Value::Null);
+        if !value.is_object() {
+            return Err(fail(id, "request must be a JSON object".into()));
+        }
+        serde_json::from_value(value).map_err(|e| fail(id, format!("malformed request: {e}")))
+    }
+}
+
+/// The public error codes of the contract. Their serialized names never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Conflict,
+    InvalidCredentials,
+    AccountDisabled,
+    AccountLocked,
+    LicenseLimitReached,
+    SessionTerminated,
+    SessionExpired,
+    SupervisorLocked,
+    ProtectedAccount,
+    SelfDelete,
+    RegistrationDisabled,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::AccountDisabled => "account_disabled",
+            ErrorCode::AccountLocked => "account_locked",
+            ErrorCode::LicenseLimitReached => "license_limit_reached",
+            ErrorCode::SessionTerminated => "session_terminated",
+            ErrorCode::SessionExpired => "session_expired",
+            ErrorCode::SupervisorLocked => "supervisor_locked",
+            ErrorCode::ProtectedAccount => "protected_account",
+            ErrorCode::SelfDelete => "self_delete",
+            ErrorCode::RegistrationDisabled => "registration_disabled",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// An error as it travels on the wire: a code, a human message, and code-specific fields
+/// (`retry_after_s`, `limit`, `in_use`, ...) flattened beside them.
+#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
+#[error("{}: {message}", code.as_str())]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(flatten)]
+    pub data: Map<String, Value>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into(), data: Map::new() }
+    }
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.data.insert(key.to_string(), value.into());
+        self
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthenticated, message)
+    }
+    /// For failures the caller cannot fix. The detail goes to the log, not to the wire.
+    pub fn internal(detail: impl fmt::Display) -> Self {
+        tracing::error!("internal error: {detail}");
+        Self::new(ErrorCode::Internal, "internal error; see the gatewarden log")
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::internal(format!("database: {e}"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Response {
+    #[serde(default)]
+    pub id: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApiError>,
+}
+
+impl Response {
+    pub fn from_result(id: Value, r: Result<Value, ApiError>) -> Self {
+        match r {
+            Ok(v) => Response { id, result: Some(v), error: None },
+            Err(e) => Response { id, result: None, error: Some(e) },
+        }
+    }
+    pub fn into_result(self) -> Result<Value, ApiError> {
+        match (self.result, self.error) {
+            (_, Some(e)) => Err(e),
+            (Some(v), None) => Ok(v),
+            (None, None) => Ok(Value::Null),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_keeps_id_of_a_malformed_request() {
+        let (id, err) = *Request::decode(br#"{"id": 7, "params": {}}"#).unwrap_err();
+        assert_eq!(id, Value::from(7));
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        assert!(err.message.contains("method"), "{}", err.message);
+    }
+
+    #[test]
+    fn decode_rejects_non_objects_and_garbage() {
+        assert_eq!(Request::decode(b"[1,2]").unwrap_err().1.code, ErrorCode::BadRequest);
+        assert_eq!(Request::decode(b"\xff\xfe").unwrap_err().1.code, ErrorCode::BadRequest);
+        assert_eq!(Request::decode(b"").unwrap_err().1.code, ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn auth_forms_and_redaction() {
+        let r = Request::decode(br#"{"method":"x","auth":{"user":"a","password":"hunter2"}}"#).unwrap();
+        let dbg = format!("{:?}", r);
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(matches!(r.auth, Some(Auth::Password { .. })));
+        let r = Request::decode(br#"{"method":"x","auth":{"token":"t"}}"#).unwrap();
+        assert!(matches!(r.auth, Some(Auth::Token { .. })));
+        assert!(Request::decode(br#"{"method":"x","auth":{"nope":1}}"#).is_err());
+    }
+
+    #[test]
+    fn error_serializes_with_flattened_data() {
+        let e = ApiError::new(ErrorCode::LicenseLimitReached, "full").with("limit", 2).with("in_use", 2);
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["code"], "license_limit_reached");
+        assert_eq!(v["limit"], 2);
+        assert_eq!(v["in_use"], 2);
+    }
+}
