@@ -113,11 +113,15 @@ pub struct ApiError {
     pub message: String,
     #[serde(flatten)]
     pub data: Map<String, Value>,
+    /// How long the transport waits before sending this error (the growing delay after a failed
+    /// login). Never on the wire.
+    #[serde(skip)]
+    pub delay_ms: u64,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), data: Map::new() }
+        ApiError { code, message: message.into(), data: Map::new(), delay_ms: 0 }
     }
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.data.insert(key.to_string(), value.into());

@@ -6,67 +6,22 @@
 //! mutation applied outside one SQLite transaction.
 
 pub mod audit;
+pub mod auth;
+pub mod key;
 pub mod status;
+pub mod user;
+
+pub use auth::{ADMIN_ID, ADMIN_NAME, Caller, Origin, Principal};
 
 use crate::config::Config;
 use crate::protocol::{ApiError, Request};
 use crate::store::Store;
-use crate::store::audit::Actor;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
-
-/// Where a request came from. Decides how an unauthenticated request is treated.
-#[derive(Debug, Clone)]
-pub enum Origin {
-    /// The control socket, with the peer's credentials from SO_PEERCRED.
-    Socket { uid: u32, pid: i32 },
-    /// The MQTT bridge, with the client's id if it gave one.
-    Mqtt { client: String },
-}
-
-impl Origin {
-    pub fn describe(&self) -> String {
-        match self {
-            Origin::Socket { uid, pid } => format!("socket uid={uid} pid={pid}"),
-            Origin::Mqtt { client } => format!("mqtt client={client}"),
-        }
-    }
-}
-
-/// Who is calling, once credentials are checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    Anonymous,
-    User { id: i64, name: String },
-}
-
-/// The built-in administrator. Root on the control socket acts as this account.
-pub const ADMIN_ID: i64 = 1;
-pub const ADMIN_NAME: &str = "admin";
-
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub principal: Principal,
-    pub origin: Origin,
-}
-
-impl Caller {
-    pub fn actor(&self) -> Actor {
-        let name = match &self.principal {
-            Principal::Anonymous => "anonymous".to_string(),
-            Principal::User { name, .. } => format!("user:{name}"),
-        };
-        Actor { name, source: self.origin.describe() }
-    }
-
-    /// The built-in admin passes every check.
-    pub fn is_superuser(&self) -> bool {
-        matches!(&self.principal, Principal::User { id, .. } if *id == ADMIN_ID)
-    }
-}
 
 /// Runtime state of the MQTT link, as `status` reports it.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -120,40 +75,79 @@ impl Ctx {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Asks whether `caller` holds `perm`. The one place every method's check goes through.
+    /// Asks whether `caller` holds the built-in permission `perm`. The one place every method's
+    /// check goes through; a refusal is audited.
     pub fn authorize(&self, caller: &Caller, perm: &str) -> Result<(), ApiError> {
         if caller.is_superuser() {
             return Ok(());
         }
-        match caller.principal {
-            Principal::Anonymous => Err(ApiError::unauthenticated(format!(
-                "this request needs credentials ({perm}): pass --token, or run as root on the console"
-            ))),
-            _ => Err(ApiError::forbidden(format!("permission {perm} is required"))),
+        let err = match caller.principal {
+            Principal::Anonymous => {
+                return Err(ApiError::unauthenticated(format!(
+                    "this request needs credentials ({perm}): pass --token, or run as root on the console"
+                )));
+            }
+            _ => ApiError::forbidden(format!("permission {perm} is required")),
+        };
+        self.audit_denied(caller, perm, &err);
+        Err(err)
+    }
+
+    /// Records a refused privileged action.
+    pub fn audit_denied(&self, caller: &Caller, action: &str, err: &ApiError) {
+        let detail = serde_json::json!({"code": err.code, "message": err.message});
+        let r = self.store().write(|tx| {
+            crate::store::audit::record(
+                tx,
+                &caller.actor(),
+                action,
+                None,
+                crate::store::audit::Outcome::Denied,
+                Some(&detail),
+            )
+        });
+        if let Err(e) = r {
+            tracing::warn!("cannot audit a refusal: {e}");
         }
     }
 }
 
-/// Resolves who is calling. Credentials in the request win; without them, root on the control socket
-/// is the built-in admin.
-pub fn resolve_caller(_ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Caller, ApiError> {
-    let principal = match (&req.auth, origin) {
-        (Some(_), _) => return Err(ApiError::unauthenticated("credentials are not accepted yet")),
-        (None, Origin::Socket { uid: 0, .. }) => Principal::User { id: ADMIN_ID, name: ADMIN_NAME.into() },
-        (None, _) => Principal::Anonymous,
-    };
-    Ok(Caller { principal, origin: origin.clone() })
+/// Whether a request came over the network (MQTT) rather than the local console socket.
+pub fn is_network(origin: &Origin) -> bool {
+    matches!(origin, Origin::Mqtt { .. })
 }
 
-/// Whether a request may cost real CPU time (password hashing) and so must not run on an async
-/// worker thread.
-pub fn is_slow(_req: &Request) -> bool {
-    false
+/// Methods that hash a password, and so must not run on an async worker thread.
+const SLOW_METHODS: &[&str] = &["login", "user.create", "user.register", "user.set_password"];
+
+/// Whether a request may cost real CPU time (password hashing).
+pub fn is_slow(req: &Request) -> bool {
+    auth::needs_password_check(req) || SLOW_METHODS.contains(&req.method.as_str())
 }
+
+/// Every method the dispatcher serves, for `--help` texts and the generated permission tests.
+pub const METHODS: &[&str] = &[
+    "status",
+    "audit.list",
+    "login",
+    "logout",
+    "user.create",
+    "user.register",
+    "user.list",
+    "user.show",
+    "user.update",
+    "user.disable",
+    "user.enable",
+    "user.delete",
+    "user.set_password",
+    "key.create",
+    "key.list",
+    "key.revoke",
+];
 
 /// Handles one request end to end.
 pub fn handle(ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Value, ApiError> {
-    let caller = resolve_caller(ctx, req, origin)?;
+    let caller = auth::resolve_caller(ctx, req, origin)?;
     dispatch(ctx, &caller, &req.method, &req.params)
 }
 
@@ -161,6 +155,20 @@ pub fn dispatch(ctx: &Ctx, caller: &Caller, method: &str, params: &Value) -> Res
     match method {
         "status" => status::status(ctx, caller, params),
         "audit.list" => audit::list(ctx, caller, params),
+        "login" => user::login(ctx, caller, params),
+        "logout" => user::logout(ctx, caller, params),
+        "user.create" => user::create(ctx, caller, params),
+        "user.register" => user::register(ctx, caller, params),
+        "user.list" => user::list(ctx, caller, params),
+        "user.show" => user::show(ctx, caller, params),
+        "user.update" => user::update(ctx, caller, params),
+        "user.disable" => user::set_enabled(ctx, caller, params, false),
+        "user.enable" => user::set_enabled(ctx, caller, params, true),
+        "user.delete" => user::delete(ctx, caller, params),
+        "user.set_password" => user::set_password(ctx, caller, params),
+        "key.create" => key::create(ctx, caller, params),
+        "key.list" => key::list(ctx, caller, params),
+        "key.revoke" => key::revoke(ctx, caller, params),
         other => Err(ApiError::bad_request(format!("unknown method {other:?}"))),
     }
 }
@@ -169,6 +177,15 @@ pub fn dispatch(ctx: &Ctx, caller: &Caller, method: &str, params: &Value) -> Res
 pub fn params<T: DeserializeOwned>(method: &str, params: &Value) -> Result<T, ApiError> {
     let v = if params.is_null() { Value::Object(Default::default()) } else { params.clone() };
     serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("invalid params for {method}: {e}")))
+}
+
+/// For optional fields where `null` means "clear it" and absence means "leave it".
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Serializes a handler's result.

@@ -1,7 +1,10 @@
 //! The command line: `serve` starts the daemon, every other command is a client of its control
 //! socket. Exit codes: 0 ok, 1 refused or failed, 2 usage (clap's own code for usage errors).
 
+pub mod accounts;
 pub mod output;
+
+use accounts::{KeyCommand, RecoverCommand, UserCommand};
 
 use crate::config::{Config, parse_duration};
 use crate::protocol::{ApiError, Auth, ErrorCode, Request, Response};
@@ -69,6 +72,36 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Log in and print a token (use it with --token or GATEWARDEN_TOKEN)
+    Login {
+        user: String,
+        /// Read the password from standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Revoke the token given with --token
+    Logout,
+    /// Create your own account, where self-registration is enabled
+    Register {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Manage users
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API keys
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Offline repairs on the database file (daemon stopped, as root)
+    Recover {
+        #[command(subcommand)]
+        command: RecoverCommand,
     },
     /// Send any request method with raw JSON params; prints the result or the error object
     Call {
@@ -226,6 +259,20 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
             let since = since.map(|s| parse_since(&s)).transpose()?;
             Client::connect(global)?.call("audit.list", json!({ "since": since, "limit": limit })).map(Some)
         }
+        Command::Login { user, password_stdin } => {
+            let v = accounts::login(global, user, password_stdin)?;
+            // Human output is the bare token, so `export GATEWARDEN_TOKEN=$(gatewarden login ...)` works.
+            if !global.json {
+                println!("{}", v["token"].as_str().unwrap_or_default());
+                return Ok(None);
+            }
+            Ok(Some(v))
+        }
+        Command::Logout => Client::connect(global)?.call("logout", Value::Null).map(Some),
+        Command::Register { name, password_stdin } => accounts::register(global, name, password_stdin).map(Some),
+        Command::User { command } => accounts::user(global, command).map(Some),
+        Command::Key { command } => accounts::key(global, command).map(Some),
+        Command::Recover { command } => accounts::recover(command).map(Some),
         Command::Call { method, params } => {
             let params = match params {
                 Some(p) => serde_json::from_str(&p)

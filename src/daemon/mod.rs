@@ -76,7 +76,9 @@ fn notify(states: &[NotifyState]) {
 pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Result<(), DaemonError> {
     let paths = resolve_paths(&config, opts.config_path.clone());
     create_state_dir(&paths.state_dir)?;
-    let store = Store::open(&paths.db)?;
+    let _state_lock = lock_state_dir(&paths.state_dir)?;
+    let mut store = Store::open(&paths.db)?;
+    ensure_admin(&mut store, &config, &opts)?;
     let listener = server::bind(&paths.socket, config.daemon.socket_group.as_deref())?;
     let socket_path = paths.socket.clone();
     let ctx = Arc::new(Ctx::new(config, store, paths));
@@ -120,6 +122,53 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     let _ = server.await;
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!("gatewarden stopped");
+    Ok(())
+}
+
+/// Holds an exclusive lock on `<state>/gatewarden.lock` for the daemon's lifetime, so a second daemon
+/// and `gatewarden recover` can tell that the database is in use.
+pub fn lock_state_dir(dir: &std::path::Path) -> Result<nix::fcntl::Flock<std::fs::File>, DaemonError> {
+    let path = dir.join("gatewarden.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| DaemonError::StateDir { path: path.display().to_string(), source })?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+        DaemonError::Setup(format!(
+            "another gatewarden is already using {} (it holds {})",
+            dir.display(),
+            path.display()
+        ))
+    })
+}
+
+/// Creates the built-in admin on the first start, with the password from `--admin-password-file` or
+/// `accounts.admin_password_file`, or a generated one shown once in the log.
+fn ensure_admin(store: &mut Store, config: &Config, opts: &ServeOptions) -> Result<(), DaemonError> {
+    let file = opts.admin_password_file.as_ref().or(config.accounts.admin_password_file.as_ref());
+    let first = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| DaemonError::Setup(format!("admin password file {}: {e}", path.display())))?;
+            let pw = text.trim_end_matches(['\r', '\n']).to_string();
+            crate::accounts::validate_password(&pw, &config.accounts)
+                .map_err(|e| DaemonError::Setup(format!("admin password file {}: {}", path.display(), e.message)))?;
+            Some(pw)
+        }
+        None => None,
+    };
+    let generated = store
+        .write(|tx| crate::accounts::ensure_admin(tx, first, &config.accounts.argon2))
+        .map_err(|e| DaemonError::Setup(format!("creating the built-in admin: {e}")))?;
+    if let Some(pw) = generated {
+        // Shown once, here, and never stored in clear.
+        tracing::warn!(
+            "built-in admin account created with the generated password: {pw}  \
+             (shown only now; change it with `gatewarden user passwd admin`)"
+        );
+    }
     Ok(())
 }
 

@@ -174,6 +174,17 @@ async fn connection(stream: UnixStream, ctx: Arc<Ctx>) {
 
 /// Runs a request: inline when it is cheap, on the blocking pool when it hashes a password.
 pub async fn run(ctx: &Arc<Ctx>, req: Request, origin: &Origin) -> Result<Value, ApiError> {
+    let result = run_now(ctx, req, origin).await;
+    // The growing delay after a failed login is served here, without holding a thread.
+    if let Err(e) = &result
+        && e.delay_ms > 0
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(e.delay_ms)).await;
+    }
+    result
+}
+
+async fn run_now(ctx: &Arc<Ctx>, req: Request, origin: &Origin) -> Result<Value, ApiError> {
     if api::is_slow(&req) {
         let (ctx, origin) = (ctx.clone(), origin.clone());
         tokio::task::spawn_blocking(move || api::handle(&ctx, &req, &origin))

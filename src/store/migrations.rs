@@ -32,4 +32,117 @@ pub const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL
     );
     "#,
+    // 2: accounts and the policy model: users, login tokens, API keys, roles, grants, resources, groups.
+    r#"
+    CREATE TABLE users (
+        id                  INTEGER PRIMARY KEY,
+        name                TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+        display_name        TEXT,
+        password_hash       TEXT,                 -- argon2id PHC string; NULL: no password login
+        enabled             INTEGER NOT NULL DEFAULT 1,
+        builtin             INTEGER NOT NULL DEFAULT 0,
+        expires_at          INTEGER,              -- unix ms; past it the account acts as disabled
+        created_at          INTEGER NOT NULL,
+        updated_at          INTEGER NOT NULL,
+        failed_count        INTEGER NOT NULL DEFAULT 0,
+        failed_window_start INTEGER,
+        locked_until        INTEGER
+    );
+
+    -- Failed logins per network source (MQTT client), so one attacker cannot spray many accounts.
+    CREATE TABLE source_failures (
+        source              TEXT PRIMARY KEY,
+        failed_count        INTEGER NOT NULL DEFAULT 0,
+        failed_window_start INTEGER NOT NULL,
+        locked_until        INTEGER
+    );
+
+    CREATE TABLE login_tokens (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        digest     BLOB    NOT NULL,              -- SHA-256 of the secret
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        source     TEXT
+    );
+    CREATE INDEX login_tokens_user ON login_tokens (user_id);
+
+    CREATE TABLE api_keys (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        name       TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+        owner_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        digest     BLOB    NOT NULL,
+        master     INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER
+    );
+    CREATE INDEX api_keys_owner ON api_keys (owner_id);
+
+    CREATE TABLE roles (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+        description TEXT,
+        builtin     INTEGER NOT NULL DEFAULT 0,
+        created_at  INTEGER NOT NULL
+    );
+
+    CREATE TABLE grants (
+        id         INTEGER PRIMARY KEY,
+        role_id    INTEGER REFERENCES roles (id) ON DELETE CASCADE,
+        user_id    INTEGER REFERENCES users (id) ON DELETE CASCADE,
+        permission TEXT    NOT NULL,
+        can_read   INTEGER NOT NULL,
+        can_write  INTEGER NOT NULL,
+        selector   TEXT    NOT NULL,
+        effect     TEXT    NOT NULL CHECK (effect IN ('allow', 'deny')),
+        created_at INTEGER NOT NULL,
+        CHECK ((role_id IS NULL) <> (user_id IS NULL)),
+        CHECK (can_read OR can_write)
+    );
+    CREATE INDEX grants_role ON grants (role_id);
+    CREATE INDEX grants_user ON grants (user_id);
+
+    CREATE TABLE user_roles (
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        role_id INTEGER NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, role_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE key_roles (
+        key_id  INTEGER NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+        role_id INTEGER NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+        PRIMARY KEY (key_id, role_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE resources (
+        id         TEXT    PRIMARY KEY,           -- the identifier: "line1/press3", "SN-0042"
+        kind       TEXT    NOT NULL,              -- the identifier kind: device, serial, tag ...
+        attributes TEXT,                          -- JSON object
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+
+    CREATE TABLE resource_groups (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT    NOT NULL UNIQUE,
+        description TEXT,
+        created_at  INTEGER NOT NULL
+    );
+
+    CREATE TABLE group_members (
+        group_id    INTEGER NOT NULL REFERENCES resource_groups (id) ON DELETE CASCADE,
+        resource_id TEXT    NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, resource_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX group_members_resource ON group_members (resource_id);
+
+    -- The built-in supervisor role: exactly the four supervisor permissions, on everything.
+    INSERT INTO roles (id, name, description, builtin, created_at)
+        VALUES (1, 'supervisor', 'see and terminate HMI sessions, set the supervisor lock, broadcast', 1, 0);
+    INSERT INTO grants (role_id, permission, can_read, can_write, selector, effect, created_at) VALUES
+        (1, 'sessions.view',        1, 1, '*', 'allow', 0),
+        (1, 'sessions.terminate',   1, 1, '*', 'allow', 0),
+        (1, 'supervisor.lock',      1, 1, '*', 'allow', 0),
+        (1, 'supervisor.broadcast', 1, 1, '*', 'allow', 0);
+    "#,
 ];

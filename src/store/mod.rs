@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod migrations;
 pub mod outbox;
+pub mod policy;
 
 use rusqlite::{Connection, OpenFlags, Transaction};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,382 @@
+//! Accounts: users, the built-in admin, login tokens, API keys and failed-login lockout.
+//!
+//! Must never happen: the built-in admin deleted, disabled or stripped of its rights; a secret stored
+//! or logged in clear; a disabled, expired or deleted account (or its token or key) accepted; a
+//! password check that answers faster for unknown users; a lockout counter lost by a restart.
+
+pub mod password;
+pub mod secret;
+
+use crate::api::{ADMIN_ID, ADMIN_NAME};
+use crate::config::{AccountsConfig, Argon2Config};
+use crate::protocol::{ApiError, ErrorCode};
+use crate::store::audit::{self, Actor, Outcome};
+use crate::store::now_ms;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::json;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub display_name: Option<String>,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub enabled: bool,
+    pub builtin: bool,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[serde(skip)]
+    pub failed_count: i64,
+    #[serde(skip)]
+    pub failed_window_start: Option<i64>,
+    pub locked_until: Option<i64>,
+}
+
+const USER_COLUMNS: &str = "id, name, display_name, password_hash, enabled, builtin, expires_at, created_at, \
+                            updated_at, failed_count, failed_window_start, locked_until";
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        display_name: r.get(2)?,
+        password_hash: r.get(3)?,
+        enabled: r.get(4)?,
+        builtin: r.get(5)?,
+        expires_at: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+        failed_count: r.get(9)?,
+        failed_window_start: r.get(10)?,
+        locked_until: r.get(11)?,
+    })
+}
+
+impl User {
+    /// Refuses a disabled or expired account.
+    pub fn check_active(&self, now: i64) -> Result<(), ApiError> {
+        if !self.enabled {
+            return Err(ApiError::new(ErrorCode::AccountDisabled, format!("account {} is disabled", self.name)));
+        }
+        if self.expires_at.is_some_and(|t| t <= now) {
+            return Err(ApiError::new(ErrorCode::AccountDisabled, format!("account {} has expired", self.name)));
+        }
+        Ok(())
+    }
+}
+
+pub fn find_user(conn: &Connection, name: &str) -> rusqlite::Result<Option<User>> {
+    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"))?
+        .query_row([name], user_row)
+        .optional()
+}
+
+pub fn user_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<User>> {
+    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+        .query_row([id], user_row)
+        .optional()
+}
+
+pub fn list_users(conn: &Connection) -> rusqlite::Result<Vec<User>> {
+    let mut st = conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"))?;
+    let rows = st.query_map([], user_row)?;
+    rows.collect()
+}
+
+/// Finds a user or answers `not_found` naming it.
+pub fn require_user(conn: &Connection, name: &str) -> Result<User, ApiError> {
+    find_user(conn, name)?.ok_or_else(|| ApiError::not_found(format!("no user named {name:?}")))
+}
+
+/// Account names: 1-64 characters of letters, digits, `.`, `_`, `-`, starting with a letter or digit
+/// (so they can double as unix user names for console mapping).
+pub fn validate_name(what: &str, name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{what} {name:?} is not valid: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )))
+    }
+}
+
+pub fn validate_password(password: &str, cfg: &AccountsConfig) -> Result<(), ApiError> {
+    let n = password.chars().count();
+    if n < cfg.password_min_length {
+        return Err(ApiError::bad_request(format!(
+            "password is too short: {n} characters, at least {} required",
+            cfg.password_min_length
+        )));
+    }
+    if n > 1024 {
+        return Err(ApiError::bad_request("password is too long: at most 1024 characters"));
+    }
+    Ok(())
+}
+
+/// Inserts a user. The caller validated the name and hashed the password.
+pub fn insert_user(
+    tx: &Connection,
+    name: &str,
+    display_name: Option<&str>,
+    password_hash: Option<&str>,
+    expires_at: Option<i64>,
+) -> Result<i64, ApiError> {
+    if find_user(tx, name)?.is_some() {
+        return Err(ApiError::conflict(format!("a user named {name:?} already exists")));
+    }
+    let now = now_ms();
+    tx.execute(
+        "INSERT INTO users (name, display_name, password_hash, expires_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![name, display_name, password_hash, expires_at, now],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Creates the built-in admin on first start. Returns the password when it was generated here, so the
+/// caller can show it once.
+pub fn ensure_admin(
+    tx: &Connection,
+    first_password: Option<String>,
+    cost: &Argon2Config,
+) -> Result<Option<String>, ApiError> {
+    let exists = tx.query_row("SELECT count(*) FROM users WHERE id = ?1", [ADMIN_ID], |r| r.get::<_, i64>(0))? > 0;
+    if exists {
+        return Ok(None);
+    }
+    let (password, generated) = match first_password {
+        Some(p) => (p, false),
+        None => (password::generate(), true),
+    };
+    let hash = password::hash(&password, cost).map_err(ApiError::internal)?;
+    let now = now_ms();
+    tx.execute(
+        "INSERT INTO users (id, name, display_name, password_hash, builtin, created_at, updated_at)
+         VALUES (?1, ?2, 'built-in administrator', ?3, 1, ?4, ?4)",
+        params![ADMIN_ID, ADMIN_NAME, hash, now],
+    )?;
+    audit::record(tx, &Actor::system(), "user.create", Some(ADMIN_NAME), Outcome::Ok, Some(&json!({"builtin": true})))?;
+    Ok(generated.then_some(password))
+}
+
+/// Revokes every login token of a user; returns how many.
+pub fn revoke_tokens(tx: &Connection, user_id: i64) -> rusqlite::Result<usize> {
+    tx.execute("DELETE FROM login_tokens WHERE user_id = ?1", [user_id])
+}
+
+/// Issues a login token and returns the secret (shown once).
+pub fn issue_token(tx: &Connection, user_id: i64, ttl: Duration, source: &str) -> rusqlite::Result<(String, i64)> {
+    let body = secret::random_text();
+    let now = now_ms();
+    let expires = now + ttl.as_millis() as i64;
+    tx.execute(
+        "INSERT INTO login_tokens (user_id, digest, created_at, expires_at, source) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![user_id, secret::digest(&body), now, expires, source],
+    )?;
+    Ok((secret::format(secret::TOKEN_PREFIX, tx.last_insert_rowid(), &body), expires))
+}
+
+/// Resolves a presented login token to its live user and token id.
+pub fn resolve_token(conn: &Connection, text: &str) -> Result<(User, i64), ApiError> {
+    let invalid = || ApiError::unauthenticated("token is not valid (expired, revoked, or mistyped): log in again");
+    let (id, body) = secret::parse(secret::TOKEN_PREFIX, text).ok_or_else(invalid)?;
+    let row: Option<(i64, Vec<u8>, i64)> = conn
+        .prepare_cached("SELECT user_id, digest, expires_at FROM login_tokens WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let (user_id, digest, expires_at) = row.ok_or_else(invalid)?;
+    if !secret::matches(body, &digest) || expires_at <= now_ms() {
+        return Err(invalid());
+    }
+    let user = user_by_id(conn, user_id)?.ok_or_else(invalid)?;
+    user.check_active(now_ms())?;
+    Ok((user, id))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKey {
+    pub id: i64,
+    pub name: String,
+    pub owner: String,
+    pub master: bool,
+    pub roles: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+/// A resolved API key.
+#[derive(Debug, Clone)]
+pub struct KeyAuth {
+    pub id: i64,
+    pub name: String,
+    pub owner_id: i64,
+    pub master: bool,
+}
+
+/// Creates an API key and returns `(id, secret)`; the secret is shown once.
+pub fn insert_key(
+    tx: &Connection,
+    name: &str,
+    owner_id: i64,
+    master: bool,
+    expires_at: Option<i64>,
+) -> Result<(i64, String), ApiError> {
+    let exists: i64 = tx.query_row("SELECT count(*) FROM api_keys WHERE name = ?1", [name], |r| r.get(0))?;
+    if exists > 0 {
+        return Err(ApiError::conflict(format!("an API key named {name:?} already exists")));
+    }
+    let body = secret::random_text();
+    tx.execute(
+        "INSERT INTO api_keys (name, owner_id, digest, master, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![name, owner_id, secret::digest(&body), master, now_ms(), expires_at],
+    )?;
+    let id = tx.last_insert_rowid();
+    Ok((id, secret::format(secret::KEY_PREFIX, id, &body)))
+}
+
+pub fn resolve_key(conn: &Connection, text: &str) -> Result<KeyAuth, ApiError> {
+    let invalid = || ApiError::unauthenticated("API key is not valid (revoked, expired, or mistyped)");
+    let (id, body) = secret::parse(secret::KEY_PREFIX, text).ok_or_else(invalid)?;
+    let row = conn
+        .prepare_cached("SELECT name, owner_id, master, digest, expires_at FROM api_keys WHERE id = ?1")?
+        .query_row([id], |r| {
+            let key = KeyAuth { id, name: r.get(0)?, owner_id: r.get(1)?, master: r.get(2)? };
+            Ok((key, r.get::<_, Vec<u8>>(3)?, r.get::<_, Option<i64>>(4)?))
+        })
+        .optional()?;
+    let (key, digest, expires_at) = row.ok_or_else(invalid)?;
+    if !secret::matches(body, &digest) || expires_at.is_some_and(|t| t <= now_ms()) {
+        return Err(invalid());
+    }
+    // A key stops working with its owner's account.
+    let owner = user_by_id(conn, key.owner_id)?.ok_or_else(invalid)?;
+    owner.check_active(now_ms())?;
+    Ok(key)
+}
+
+pub fn list_keys(conn: &Connection) -> rusqlite::Result<Vec<ApiKey>> {
+    let mut st = conn.prepare_cached(
+        "SELECT k.id, k.name, u.name, k.master, k.created_at, k.expires_at,
+                (SELECT group_concat(r.name, ',') FROM key_roles kr JOIN roles r ON r.id = kr.role_id
+                  WHERE kr.key_id = k.id)
+         FROM api_keys k JOIN users u ON u.id = k.owner_id ORDER BY k.name",
+    )?;
+    let rows = st.query_map([], |r| {
+        let roles: Option<String> = r.get(6)?;
+        Ok(ApiKey {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            owner: r.get(2)?,
+            master: r.get(3)?,
+            created_at: r.get(4)?,
+            expires_at: r.get(5)?,
+            roles: roles.map(|s| s.split(',').map(str::to_string).collect()).unwrap_or_default(),
+        })
+    })?;
+    rows.collect()
+}
+
+/// Failed-login bookkeeping: a growing delay per failure and a temporary lock at the limit.
+pub mod lockout {
+    use super::*;
+
+    /// The delay before answering the n-th consecutive failure: 100 ms doubling, at most 3.2 s.
+    pub fn delay_for(failures: i64) -> Duration {
+        Duration::from_millis(100u64 << (failures.clamp(1, 6) - 1))
+    }
+
+    /// Seconds until a lock ends (at least 1), or None when not locked.
+    pub fn retry_after(locked_until: Option<i64>, now: i64) -> Option<i64> {
+        locked_until.filter(|&t| t > now).map(|t| ((t - now) + 999) / 1000)
+    }
+
+    pub fn locked_error(what: &str, retry_after_s: i64) -> ApiError {
+        ApiError::new(ErrorCode::AccountLocked, format!("{what} is locked after repeated failed logins"))
+            .with("retry_after_s", retry_after_s)
+    }
+
+    /// Counts one failure against a user. Returns (failures in window, locked_until if now locked).
+    pub fn user_failed(tx: &Connection, user: &User, cfg: &AccountsConfig) -> rusqlite::Result<(i64, Option<i64>)> {
+        let now = now_ms();
+        let window = cfg.lockout_window.0.as_millis() as i64;
+        let fresh = user.failed_window_start.is_none_or(|s| s + window < now);
+        let count = if fresh { 1 } else { user.failed_count + 1 };
+        let start = if fresh { now } else { user.failed_window_start.unwrap_or(now) };
+        let locked = (count >= cfg.lockout_attempts as i64).then(|| now + cfg.lockout_duration.0.as_millis() as i64);
+        // Reaching the limit locks and restarts the count, so the next lock needs a full new run.
+        let (count_saved, start_saved) = if locked.is_some() { (0, None) } else { (count, Some(start)) };
+        tx.execute(
+            "UPDATE users SET failed_count = ?2, failed_window_start = ?3, locked_until = coalesce(?4, locked_until)
+             WHERE id = ?1",
+            params![user.id, count_saved, start_saved, locked],
+        )?;
+        Ok((count, locked))
+    }
+
+    pub fn user_succeeded(tx: &Connection, user_id: i64) -> rusqlite::Result<()> {
+        tx.execute(
+            "UPDATE users SET failed_count = 0, failed_window_start = NULL, locked_until = NULL WHERE id = ?1",
+            [user_id],
+        )?;
+        Ok(())
+    }
+
+    pub fn source_locked(conn: &Connection, source: &str, now: i64) -> rusqlite::Result<Option<i64>> {
+        let until: Option<Option<i64>> = conn
+            .prepare_cached("SELECT locked_until FROM source_failures WHERE source = ?1")?
+            .query_row([source], |r| r.get(0))
+            .optional()?;
+        Ok(retry_after(until.flatten(), now))
+    }
+
+    pub fn source_failed(tx: &Connection, source: &str, cfg: &AccountsConfig) -> rusqlite::Result<Option<i64>> {
+        let now = now_ms();
+        let window = cfg.lockout_window.0.as_millis() as i64;
+        tx.execute(
+            "INSERT INTO source_failures (source, failed_count, failed_window_start) VALUES (?1, 1, ?2)
+             ON CONFLICT (source) DO UPDATE SET
+               failed_count = CASE WHEN failed_window_start + ?3 < ?2 THEN 1 ELSE failed_count + 1 END,
+               failed_window_start = CASE WHEN failed_window_start + ?3 < ?2 THEN ?2 ELSE failed_window_start END",
+            params![source, now, window],
+        )?;
+        let count: i64 =
+            tx.query_row("SELECT failed_count FROM source_failures WHERE source = ?1", [source], |r| r.get(0))?;
+        if count >= cfg.lockout_attempts as i64 {
+            let until = now + cfg.lockout_duration.0.as_millis() as i64;
+            tx.execute(
+                "UPDATE source_failures SET locked_until = ?2, failed_count = 0, failed_window_start = ?3
+                 WHERE source = ?1",
+                params![source, until, now],
+            )?;
+            return Ok(Some(until));
+        }
+        Ok(None)
+    }
+}
+
+/// `gatewarden recover reset-admin-password`: a new admin password, the account re-enabled and
+/// unlocked, its tokens revoked. Run by root on the stopped daemon's database.
+pub fn reset_admin(tx: &Connection, password_hash: &str) -> Result<(), ApiError> {
+    let now = now_ms();
+    let n = tx.execute(
+        "UPDATE users SET password_hash = ?2, enabled = 1, expires_at = NULL, failed_count = 0,
+                failed_window_start = NULL, locked_until = NULL, updated_at = ?3 WHERE id = ?1",
+        params![ADMIN_ID, password_hash, now],
+    )?;
+    if n == 0 {
+        return Err(ApiError::not_found("the database has no built-in admin yet: start gatewarden once first"));
+    }
+    revoke_tokens(tx, ADMIN_ID)?;
+    let actor = Actor { name: "console:root".into(), source: "recover".into() };
+    audit::record(tx, &actor, "recover.reset_admin_password", Some(ADMIN_NAME), Outcome::Ok, None)?;
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! `key.*`: API keys for local services and HMIs. A key acts with its own roles; a master key passes
+//! every check and every supervisor lock, so only a superuser may create one. The secret is shown
+//! once, in the reply to `key.create`, and stored only as a digest.
+
+use super::auth::{Caller, Principal};
+use super::{Ctx, params, to_value};
+use crate::accounts;
+use crate::protocol::ApiError;
+use crate::store::audit::{self, Outcome};
+use crate::store::policy;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateParams {
+    name: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    master: bool,
+    expires_at: Option<i64>,
+}
+
+pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: CreateParams = params("key.create", p)?;
+    ctx.authorize(caller, "users.manage")?;
+    if !p.roles.is_empty() {
+        ctx.authorize(caller, "roles.manage")?;
+    }
+    if p.master && !caller.is_superuser() {
+        let err = ApiError::forbidden("only the admin or a master key may create a master key");
+        ctx.audit_denied(caller, "key.create", &err);
+        return Err(err);
+    }
+    accounts::validate_name("key name", &p.name)?;
+    let owner = match &caller.principal {
+        Principal::User { id, .. } => *id,
+        Principal::Key { owner_id, .. } => *owner_id,
+        Principal::Anonymous => return Err(ApiError::unauthenticated("key.create needs credentials")),
+    };
+    let (id, secret) = ctx.store().write(|tx| {
+        let role_ids = policy::role_ids(tx, &p.roles)?;
+        let (id, secret) = accounts::insert_key(tx, &p.name, owner, p.master, p.expires_at)?;
+        policy::add_key_roles(tx, id, &role_ids)?;
+        let detail = json!({"roles": p.roles, "master": p.master, "expires_at": p.expires_at});
+        audit::record(tx, &caller.actor(), "key.create", Some(&p.name), Outcome::Ok, Some(&detail))?;
+        Ok::<_, ApiError>((id, secret))
+    })?;
+    Ok(json!({ "id": id, "name": p.name, "key": secret, "master": p.master, "roles": p.roles }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+pub fn list(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let _: Empty = params("key.list", p)?;
+    ctx.authorize(caller, "users.view")?;
+    to_value(accounts::list_keys(&ctx.store().conn)?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeParams {
+    name: String,
+}
+
+pub fn revoke(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: RevokeParams = params("key.revoke", p)?;
+    ctx.authorize(caller, "users.manage")?;
+    ctx.store().write(|tx| {
+        let n = tx.execute("DELETE FROM api_keys WHERE name = ?1", [&p.name])?;
+        if n == 0 {
+            return Err(ApiError::not_found(format!("no API key named {:?}", p.name)));
+        }
+        audit::record(tx, &caller.actor(), "key.revoke", Some(&p.name), Outcome::Ok, None)?;
+        Ok(())
+    })?;
+    Ok(json!({ "revoked": p.name }))
+}

@@ -1,0 +1,317 @@
+//! `login`, `logout`, `user.*`: accounts as the console and HMIs manage them.
+//!
+//! Must never happen: the built-in admin deleted, disabled, expired or given other roles; anyone but
+//! a superuser setting the admin's password; a caller deleting itself; a disabled account keeping a
+//! live token.
+
+use super::auth::{self, Caller, Principal};
+use super::{ADMIN_ID, Ctx, double_option, params, to_value};
+use crate::accounts::{self, User, password};
+use crate::protocol::{ApiError, ErrorCode};
+use crate::store::audit::{self, Actor, Outcome};
+use crate::store::{now_ms, outbox, policy};
+use rusqlite::Connection;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn protected(what: &str) -> ApiError {
+    ApiError::new(ErrorCode::ProtectedAccount, format!("the built-in admin account cannot be {what}"))
+}
+
+/// A user as `user.show` and `user.list` present it: the account plus its roles.
+fn present(conn: &Connection, u: &User) -> Result<Value, ApiError> {
+    let mut v = to_value(u)?;
+    v["roles"] = json!(policy::user_role_names(conn, u.id)?);
+    Ok(v)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginParams {
+    user: String,
+    password: String,
+}
+
+pub fn login(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: LoginParams = params("login", p)?;
+    let u = auth::authenticate_password(ctx, &p.user, &p.password, &caller.origin)?;
+    let ttl = ctx.config().accounts.token_ttl.0;
+    let actor = Actor { name: format!("user:{}", u.name), source: caller.origin.describe() };
+    let (token, expires_at) = ctx.store().write(|tx| {
+        let t = accounts::issue_token(tx, u.id, ttl, &caller.origin.describe())?;
+        audit::record(tx, &actor, "login", Some(&u.name), Outcome::Ok, None)?;
+        Ok::<_, ApiError>(t)
+    })?;
+    Ok(json!({ "token": token, "user": u.name, "expires_at": expires_at }))
+}
+
+pub fn logout(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let _: Empty = params("logout", p)?;
+    let Principal::User { token_id: Some(token_id), name, .. } = &caller.principal else {
+        return Err(ApiError::bad_request("logout needs a login token (--token)"));
+    };
+    ctx.store().write(|tx| {
+        tx.execute("DELETE FROM login_tokens WHERE id = ?1", [token_id])?;
+        audit::record(tx, &caller.actor(), "logout", Some(name), Outcome::Ok, None)
+    })?;
+    Ok(json!({ "logged_out": name }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateParams {
+    name: String,
+    password: Option<String>,
+    display_name: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    expires_at: Option<i64>,
+}
+
+pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: CreateParams = params("user.create", p)?;
+    ctx.authorize(caller, "users.manage")?;
+    if !p.roles.is_empty() {
+        ctx.authorize(caller, "roles.manage")?;
+    }
+    let config = ctx.config();
+    accounts::validate_name("user name", &p.name)?;
+    let hash = match &p.password {
+        Some(pw) => {
+            accounts::validate_password(pw, &config.accounts)?;
+            Some(password::hash(pw, &config.accounts.argon2).map_err(ApiError::internal)?)
+        }
+        None => None,
+    };
+    let mut store = ctx.store();
+    let id = store.write(|tx| {
+        let role_ids = policy::role_ids(tx, &p.roles)?;
+        let id = accounts::insert_user(tx, &p.name, p.display_name.as_deref(), hash.as_deref(), p.expires_at)?;
+        policy::add_user_roles(tx, id, &role_ids)?;
+        let detail = json!({"roles": p.roles, "password": hash.is_some(), "expires_at": p.expires_at});
+        audit::record(tx, &caller.actor(), "user.create", Some(&p.name), Outcome::Ok, Some(&detail))?;
+        outbox::event(tx, "user.created", &json!({"user": p.name}))?;
+        Ok::<_, ApiError>(id)
+    })?;
+    let u = accounts::user_by_id(&store.conn, id)?.ok_or_else(|| ApiError::internal("created user vanished"))?;
+    present(&store.conn, &u)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterParams {
+    name: String,
+    password: String,
+    display_name: Option<String>,
+}
+
+/// Self-registration: open to anonymous callers when `accounts.self_registration` is on.
+pub fn register(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: RegisterParams = params("user.register", p)?;
+    let config = ctx.config();
+    if !config.accounts.self_registration {
+        return Err(ApiError::new(ErrorCode::RegistrationDisabled, "self-registration is disabled on this gateway"));
+    }
+    accounts::validate_name("user name", &p.name)?;
+    accounts::validate_password(&p.password, &config.accounts)?;
+    let hash = password::hash(&p.password, &config.accounts.argon2).map_err(ApiError::internal)?;
+    let actor = Actor { name: format!("register:{}", p.name), source: caller.origin.describe() };
+    let mut store = ctx.store();
+    let id = store.write(|tx| {
+        let id = accounts::insert_user(tx, &p.name, p.display_name.as_deref(), Some(&hash), None)?;
+        let mut roles = Vec::new();
+        for name in &config.accounts.default_roles {
+            match policy::role_ids(tx, std::slice::from_ref(name)) {
+                Ok(ids) => {
+                    policy::add_user_roles(tx, id, &ids)?;
+                    roles.push(name.clone());
+                }
+                Err(_) => tracing::warn!("accounts.default_roles names {name:?}, which does not exist; skipped"),
+            }
+        }
+        audit::record(tx, &actor, "user.register", Some(&p.name), Outcome::Ok, Some(&json!({"roles": roles})))?;
+        outbox::event(tx, "user.created", &json!({"user": p.name, "registered": true}))?;
+        Ok::<_, ApiError>(id)
+    })?;
+    let u = accounts::user_by_id(&store.conn, id)?.ok_or_else(|| ApiError::internal("registered user vanished"))?;
+    present(&store.conn, &u)
+}
+
+pub fn list(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let _: Empty = params("user.list", p)?;
+    ctx.authorize(caller, "users.view")?;
+    let store = ctx.store();
+    let users = accounts::list_users(&store.conn)?;
+    users.iter().map(|u| present(&store.conn, u)).collect::<Result<Vec<_>, _>>().map(Value::Array)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameParams {
+    name: Option<String>,
+}
+
+/// The account a method acts on: the named one, or the caller's own.
+fn target(ctx: &Ctx, caller: &Caller, name: Option<&str>) -> Result<User, ApiError> {
+    let conn = &ctx.store().conn;
+    match (name, caller.user_id()) {
+        (Some(n), _) => accounts::require_user(conn, n),
+        (None, Some(id)) => accounts::user_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("your account is gone")),
+        (None, None) if caller.principal == Principal::Anonymous => {
+            Err(ApiError::unauthenticated("who are you? pass --token, or name the user"))
+        }
+        (None, None) => Err(ApiError::bad_request("name which user (params.name)")),
+    }
+}
+
+pub fn show(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: NameParams = params("user.show", p)?;
+    let u = target(ctx, caller, p.name.as_deref())?;
+    if caller.user_id() != Some(u.id) {
+        ctx.authorize(caller, "users.view")?;
+    }
+    present(&ctx.store().conn, &u)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateParams {
+    name: String,
+    #[serde(default, deserialize_with = "double_option")]
+    display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    expires_at: Option<Option<i64>>,
+}
+
+pub fn update(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: UpdateParams = params("user.update", p)?;
+    ctx.authorize(caller, "users.manage")?;
+    let mut store = ctx.store();
+    let u = accounts::require_user(&store.conn, &p.name)?;
+    if u.id == ADMIN_ID && matches!(p.expires_at, Some(Some(_))) {
+        return Err(protected("given an expiry date"));
+    }
+    store.write(|tx| {
+        let now = now_ms();
+        if let Some(d) = &p.display_name {
+            tx.execute(
+                "UPDATE users SET display_name = ?2, updated_at = ?3 WHERE id = ?1",
+                rusqlite::params![u.id, d, now],
+            )?;
+        }
+        if let Some(e) = &p.expires_at {
+            tx.execute(
+                "UPDATE users SET expires_at = ?2, updated_at = ?3 WHERE id = ?1",
+                rusqlite::params![u.id, e, now],
+            )?;
+        }
+        let detail = json!({"display_name": p.display_name, "expires_at": p.expires_at});
+        audit::record(tx, &caller.actor(), "user.update", Some(&u.name), Outcome::Ok, Some(&detail))
+    })?;
+    let u = accounts::user_by_id(&store.conn, u.id)?.ok_or_else(|| ApiError::not_found("user vanished"))?;
+    present(&store.conn, &u)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetParams {
+    name: String,
+}
+
+/// `user.disable` / `user.enable`. Disabling revokes every login token at once; enabling does not
+/// bring them back.
+pub fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Result<Value, ApiError> {
+    let method = if enabled { "user.enable" } else { "user.disable" };
+    let p: TargetParams = params(method, p)?;
+    ctx.authorize(caller, "users.manage")?;
+    let mut store = ctx.store();
+    let u = accounts::require_user(&store.conn, &p.name)?;
+    if u.id == ADMIN_ID {
+        return Err(protected("disabled"));
+    }
+    let revoked = store.write(|tx| {
+        tx.execute(
+            "UPDATE users SET enabled = ?2, updated_at = ?3 WHERE id = ?1",
+            rusqlite::params![u.id, enabled, now_ms()],
+        )?;
+        let revoked = if enabled { 0 } else { accounts::revoke_tokens(tx, u.id)? };
+        let detail = json!({"tokens_revoked": revoked});
+        audit::record(tx, &caller.actor(), method, Some(&u.name), Outcome::Ok, Some(&detail))?;
+        let event = if enabled { "user.enabled" } else { "user.disabled" };
+        outbox::event(tx, event, &json!({"user": u.name}))?;
+        Ok::<_, ApiError>(revoked)
+    })?;
+    Ok(json!({ "user": u.name, "enabled": enabled, "tokens_revoked": revoked }))
+}
+
+/// Deletes an account with its keys, tokens, grants and role links, in one transaction.
+pub fn delete(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: TargetParams = params("user.delete", p)?;
+    let u = accounts::require_user(&ctx.store().conn, &p.name)?;
+    let own = match &caller.principal {
+        Principal::User { id, .. } => *id == u.id,
+        Principal::Key { owner_id, .. } => *owner_id == u.id,
+        Principal::Anonymous => false,
+    };
+    if own {
+        return Err(ApiError::new(ErrorCode::SelfDelete, "you cannot delete your own account"));
+    }
+    ctx.authorize(caller, "users.manage")?;
+    if u.id == ADMIN_ID {
+        return Err(protected("deleted"));
+    }
+    ctx.store().write(|tx| {
+        // Keys, tokens, grants and role links go by ON DELETE CASCADE in this same transaction.
+        tx.execute("DELETE FROM users WHERE id = ?1", [u.id])?;
+        audit::record(tx, &caller.actor(), "user.delete", Some(&u.name), Outcome::Ok, None)?;
+        outbox::event(tx, "user.deleted", &json!({"user": u.name}))?;
+        Ok::<_, ApiError>(())
+    })?;
+    Ok(json!({ "deleted": u.name }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordParams {
+    name: Option<String>,
+    password: String,
+    current_password: Option<String>,
+}
+
+/// Sets a password: your own (with the current one when you came with a token), or another
+/// account's with `users.manage`. The admin's only by a superuser. Revokes the account's tokens.
+pub fn set_password(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: PasswordParams = params("user.set_password", p)?;
+    let u = target(ctx, caller, p.name.as_deref())?;
+    let config = ctx.config();
+    if caller.user_id() == Some(u.id) {
+        if let Principal::User { token_id: Some(_), .. } = caller.principal {
+            let current = p.current_password.as_deref().unwrap_or("");
+            if !u.password_hash.as_deref().is_some_and(|h| password::verify(current, h)) {
+                return Err(ApiError::new(ErrorCode::InvalidCredentials, "current password is wrong or missing"));
+            }
+        }
+    } else {
+        ctx.authorize(caller, "users.manage")?;
+        if u.id == ADMIN_ID && !caller.is_superuser() {
+            return Err(protected("given a new password by anyone but a superuser"));
+        }
+    }
+    accounts::validate_password(&p.password, &config.accounts)?;
+    let hash = password::hash(&p.password, &config.accounts.argon2).map_err(ApiError::internal)?;
+    let revoked = ctx.store().write(|tx| {
+        tx.execute(
+            "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+            rusqlite::params![u.id, hash, now_ms()],
+        )?;
+        accounts::lockout::user_succeeded(tx, u.id)?;
+        let revoked = accounts::revoke_tokens(tx, u.id)?;
+        audit::record(tx, &caller.actor(), "user.set_password", Some(&u.name), Outcome::Ok, None)?;
+        Ok::<_, ApiError>(revoked)
+    })?;
+    Ok(json!({ "user": u.name, "tokens_revoked": revoked }))
+}

@@ -1,0 +1,265 @@
+//! CLI for accounts: `login`, `logout`, `register`, `user ...`, `key ...`, and the offline
+//! `recover reset-admin-password`.
+
+use super::{CliError, Client, Global, output::parse_utc};
+use crate::config::parse_duration;
+use clap::Subcommand;
+use serde_json::{Value, json};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user
+    Add {
+        name: String,
+        /// Give the user this role (repeatable)
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Read the password from the first line of standard input (else: prompt, or no password)
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+        /// The account stops working at this time (2027-01-31) or after this long (90d)
+        #[arg(long, value_name = "T")]
+        expires: Option<String>,
+    },
+    /// List users
+    List,
+    /// Show one user (default: yourself)
+    Show { name: Option<String> },
+    /// Change a user's display name or expiry (`--expires never` clears it)
+    Update {
+        name: String,
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+        #[arg(long, value_name = "T")]
+        expires: Option<String>,
+    },
+    /// Suspend a user at once: its tokens and sessions stop working
+    Disable { name: String },
+    /// Re-enable a suspended user (old tokens stay revoked)
+    Enable { name: String },
+    /// Delete a user with its keys, tokens, sessions and grants
+    Delete { name: String },
+    /// Set a password (default: your own). With a token on your own account, stdin holds the
+    /// current password on the first line and the new one on the second.
+    Passwd {
+        name: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Create an API key; its secret is printed once
+    Add {
+        name: String,
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// A master key passes every check and every supervisor lock (admin only)
+        #[arg(long)]
+        master: bool,
+        #[arg(long, value_name = "T")]
+        expires: Option<String>,
+    },
+    /// List API keys (never their secrets)
+    List,
+    /// Revoke an API key
+    Revoke { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RecoverCommand {
+    /// Set a new password for the built-in admin, directly on the database (daemon stopped, as root)
+    ResetAdminPassword {
+        /// The daemon's config file, to find the database [default: /etc/gatewarden/gatewarden.toml if present]
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Read the new password from standard input (else one is generated and printed)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Reads one secret: the next line of stdin, or a prompt with echo off on a terminal.
+pub fn read_secret(
+    from_stdin: bool,
+    prompt: &str,
+    lines: &mut impl Iterator<Item = String>,
+) -> Result<String, CliError> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        return lines
+            .next()
+            .map(|l| l.trim_end_matches(['\r', '\n']).to_string())
+            .ok_or_else(|| CliError::Usage(format!("expected {prompt} on standard input")));
+    }
+    prompt_hidden(prompt)
+}
+
+fn prompt_hidden(prompt: &str) -> Result<String, CliError> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    eprint!("{prompt}: ");
+    let _ = std::io::stderr().flush();
+    let saved = tcgetattr(&stdin).map_err(|e| CliError::Failed(format!("terminal: {e}")))?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    let _ = tcsetattr(&stdin, SetArg::TCSANOW, &quiet);
+    let mut line = String::new();
+    let r = stdin.lock().read_line(&mut line);
+    let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+    eprintln!();
+    r.map_err(|e| CliError::Failed(format!("reading password: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+pub fn stdin_lines() -> impl Iterator<Item = String> {
+    std::io::stdin().lock().lines().map_while(Result::ok)
+}
+
+/// `--expires`: a UTC date/time, a duration from now, or `never`.
+pub fn parse_expires(s: &str) -> Result<Value, CliError> {
+    if s == "never" {
+        return Ok(Value::Null);
+    }
+    if let Some(ms) = parse_utc(s) {
+        return Ok(json!(ms));
+    }
+    parse_duration(s).map(|d| json!(crate::store::now_ms() + d.as_millis() as i64)).map_err(|_| {
+        CliError::Usage(format!("--expires {s:?}: give a UTC date (2027-01-31), a duration (90d) or never"))
+    })
+}
+
+pub fn login(global: &Global, user: String, password_stdin: bool) -> Result<Value, CliError> {
+    let password = read_secret(password_stdin, "Password", &mut stdin_lines())?;
+    let mut client = Client::connect(global)?;
+    client.call("login", json!({ "user": user, "password": password }))
+}
+
+pub fn register(global: &Global, name: String, password_stdin: bool) -> Result<Value, CliError> {
+    let password = read_secret(password_stdin, "Password", &mut stdin_lines())?;
+    Client::connect(global)?.call("user.register", json!({ "name": name, "password": password }))
+}
+
+pub fn user(global: &Global, cmd: UserCommand) -> Result<Value, CliError> {
+    let (method, params) = match cmd {
+        UserCommand::Add { name, roles, password_stdin, display_name, expires } => {
+            let password = if password_stdin || std::io::stdin().is_terminal() {
+                Some(read_secret(password_stdin, "Password", &mut stdin_lines())?)
+            } else {
+                None
+            };
+            let expires_at = expires.as_deref().map(parse_expires).transpose()?;
+            let mut p = json!({ "name": name, "roles": roles });
+            for (k, v) in [("password", password.map(Value::from)), ("display_name", display_name.map(Value::from))] {
+                if let Some(v) = v {
+                    p[k] = v;
+                }
+            }
+            if let Some(e) = expires_at {
+                p["expires_at"] = e;
+            }
+            ("user.create", p)
+        }
+        UserCommand::List => ("user.list", Value::Null),
+        UserCommand::Show { name } => ("user.show", json!({ "name": name })),
+        UserCommand::Update { name, display_name, expires } => {
+            let mut p = json!({ "name": name });
+            if let Some(d) = display_name {
+                p["display_name"] = json!(d);
+            }
+            if let Some(e) = expires {
+                p["expires_at"] = parse_expires(&e)?;
+            }
+            ("user.update", p)
+        }
+        UserCommand::Disable { name } => ("user.disable", json!({ "name": name })),
+        UserCommand::Enable { name } => ("user.enable", json!({ "name": name })),
+        UserCommand::Delete { name } => ("user.delete", json!({ "name": name })),
+        UserCommand::Passwd { name, password_stdin } => {
+            let mut lines = stdin_lines();
+            let mut p = json!({ "name": name });
+            // Changing your own password with a token needs the current one.
+            if name.is_none() && global.token.is_some() {
+                p["current_password"] = json!(read_secret(password_stdin, "Current password", &mut lines)?);
+            }
+            p["password"] = json!(read_secret(password_stdin, "New password", &mut lines)?);
+            ("user.set_password", p)
+        }
+    };
+    Client::connect(global)?.call(method, params)
+}
+
+pub fn key(global: &Global, cmd: KeyCommand) -> Result<Value, CliError> {
+    let (method, params) = match cmd {
+        KeyCommand::Add { name, roles, master, expires } => {
+            let mut p = json!({ "name": name, "roles": roles, "master": master });
+            if let Some(e) = expires {
+                p["expires_at"] = parse_expires(&e)?;
+            }
+            ("key.create", p)
+        }
+        KeyCommand::List => ("key.list", Value::Null),
+        KeyCommand::Revoke { name } => ("key.revoke", json!({ "name": name })),
+    };
+    Client::connect(global)?.call(method, params)
+}
+
+/// Offline admin password reset for the console technician: daemon stopped, root, on the file.
+pub fn recover(cmd: RecoverCommand) -> Result<Value, CliError> {
+    let RecoverCommand::ResetAdminPassword { config, password_stdin } = cmd;
+    if !nix::unistd::geteuid().is_root() {
+        return Err(CliError::Failed("recover must run as root (it writes the database file directly)".into()));
+    }
+    let config_path = config.or_else(|| {
+        let p = PathBuf::from(super::DEFAULT_CONFIG);
+        p.exists().then_some(p)
+    });
+    let config = crate::daemon::load_config(config_path.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
+    let paths = crate::daemon::resolve_paths(&config, config_path);
+    if !paths.db.exists() {
+        return Err(CliError::Failed(format!(
+            "no database at {}: pass the daemon's --config, or set STATE_DIRECTORY",
+            paths.db.display()
+        )));
+    }
+    let _lock = crate::daemon::lock_state_dir(&paths.state_dir).map_err(|_| {
+        CliError::Failed(format!(
+            "gatewarden is running on {}: stop it first (systemctl stop gatewarden), then run recover again",
+            paths.state_dir.display()
+        ))
+    })?;
+    let (password, generated) = if password_stdin {
+        (read_secret(true, "new admin password", &mut stdin_lines())?, false)
+    } else {
+        (crate::accounts::password::generate(), true)
+    };
+    crate::accounts::validate_password(&password, &config.accounts).map_err(|e| CliError::Usage(e.message))?;
+    let owner = std::fs::metadata(&paths.db).map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        (m.uid(), m.gid())
+    });
+    let mut store = crate::store::Store::open(&paths.db).map_err(|e| CliError::Failed(e.to_string()))?;
+    let hash = crate::accounts::password::hash(&password, &config.accounts.argon2).map_err(CliError::Failed)?;
+    store
+        .write(|tx| crate::accounts::reset_admin(tx, &hash))
+        .map_err(|e| CliError::Failed(format!("cannot reset the admin password: {e}")))?;
+    drop(store);
+    // Files root created beside the database must stay usable by the daemon's own user.
+    if let Ok((uid, gid)) = owner {
+        for suffix in ["", "-wal", "-shm"] {
+            let p = PathBuf::from(format!("{}{suffix}", paths.db.display()));
+            if p.exists() {
+                let _ = nix::unistd::chown(&p, Some(uid.into()), Some(gid.into()));
+            }
+        }
+    }
+    let mut out = json!({ "user": "admin", "database": paths.db.display().to_string(), "tokens_revoked": true });
+    if generated {
+        out["password"] = json!(password);
+    }
+    Ok(out)
+}
