@@ -3,6 +3,7 @@
 
 pub mod accounts; // users, the built-in admin, passwords, tokens, API keys, lockout
 pub mod api; // request dispatch: one match from method to handler, shared by both transports
+pub mod authz; // roles, grants, selectors and the compiled index that answers checks
 pub mod cli; // the command line: `serve`, and the control-socket client for everything else
 pub mod config; // TOML config with defaults and precise errors
 pub mod daemon; // wiring: socket server, signals, systemd notification, logging

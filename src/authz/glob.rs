@@ -1,0 +1,199 @@
+//! Compiled resource globs, matched on the check path without allocating. The rules are in the
+//! [`selector`](super::selector) module doc; here a pattern becomes a list of segment tokens, and matching
+//! runs the classic greedy wildcard algorithm twice over: across segments (`**` is the star, every other
+//! token consumes exactly one segment) and inside a segment (`*` is the star, bytes are the units). Both
+//! levels backtrack only to the last star seen, so matching is O(pattern x resource) at worst, whatever
+//! pattern an operator writes.
+
+/// One compiled segment of a pattern.
+#[derive(Debug, Clone)]
+enum Token {
+    /// `**` not at the end: zero or more whole segments.
+    Segments,
+    /// A segment made only of `*`: any one segment.
+    AnySegment,
+    /// A segment without `*`: exactly this text.
+    Literal(Box<str>),
+    /// A segment with `*` among other characters.
+    Pattern(Box<[u8]>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Glob {
+    tokens: Box<[Token]>,
+}
+
+impl Glob {
+    /// Compiles any string; a string without `*` compiles to an exact match.
+    pub(crate) fn compile(pattern: &str) -> Glob {
+        let parts: Vec<&str> = pattern.split('/').collect();
+        let mut tokens = Vec::with_capacity(parts.len() + 1);
+        for (i, part) in parts.iter().enumerate() {
+            if *part == "**" {
+                // Consecutive `**` say no more than one does.
+                if matches!(tokens.last(), Some(Token::Segments)) {
+                    tokens.pop();
+                }
+                if i + 1 == parts.len() {
+                    // A trailing `**` matches one or more segments: one any-segment, then zero or more.
+                    tokens.push(Token::AnySegment);
+                }
+                tokens.push(Token::Segments);
+            } else if part.bytes().all(|b| b == b'*') && !part.is_empty() {
+                tokens.push(Token::AnySegment);
+            } else if part.contains('*') {
+                tokens.push(Token::Pattern(part.as_bytes().into()));
+            } else {
+                tokens.push(Token::Literal((*part).into()));
+            }
+        }
+        Glob { tokens: tokens.into_boxed_slice() }
+    }
+
+    pub(crate) fn matches(&self, resource: &str) -> bool {
+        let tokens = &self.tokens;
+        let mut t = 0;
+        // Byte offset of the next unmatched segment; None once every segment is matched.
+        let mut at: Option<usize> = Some(0);
+        // Where to resume after the last `**`: the token after it, and where its run of segments ends.
+        let mut resume: Option<(usize, Option<usize>)> = None;
+        loop {
+            if let Some(token) = tokens.get(t) {
+                if let Token::Segments = token {
+                    resume = Some((t + 1, at));
+                    t += 1;
+                    continue;
+                }
+                if let Some(offset) = at {
+                    let (segment, next) = segment_at(resource, offset);
+                    if token_matches(token, segment) {
+                        t += 1;
+                        at = next;
+                        continue;
+                    }
+                }
+            } else if at.is_none() {
+                return true;
+            }
+            // Mismatch: let the last `**` swallow one more segment, if there is one left.
+            match resume {
+                Some((after, Some(offset))) => {
+                    let (_, next) = segment_at(resource, offset);
+                    resume = Some((after, next));
+                    t = after;
+                    at = next;
+                }
+                _ => return false,
+            }
+        }
+    }
+}
+
+/// The segment starting at byte `offset`, and the offset of the one after it (None if it is the last).
+fn segment_at(resource: &str, offset: usize) -> (&str, Option<usize>) {
+    let rest = &resource[offset..];
+    match rest.bytes().position(|b| b == b'/') {
+        Some(end) => (&rest[..end], Some(offset + end + 1)),
+        None => (rest, None),
+    }
+}
+
+fn token_matches(token: &Token, segment: &str) -> bool {
+    match token {
+        Token::Segments | Token::AnySegment => true,
+        Token::Literal(text) => **text == *segment,
+        Token::Pattern(pattern) => segment_matches(pattern, segment.as_bytes()),
+    }
+}
+
+/// `*` matches any run of bytes. Literal runs are whole UTF-8 strings, so they can only match at
+/// character boundaries of a UTF-8 segment: comparing bytes is exact.
+fn segment_matches(pattern: &[u8], segment: &[u8]) -> bool {
+    let (mut p, mut s) = (0, 0);
+    let mut resume: Option<(usize, usize)> = None;
+    while s < segment.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                resume = Some((p + 1, s));
+                p += 1;
+            }
+            Some(&b) if b == segment[s] => {
+                p += 1;
+                s += 1;
+            }
+            _ => match resume {
+                Some((after, from)) => {
+                    resume = Some((after, from + 1));
+                    p = after;
+                    s = from + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_table() {
+        // (pattern, resource, matches)
+        let cases: &[(&str, &str, bool)] = &[
+            ("line1/*", "line1/press3", true),
+            ("line1/*", "line1/", true),
+            ("line1/*", "line1/a/b", false),
+            ("line1/*", "line1", false),
+            ("line1/*", "line2/press3", false),
+            ("line1/**", "line1/a", true),
+            ("line1/**", "line1/a/b", true),
+            ("line1/**", "line1", false),
+            ("line1/**", "line10/a", false),
+            ("**/press3", "press3", true),
+            ("**/press3", "line1/press3", true),
+            ("**/press3", "line1/cell2/press3", true),
+            ("**/press3", "line1/press4", false),
+            ("line1/**/valve", "line1/valve", true),
+            ("line1/**/valve", "line1/a/b/valve", true),
+            ("line1/**/valve", "line1/a/b/valve/x", false),
+            ("**", "anything/at/all", true),
+            ("**", "x", true),
+            ("*", "x", true),
+            ("*", "x/y", false),
+            ("*/press*", "line1/press3", true),
+            ("*/press*", "line1/press", true),
+            ("*/press*", "line1/pres", false),
+            ("line*/press?", "line1/press?", true),
+            ("*3", "press3", true),
+            ("*3", "press33", true),
+            ("*3", "press34", false),
+            ("p*s*3", "press3", true),
+            ("a*b*c", "aXbYbZc", true),
+            ("a*b*c", "aXbYbZ", false),
+            ("presse/ü*", "presse/über", true),
+            ("presse/*r", "presse/über", true),
+            ("a/**/**/b", "a/b", true),
+            ("a/**/**", "a", false),
+            ("a/**/**", "a/x", true),
+            ("a//*", "a//x", true),
+            ("a/*/**/*", "a/x/y", true),
+            ("a/*/**/*", "a/x", false),
+        ];
+        for &(pattern, resource, want) in cases {
+            assert_eq!(Glob::compile(pattern).matches(resource), want, "{pattern:?} vs {resource:?}");
+        }
+    }
+
+    #[test]
+    fn many_stars_stay_fast() {
+        // A pathological pattern for a naive backtracking matcher.
+        let pattern = "*a*a*a*a*a*a*a*a*a*a*a*a*b";
+        let resource = "a".repeat(200);
+        assert!(!Glob::compile(pattern).matches(&resource));
+        let pattern = "**/a/**/a/**/a/**/a/**/a/**/a/**/b";
+        let resource = vec!["a"; 60].join("/");
+        assert!(!Glob::compile(pattern).matches(&resource));
+    }
+}

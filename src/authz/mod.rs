@@ -1,0 +1,234 @@
+//! Authorization: the policy model (roles, grants, resource selectors, resource groups) and the compiled
+//! in-memory [`Index`] that answers "may this subject do this to that resource?" on the hot path.
+//!
+//! What must never be allowed:
+//! - **A deny overridden by an allow.** If any grant with effect `deny` matches a request, the answer is
+//!   deny, whatever allows also match, however they are ordered, wherever they come from (role or direct).
+//! - **A disabled or expired account allowed.** An account that is disabled, or whose `expires_at` is at or
+//!   before the time of the check, is denied before any grant is looked at; it is never listed by
+//!   [`Index::who_can`]. An account the index does not know is denied too.
+//! - **A write allowed by a read-only grant** (or a read by a write-only one). Write does not imply read:
+//!   each access is granted on its own.
+//! - **A stale index after a change.** An [`Index`] is immutable and knows nothing of storage. Whoever
+//!   changes roles, grants, groups or accounts builds a new index from the committed rows, in the same step
+//!   as the transaction, and swaps it in whole; a check sees the old policy or the new one, never a mix.
+//!
+//! How: [`Index::build`] compiles a [`Policy`] (plain data, no SQLite) once. Permission names, resources
+//! and group names are interned to integers; accounts with the same roles and no direct grants share one
+//! compiled profile; per (profile, permission) it keeps the effective grants split by access and effect:
+//! the lowest grant for `*`, hash maps from exact resource and from group to the lowest grant, and
+//! precompiled globs in grant order. Group members are expanded into a resource -> groups table at build
+//! time. A check is a handful of hash lookups with [`rustc_hash`]'s hasher and allocates nothing. When
+//! several grants match, the one with the lowest grant id decides (ties: role grants by role id before
+//! direct grants), so answers are deterministic and [`Index::explain`] can say which grant decided.
+//!
+//! Superusers (the built-in admin, master API keys) are not modelled here: callers let them pass before
+//! asking the index.
+
+mod glob;
+mod index;
+mod selector;
+
+#[cfg(test)]
+mod proptests;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::sync::Arc;
+
+pub use index::Index;
+pub use selector::{MAX_SELECTOR_LEN, Selector, SelectorError, is_valid_group_name};
+
+/// The kind of access a check asks for. Write does not imply read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Read = 0,
+    Write = 1,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        }
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a grant does when it matches. Deny wins over allow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    #[default]
+    Allow,
+    Deny,
+}
+
+/// One grant: a permission, the accesses it covers, the resources it covers, and its effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub id: i64,
+    pub permission: String,
+    pub read: bool,
+    pub write: bool,
+    pub selector: Selector,
+    #[serde(default)]
+    pub effect: Effect,
+}
+
+impl Grant {
+    /// Whether this grant covers `access` (a read check needs `read`, a write check needs `write`).
+    pub fn covers(&self, access: Access) -> bool {
+        match access {
+            Access::Read => self.read,
+            Access::Write => self.write,
+        }
+    }
+}
+
+/// Who is asking: a user account or an API key, by their row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum SubjectKey {
+    User(i64),
+    Key(i64),
+}
+
+/// An account as the index sees it: its state, the roles it holds and its direct grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    pub key: SubjectKey,
+    pub name: String,
+    pub enabled: bool,
+    /// Unix time in milliseconds; the account is expired when `expires_at <= now`.
+    pub expires_at: Option<i64>,
+    /// Role ids; ids of roles that do not exist are ignored.
+    pub roles: Vec<i64>,
+    pub direct: Vec<Grant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    pub id: i64,
+    pub name: String,
+    pub grants: Vec<Grant>,
+}
+
+/// A resource group: `@name` in a selector matches its member resource ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub name: String,
+    pub members: Vec<String>,
+}
+
+/// Everything the index is built from. Duplicate role ids or subject keys: the first one counts.
+/// Duplicate group names: their members are merged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub roles: Vec<Role>,
+    pub subjects: Vec<Subject>,
+    pub groups: Vec<Group>,
+}
+
+/// Where an effective grant comes from.
+///
+/// The role name is shared with the index (`Arc<str>`), so answering a check never allocates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    Role {
+        id: i64,
+        #[serde(serialize_with = "ser_arc_str", deserialize_with = "de_arc_str")]
+        name: Arc<str>,
+    },
+    Direct,
+}
+
+fn ser_arc_str<S: Serializer>(value: &Arc<str>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(value)
+}
+
+fn de_arc_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<str>, D::Error> {
+    String::deserialize(deserializer).map(Arc::from)
+}
+
+/// The grant that decided a check, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRef {
+    pub grant_id: i64,
+    pub origin: Origin,
+}
+
+/// The answer to a check: allowed by one grant, or denied with a reason. Never a bare bool.
+///
+/// JSON: `{"decision":"allow","grant_id":7,"origin":{"kind":"role","id":2,"name":"operators"}}`,
+/// `{"decision":"deny","reason":"no_grant"}`, `{"decision":"deny","reason":"denied_by","grant_id":9,...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    Allow(GrantRef),
+    Deny(DenyReason),
+}
+
+impl Decision {
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allow(_))
+    }
+
+    /// The grant that decided, if a grant did (an allow, or a deny by a deny grant).
+    pub fn grant(&self) -> Option<&GrantRef> {
+        match self {
+            Decision::Allow(grant) | Decision::Deny(DenyReason::DeniedBy(grant)) => Some(grant),
+            Decision::Deny(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum DenyReason {
+    /// No grant allows this permission and access on this resource.
+    NoGrant,
+    /// A deny grant matched.
+    DeniedBy(GrantRef),
+    UnknownSubject,
+    AccountDisabled,
+    AccountExpired,
+}
+
+impl fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DenyReason::NoGrant => f.write_str("no grant allows it"),
+            DenyReason::DeniedBy(grant) => write!(f, "denied by grant {}", grant.grant_id),
+            DenyReason::UnknownSubject => f.write_str("unknown account"),
+            DenyReason::AccountDisabled => f.write_str("account disabled"),
+            DenyReason::AccountExpired => f.write_str("account expired"),
+        }
+    }
+}
+
+/// One effective grant that matched a request (permission, access and selector).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Matched {
+    pub grant: Grant,
+    pub origin: Origin,
+    /// True for exactly the grant that decided, if a grant decided.
+    pub decided: bool,
+}
+
+/// A decision with every grant that matched, in decision order (grant id, then role grants by role id
+/// before direct grants). For a disabled or expired account the grants that would have matched are still
+/// listed, none marked as deciding; for an unknown account the list is empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explanation {
+    pub decision: Decision,
+    pub matched: Vec<Matched>,
+}
