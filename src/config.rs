@@ -85,7 +85,7 @@ impl Default for DaemonConfig {
             socket: None,
             socket_group: None,
             log_level: "info".into(),
-            max_request_bytes: 64 * 1024,
+            max_request_bytes: 1024 * 1024,
             client_timeout: Dur::secs(60),
             max_clients: 256,
         }

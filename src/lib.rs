@@ -6,6 +6,7 @@ pub mod api; // request dispatch: one match from method to handler, shared by bo
 pub mod authz; // roles, grants, selectors and the compiled index that answers checks
 pub mod cli; // the command line: `serve`, and the control-socket client for everything else
 pub mod config; // TOML config with defaults and precise errors
+pub mod csvfile; // the plant's CSV files: resource inventories and lists
 pub mod daemon; // wiring: socket server, signals, systemd notification, logging
 pub mod protocol; // Request / Response / ErrorCode, shared by daemon, CLI and MQTT
 pub mod store; // SQLite: pragmas, migrations, audit trail, outbox

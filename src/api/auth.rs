@@ -78,6 +78,15 @@ impl Caller {
         }
     }
 
+    /// Who the policy index knows this caller as.
+    pub fn subject(&self) -> Option<crate::authz::SubjectKey> {
+        match &self.principal {
+            Principal::User { id, .. } => Some(crate::authz::SubjectKey::User(*id)),
+            Principal::Key { id, .. } => Some(crate::authz::SubjectKey::Key(*id)),
+            Principal::Anonymous => None,
+        }
+    }
+
     pub fn user_id(&self) -> Option<i64> {
         match &self.principal {
             Principal::User { id, .. } => Some(*id),

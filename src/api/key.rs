@@ -39,13 +39,13 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         Principal::Key { owner_id, .. } => *owner_id,
         Principal::Anonymous => return Err(ApiError::unauthenticated("key.create needs credentials")),
     };
-    let (id, secret) = ctx.store().write(|tx| {
+    let (id, secret) = ctx.write_policy(|tx| {
         let role_ids = policy::role_ids(tx, &p.roles)?;
         let (id, secret) = accounts::insert_key(tx, &p.name, owner, p.master, p.expires_at)?;
         policy::add_key_roles(tx, id, &role_ids)?;
         let detail = json!({"roles": p.roles, "master": p.master, "expires_at": p.expires_at});
         audit::record(tx, &caller.actor(), "key.create", Some(&p.name), Outcome::Ok, Some(&detail))?;
-        Ok::<_, ApiError>((id, secret))
+        Ok((id, secret))
     })?;
     Ok(json!({ "id": id, "name": p.name, "key": secret, "master": p.master, "roles": p.roles }))
 }
@@ -69,7 +69,7 @@ struct RevokeParams {
 pub fn revoke(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: RevokeParams = params("key.revoke", p)?;
     ctx.authorize(caller, "users.manage")?;
-    ctx.store().write(|tx| {
+    ctx.write_policy(|tx| {
         let n = tx.execute("DELETE FROM api_keys WHERE name = ?1", [&p.name])?;
         if n == 0 {
             return Err(ApiError::not_found(format!("no API key named {:?}", p.name)));

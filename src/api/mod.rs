@@ -7,15 +7,21 @@
 
 pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod key;
+pub mod resource;
+pub mod role;
+pub mod settings;
 pub mod status;
 pub mod user;
 
 pub use auth::{ADMIN_ID, ADMIN_NAME, Caller, Origin, Principal};
 
+use crate::authz as engine;
 use crate::config::Config;
 use crate::protocol::{ApiError, Request};
 use crate::store::Store;
+use crate::store::policy;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -41,24 +47,50 @@ pub struct Paths {
 pub struct Ctx {
     config: RwLock<Arc<Config>>,
     store: Mutex<Store>,
+    /// The compiled policy. Replaced whole, under the store lock, right after the transaction that
+    /// changed what it was built from.
+    index: RwLock<Arc<engine::Index>>,
     pub paths: Paths,
     pub started: Instant,
     pub mqtt: Mutex<LinkState>,
 }
 
 impl Ctx {
-    pub fn new(config: Config, store: Store, paths: Paths) -> Ctx {
+    pub fn new(config: Config, store: Store, paths: Paths) -> Result<Ctx, ApiError> {
+        let index = engine::Index::build(&policy::load(&store.conn)?);
         let mqtt = LinkState {
             state: if config.mqtt.enabled { "not connected" } else { "disabled" }.into(),
             last_error: None,
         };
-        Ctx {
+        Ok(Ctx {
             config: RwLock::new(Arc::new(config)),
             store: Mutex::new(store),
+            index: RwLock::new(Arc::new(index)),
             paths,
             started: Instant::now(),
             mqtt: Mutex::new(mqtt),
-        }
+        })
+    }
+
+    /// The current compiled policy.
+    pub fn index(&self) -> Arc<engine::Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs a transaction that changes roles, grants, resources, groups or accounts, and swaps in the
+    /// index built from what it commits, before anyone else can write: a check sees the old policy
+    /// or the new one, never a mix, and never one the database does not hold.
+    pub fn write_policy<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut store = self.store();
+        let tx = store.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        let index = engine::Index::build(&policy::load(&tx)?);
+        tx.commit()?;
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+        Ok(out)
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -75,20 +107,22 @@ impl Ctx {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Asks whether `caller` holds the built-in permission `perm`. The one place every method's
-    /// check goes through; a refusal is audited.
+    /// Asks the policy whether `caller` holds the built-in permission `perm` (on the gateway as a
+    /// whole: resource `*`). The one place every method's check goes through; a refusal is audited.
     pub fn authorize(&self, caller: &Caller, perm: &str) -> Result<(), ApiError> {
         if caller.is_superuser() {
             return Ok(());
         }
-        let err = match caller.principal {
-            Principal::Anonymous => {
-                return Err(ApiError::unauthenticated(format!(
-                    "this request needs credentials ({perm}): pass --token, or run as root on the console"
-                )));
-            }
-            _ => ApiError::forbidden(format!("permission {perm} is required")),
+        let Some(subject) = caller.subject() else {
+            return Err(ApiError::unauthenticated(format!(
+                "this request needs credentials ({perm}): pass --token, or run as root on the console"
+            )));
         };
+        let decision = self.index().check(subject, perm, builtin_access(perm), GATEWAY, crate::store::now_ms());
+        if decision.is_allowed() {
+            return Ok(());
+        }
+        let err = ApiError::forbidden(format!("permission {perm} is required"));
         self.audit_denied(caller, perm, &err);
         Err(err)
     }
@@ -110,6 +144,15 @@ impl Ctx {
             tracing::warn!("cannot audit a refusal: {e}");
         }
     }
+}
+
+/// The resource built-in permissions are checked on: the gateway as a whole. Only a grant on `*`
+/// (all resources) covers it.
+pub const GATEWAY: &str = "*";
+
+/// Built-in `*.view` permissions are reads; everything else (manage, terminate, lock) is a write.
+pub fn builtin_access(perm: &str) -> engine::Access {
+    if perm.ends_with(".view") { engine::Access::Read } else { engine::Access::Write }
 }
 
 /// Whether a request came over the network (MQTT) rather than the local console socket.
@@ -140,9 +183,31 @@ pub const METHODS: &[&str] = &[
     "user.enable",
     "user.delete",
     "user.set_password",
+    "user.copy_roles",
     "key.create",
     "key.list",
     "key.revoke",
+    "role.create",
+    "role.list",
+    "role.show",
+    "role.delete",
+    "role.grant",
+    "role.revoke",
+    "resource.add",
+    "resource.list",
+    "resource.delete",
+    "resource.import",
+    "group.create",
+    "group.list",
+    "group.add",
+    "group.import",
+    "group.remove",
+    "group.delete",
+    "authz.check",
+    "authz.explain",
+    "authz.who_can",
+    "settings.get",
+    "settings.set",
 ];
 
 /// Handles one request end to end.
@@ -169,6 +234,28 @@ pub fn dispatch(ctx: &Ctx, caller: &Caller, method: &str, params: &Value) -> Res
         "key.create" => key::create(ctx, caller, params),
         "key.list" => key::list(ctx, caller, params),
         "key.revoke" => key::revoke(ctx, caller, params),
+        "user.copy_roles" => role::copy_roles(ctx, caller, params),
+        "role.create" => role::create(ctx, caller, params),
+        "role.list" => role::list(ctx, caller, params),
+        "role.show" => role::show(ctx, caller, params),
+        "role.delete" => role::delete(ctx, caller, params),
+        "role.grant" => role::grant(ctx, caller, params),
+        "role.revoke" => role::revoke(ctx, caller, params),
+        "resource.add" => resource::add(ctx, caller, params),
+        "resource.list" => resource::list(ctx, caller, params),
+        "resource.delete" => resource::delete(ctx, caller, params),
+        "resource.import" => resource::import(ctx, caller, params),
+        "group.create" => resource::group_create(ctx, caller, params),
+        "group.list" => resource::group_list(ctx, caller, params),
+        "group.add" => resource::group_add(ctx, caller, params, "group.add"),
+        "group.import" => resource::group_add(ctx, caller, params, "group.import"),
+        "group.remove" => resource::group_remove(ctx, caller, params),
+        "group.delete" => resource::group_delete(ctx, caller, params),
+        "authz.check" => authz::check(ctx, caller, params),
+        "authz.explain" => authz::explain(ctx, caller, params),
+        "authz.who_can" => authz::who_can(ctx, caller, params),
+        "settings.get" => settings::get(ctx, caller, params),
+        "settings.set" => settings::set(ctx, caller, params),
         other => Err(ApiError::bad_request(format!("unknown method {other:?}"))),
     }
 }

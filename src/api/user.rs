@@ -22,6 +22,7 @@ fn protected(what: &str) -> ApiError {
 fn present(conn: &Connection, u: &User) -> Result<Value, ApiError> {
     let mut v = to_value(u)?;
     v["roles"] = json!(policy::user_role_names(conn, u.id)?);
+    v["grants"] = super::role::direct_grants(conn, u.id)?;
     Ok(v)
 }
 
@@ -87,16 +88,16 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         }
         None => None,
     };
-    let mut store = ctx.store();
-    let id = store.write(|tx| {
+    let id = ctx.write_policy(|tx| {
         let role_ids = policy::role_ids(tx, &p.roles)?;
         let id = accounts::insert_user(tx, &p.name, p.display_name.as_deref(), hash.as_deref(), p.expires_at)?;
         policy::add_user_roles(tx, id, &role_ids)?;
         let detail = json!({"roles": p.roles, "password": hash.is_some(), "expires_at": p.expires_at});
         audit::record(tx, &caller.actor(), "user.create", Some(&p.name), Outcome::Ok, Some(&detail))?;
         outbox::event(tx, "user.created", &json!({"user": p.name}))?;
-        Ok::<_, ApiError>(id)
+        Ok(id)
     })?;
+    let store = ctx.store();
     let u = accounts::user_by_id(&store.conn, id)?.ok_or_else(|| ApiError::internal("created user vanished"))?;
     present(&store.conn, &u)
 }
@@ -120,8 +121,7 @@ pub fn register(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError
     accounts::validate_password(&p.password, &config.accounts)?;
     let hash = password::hash(&p.password, &config.accounts.argon2).map_err(ApiError::internal)?;
     let actor = Actor { name: format!("register:{}", p.name), source: caller.origin.describe() };
-    let mut store = ctx.store();
-    let id = store.write(|tx| {
+    let id = ctx.write_policy(|tx| {
         let id = accounts::insert_user(tx, &p.name, p.display_name.as_deref(), Some(&hash), None)?;
         let mut roles = Vec::new();
         for name in &config.accounts.default_roles {
@@ -135,8 +135,9 @@ pub fn register(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError
         }
         audit::record(tx, &actor, "user.register", Some(&p.name), Outcome::Ok, Some(&json!({"roles": roles})))?;
         outbox::event(tx, "user.created", &json!({"user": p.name, "registered": true}))?;
-        Ok::<_, ApiError>(id)
+        Ok(id)
     })?;
+    let store = ctx.store();
     let u = accounts::user_by_id(&store.conn, id)?.ok_or_else(|| ApiError::internal("registered user vanished"))?;
     present(&store.conn, &u)
 }
@@ -185,17 +186,23 @@ struct UpdateParams {
     display_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     expires_at: Option<Option<i64>>,
+    #[serde(default)]
+    add_roles: Vec<String>,
+    #[serde(default)]
+    remove_roles: Vec<String>,
 }
 
 pub fn update(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: UpdateParams = params("user.update", p)?;
     ctx.authorize(caller, "users.manage")?;
-    let mut store = ctx.store();
-    let u = accounts::require_user(&store.conn, &p.name)?;
+    if !p.add_roles.is_empty() || !p.remove_roles.is_empty() {
+        ctx.authorize(caller, "roles.manage")?;
+    }
+    let u = accounts::require_user(&ctx.store().conn, &p.name)?;
     if u.id == ADMIN_ID && matches!(p.expires_at, Some(Some(_))) {
         return Err(protected("given an expiry date"));
     }
-    store.write(|tx| {
+    ctx.write_policy(|tx| {
         let now = now_ms();
         if let Some(d) = &p.display_name {
             tx.execute(
@@ -209,9 +216,13 @@ pub fn update(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
                 rusqlite::params![u.id, e, now],
             )?;
         }
-        let detail = json!({"display_name": p.display_name, "expires_at": p.expires_at});
-        audit::record(tx, &caller.actor(), "user.update", Some(&u.name), Outcome::Ok, Some(&detail))
+        super::role::change_user_roles(tx, u.id, &p.add_roles, &p.remove_roles)?;
+        let detail = json!({"display_name": p.display_name, "expires_at": p.expires_at,
+                            "add_roles": p.add_roles, "remove_roles": p.remove_roles});
+        audit::record(tx, &caller.actor(), "user.update", Some(&u.name), Outcome::Ok, Some(&detail))?;
+        Ok(())
     })?;
+    let store = ctx.store();
     let u = accounts::user_by_id(&store.conn, u.id)?.ok_or_else(|| ApiError::not_found("user vanished"))?;
     present(&store.conn, &u)
 }
@@ -228,12 +239,11 @@ pub fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Resu
     let method = if enabled { "user.enable" } else { "user.disable" };
     let p: TargetParams = params(method, p)?;
     ctx.authorize(caller, "users.manage")?;
-    let mut store = ctx.store();
-    let u = accounts::require_user(&store.conn, &p.name)?;
+    let u = accounts::require_user(&ctx.store().conn, &p.name)?;
     if u.id == ADMIN_ID {
         return Err(protected("disabled"));
     }
-    let revoked = store.write(|tx| {
+    let revoked = ctx.write_policy(|tx| {
         tx.execute(
             "UPDATE users SET enabled = ?2, updated_at = ?3 WHERE id = ?1",
             rusqlite::params![u.id, enabled, now_ms()],
@@ -243,7 +253,7 @@ pub fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Resu
         audit::record(tx, &caller.actor(), method, Some(&u.name), Outcome::Ok, Some(&detail))?;
         let event = if enabled { "user.enabled" } else { "user.disabled" };
         outbox::event(tx, event, &json!({"user": u.name}))?;
-        Ok::<_, ApiError>(revoked)
+        Ok(revoked)
     })?;
     Ok(json!({ "user": u.name, "enabled": enabled, "tokens_revoked": revoked }))
 }
@@ -264,12 +274,12 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     if u.id == ADMIN_ID {
         return Err(protected("deleted"));
     }
-    ctx.store().write(|tx| {
+    ctx.write_policy(|tx| {
         // Keys, tokens, grants and role links go by ON DELETE CASCADE in this same transaction.
         tx.execute("DELETE FROM users WHERE id = ?1", [u.id])?;
         audit::record(tx, &caller.actor(), "user.delete", Some(&u.name), Outcome::Ok, None)?;
         outbox::event(tx, "user.deleted", &json!({"user": u.name}))?;
-        Ok::<_, ApiError>(())
+        Ok(())
     })?;
     Ok(json!({ "deleted": u.name }))
 }

@@ -29,13 +29,38 @@ pub enum UserCommand {
     List,
     /// Show one user (default: yourself)
     Show { name: Option<String> },
-    /// Change a user's display name or expiry (`--expires never` clears it)
+    /// Change a user's display name, expiry (`--expires never` clears it) or roles
     Update {
         name: String,
         #[arg(long, value_name = "TEXT")]
         display_name: Option<String>,
         #[arg(long, value_name = "T")]
         expires: Option<String>,
+        #[arg(long = "add-role", value_name = "ROLE")]
+        add_roles: Vec<String>,
+        #[arg(long = "remove-role", value_name = "ROLE")]
+        remove_roles: Vec<String>,
+    },
+    /// Give user TO the roles of user FROM (added; with --replace instead of TO's own)
+    CopyRoles {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Give one user a permission directly (not through a role)
+    Grant {
+        name: String,
+        #[command(flatten)]
+        grant: super::authz::GrantArgs,
+    },
+    /// Take direct grants away from a user
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        revoke: super::authz::RevokeArgs,
     },
     /// Suspend a user at once: its tokens and sessions stop working
     Disable { name: String },
@@ -166,8 +191,8 @@ pub fn user(global: &Global, cmd: UserCommand) -> Result<Value, CliError> {
         }
         UserCommand::List => ("user.list", Value::Null),
         UserCommand::Show { name } => ("user.show", json!({ "name": name })),
-        UserCommand::Update { name, display_name, expires } => {
-            let mut p = json!({ "name": name });
+        UserCommand::Update { name, display_name, expires, add_roles, remove_roles } => {
+            let mut p = json!({ "name": name, "add_roles": add_roles, "remove_roles": remove_roles });
             if let Some(d) = display_name {
                 p["display_name"] = json!(d);
             }
@@ -176,6 +201,11 @@ pub fn user(global: &Global, cmd: UserCommand) -> Result<Value, CliError> {
             }
             ("user.update", p)
         }
+        UserCommand::CopyRoles { from, to, replace } => {
+            ("user.copy_roles", json!({ "from": from, "to": to, "replace": replace }))
+        }
+        UserCommand::Grant { name, grant } => ("role.grant", super::authz::grant_params(("user", name), grant)?),
+        UserCommand::Revoke { name, revoke } => ("role.revoke", super::authz::revoke_params(("user", name), revoke)),
         UserCommand::Disable { name } => ("user.disable", json!({ "name": name })),
         UserCommand::Enable { name } => ("user.enable", json!({ "name": name })),
         UserCommand::Delete { name } => ("user.delete", json!({ "name": name })),

@@ -2,9 +2,11 @@
 //! socket. Exit codes: 0 ok, 1 refused or failed, 2 usage (clap's own code for usage errors).
 
 pub mod accounts;
+pub mod authz;
 pub mod output;
 
 use accounts::{KeyCommand, RecoverCommand, UserCommand};
+use authz::{GroupCommand, Question, ResourceCommand, RoleCommand};
 
 use crate::config::{Config, parse_duration};
 use crate::protocol::{ApiError, Auth, ErrorCode, Request, Response};
@@ -98,6 +100,37 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Manage roles and their grants
+    Role {
+        #[command(subcommand)]
+        command: RoleCommand,
+    },
+    /// Manage the resource inventory
+    Resource {
+        #[command(subcommand)]
+        command: ResourceCommand,
+    },
+    /// Manage resource groups
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// May SUBJECT use PERMISSION on RESOURCE? Exits 0 when allowed, 1 when denied
+    Check(Question),
+    /// Every grant that matched the question, and which one decided
+    Explain(Question),
+    /// The enabled accounts that may use PERMISSION on RESOURCE
+    WhoCan {
+        permission: String,
+        resource: String,
+        #[arg(long)]
+        write: bool,
+    },
+    /// Plant settings HMIs read
+    Settings {
+        #[command(subcommand)]
+        command: SettingsCommand,
+    },
     /// Offline repairs on the database file (daemon stopped, as root)
     Recover {
         #[command(subcommand)]
@@ -109,6 +142,14 @@ pub enum Command {
         #[arg(value_name = "PARAMS_JSON")]
         params: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SettingsCommand {
+    /// Show one setting, or all
+    Get { key: Option<String> },
+    /// Set a setting; VALUE is JSON, or taken as a string when it is not
+    Set { key: String, value: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -132,6 +173,9 @@ pub enum CliError {
     /// Anything else: the daemon unreachable, a broken reply.
     #[error("{0}")]
     Failed(String),
+    /// A question answered "no" (`check`): printed like a result, but the exit code is 1.
+    #[error("denied")]
+    Denied(Value),
 }
 
 /// One connection to the daemon's control socket.
@@ -210,14 +254,21 @@ pub fn socket_path(explicit: Option<&Path>) -> PathBuf {
 /// Runs a client command and prints its outcome. Returns the exit code.
 pub fn run(cli: Cli) -> i32 {
     let json = cli.global.json;
+    let print = |v: &Value| {
+        if json {
+            println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        } else {
+            output::print_human(v);
+        }
+    };
     match execute(&cli.global, cli.command) {
         Ok(Some(v)) => {
-            if json {
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-            } else {
-                output::print_human(&v);
-            }
+            print(&v);
             EXIT_OK
+        }
+        Err(CliError::Denied(v)) => {
+            print(&v);
+            EXIT_FAILED
         }
         Ok(None) => EXIT_OK,
         Err(CliError::Api(e)) => {
@@ -273,6 +324,21 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
         Command::User { command } => accounts::user(global, command).map(Some),
         Command::Key { command } => accounts::key(global, command).map(Some),
         Command::Recover { command } => accounts::recover(command).map(Some),
+        Command::Settings { command: SettingsCommand::Get { key } } => {
+            Client::connect(global)?.call("settings.get", json!({ "key": key })).map(Some)
+        }
+        Command::Settings { command: SettingsCommand::Set { key, value } } => {
+            let value = serde_json::from_str::<Value>(&value).unwrap_or(Value::String(value));
+            Client::connect(global)?.call("settings.set", json!({ "key": key, "value": value })).map(Some)
+        }
+        Command::Role { command } => authz::role(global, command).map(Some),
+        Command::Resource { command } => authz::resource(global, command).map(Some),
+        Command::Group { command } => authz::group(global, command).map(Some),
+        Command::Check(q) => authz::check(global, q).map(Some),
+        Command::Explain(q) => authz::explain(global, q).map(Some),
+        Command::WhoCan { permission, resource, write } => {
+            authz::who_can(global, permission, resource, write).map(Some)
+        }
         Command::Call { method, params } => {
             let params = match params {
                 Some(p) => serde_json::from_str(&p)

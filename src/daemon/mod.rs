@@ -81,7 +81,8 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     ensure_admin(&mut store, &config, &opts)?;
     let listener = server::bind(&paths.socket, config.daemon.socket_group.as_deref())?;
     let socket_path = paths.socket.clone();
-    let ctx = Arc::new(Ctx::new(config, store, paths));
+    let ctx =
+        Arc::new(Ctx::new(config, store, paths).map_err(|e| DaemonError::Setup(format!("loading the policy: {e}")))?);
     let server = tokio::spawn(server::serve(listener, ctx.clone()));
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(format!("SIGTERM: {e}")))?;

@@ -1,6 +1,7 @@
 //! SQL for the policy model: roles, grants, role links of users and API keys, resources and
 //! resource groups. The in-memory index that answers checks is built from what this module loads.
 
+use crate::authz;
 use crate::protocol::ApiError;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -47,4 +48,103 @@ pub fn user_role_names(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<
     )?;
     let rows = st.query_map([user_id], |r| r.get(0))?;
     rows.collect()
+}
+
+/// Loads everything the authorization index is built from. Runs inside the transaction that changed
+/// the policy, so the new index reflects exactly what is being committed.
+pub fn load(conn: &Connection) -> rusqlite::Result<authz::Policy> {
+    use std::collections::HashMap;
+    let mut role_grants: HashMap<i64, Vec<authz::Grant>> = HashMap::new();
+    let mut user_grants: HashMap<i64, Vec<authz::Grant>> = HashMap::new();
+    let mut st = conn.prepare_cached(
+        "SELECT id, role_id, user_id, permission, can_read, can_write, selector, effect FROM grants ORDER BY id",
+    )?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let text: String = r.get(6)?;
+        let Ok(selector) = authz::Selector::parse(&text) else {
+            tracing::warn!("grant {} has an unreadable selector {text:?}; ignored", r.get::<_, i64>(0)?);
+            continue;
+        };
+        let effect: String = r.get(7)?;
+        let grant = authz::Grant {
+            id: r.get(0)?,
+            permission: r.get(3)?,
+            read: r.get(4)?,
+            write: r.get(5)?,
+            selector,
+            effect: if effect == "deny" { authz::Effect::Deny } else { authz::Effect::Allow },
+        };
+        match (r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?) {
+            (Some(role), _) => role_grants.entry(role).or_default().push(grant),
+            (None, Some(user)) => user_grants.entry(user).or_default().push(grant),
+            (None, None) => {}
+        }
+    }
+    let mut roles = Vec::new();
+    let mut st = conn.prepare_cached("SELECT id, name FROM roles ORDER BY id")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        roles.push(authz::Role { id, name: r.get(1)?, grants: role_grants.remove(&id).unwrap_or_default() });
+    }
+    let links = |sql: &str| -> rusqlite::Result<HashMap<i64, Vec<i64>>> {
+        let mut map: HashMap<i64, Vec<i64>> = HashMap::new();
+        let mut st = conn.prepare_cached(sql)?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            map.entry(r.get(0)?).or_default().push(r.get(1)?);
+        }
+        Ok(map)
+    };
+    let mut user_roles = links("SELECT user_id, role_id FROM user_roles")?;
+    let mut key_roles = links("SELECT key_id, role_id FROM key_roles")?;
+    let mut subjects = Vec::new();
+    let mut st = conn.prepare_cached("SELECT id, name, enabled, expires_at FROM users")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        subjects.push(authz::Subject {
+            key: authz::SubjectKey::User(id),
+            name: r.get(1)?,
+            enabled: r.get(2)?,
+            expires_at: r.get(3)?,
+            roles: user_roles.remove(&id).unwrap_or_default(),
+            direct: user_grants.remove(&id).unwrap_or_default(),
+        });
+    }
+    // A key lives no longer than its owner: disabled with it, expired at the earlier of both dates.
+    let mut st = conn.prepare_cached(
+        "SELECT k.id, k.name, u.enabled, k.expires_at, u.expires_at FROM api_keys k JOIN users u ON u.id = k.owner_id",
+    )?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let expires = [r.get::<_, Option<i64>>(3)?, r.get::<_, Option<i64>>(4)?].into_iter().flatten().min();
+        subjects.push(authz::Subject {
+            key: authz::SubjectKey::Key(id),
+            name: r.get(1)?,
+            enabled: r.get(2)?,
+            expires_at: expires,
+            roles: key_roles.remove(&id).unwrap_or_default(),
+            direct: Vec::new(),
+        });
+    }
+    let mut groups: Vec<authz::Group> = Vec::new();
+    let mut st = conn.prepare_cached(
+        "SELECT g.name, m.resource_id FROM resource_groups g LEFT JOIN group_members m ON m.group_id = g.id
+         ORDER BY g.name",
+    )?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let name: String = r.get(0)?;
+        let member: Option<String> = r.get(1)?;
+        if groups.last().is_none_or(|g| g.name != name) {
+            groups.push(authz::Group { name, members: Vec::new() });
+        }
+        if let (Some(m), Some(g)) = (member, groups.last_mut()) {
+            g.members.push(m);
+        }
+    }
+    Ok(authz::Policy { roles, subjects, groups })
 }

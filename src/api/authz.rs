@@ -1,0 +1,156 @@
+//! `authz.check`, `authz.explain`, `authz.who_can`: the questions HMIs and local services ask.
+//!
+//! A caller may always ask about itself; asking about someone else needs `users.view`. Answers
+//! come from the compiled index only: a check never reads SQLite.
+
+use super::auth::{ADMIN_ID, Caller, Principal};
+use super::{Ctx, params, to_value};
+use crate::authz::{Access, Decision, SubjectKey};
+use crate::protocol::ApiError;
+use crate::store::now_ms;
+use rusqlite::OptionalExtension;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckParams {
+    /// A user name, or `key:NAME` for an API key; absent: the caller.
+    subject: Option<String>,
+    permission: String,
+    resource: String,
+    #[serde(default = "read")]
+    access: Access,
+}
+
+fn read() -> Access {
+    Access::Read
+}
+
+/// The subject a question is about, and whether it is a superuser (which the index does not model).
+struct Subject {
+    key: SubjectKey,
+    name: String,
+    superuser: bool,
+}
+
+fn resolve(ctx: &Ctx, caller: &Caller, text: Option<&str>) -> Result<Subject, ApiError> {
+    let Some(text) = text else {
+        let key = caller.subject().ok_or_else(|| ApiError::unauthenticated("who are you? pass --token"))?;
+        let name = match &caller.principal {
+            Principal::User { name, .. } => name.clone(),
+            Principal::Key { name, .. } => format!("key:{name}"),
+            Principal::Anonymous => String::new(),
+        };
+        return Ok(Subject { key, name, superuser: caller.is_superuser() });
+    };
+    let conn = &ctx.store().conn;
+    let subject = if let Some(key_name) = text.strip_prefix("key:") {
+        let row: Option<(i64, bool)> = conn
+            .prepare_cached("SELECT id, master FROM api_keys WHERE name = ?1")?
+            .query_row([key_name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (id, master) = row.ok_or_else(|| ApiError::not_found(format!("no API key named {key_name:?}")))?;
+        Subject { key: SubjectKey::Key(id), name: text.to_string(), superuser: master }
+    } else {
+        let u = crate::accounts::require_user(conn, text)?;
+        Subject { key: SubjectKey::User(u.id), name: u.name, superuser: u.id == ADMIN_ID }
+    };
+    Ok(subject)
+}
+
+/// Asking about another account needs `users.view`.
+fn may_ask(ctx: &Ctx, caller: &Caller, subject: &Subject) -> Result<(), ApiError> {
+    if caller.subject() == Some(subject.key) { Ok(()) } else { ctx.authorize(caller, "users.view") }
+}
+
+fn decision_json(d: &Decision) -> Value {
+    serde_json::to_value(d).unwrap_or(Value::Null)
+}
+
+fn answer(subject: &Subject, p: &CheckParams, decision: Value) -> Value {
+    let mut v = json!({
+        "subject": subject.name,
+        "permission": p.permission,
+        "resource": p.resource,
+        "access": p.access,
+    });
+    if let (Some(obj), Value::Object(d)) = (v.as_object_mut(), decision) {
+        obj.extend(d);
+    }
+    v
+}
+
+fn superuser_answer() -> Value {
+    json!({"decision": "allow", "reason": "superuser"})
+}
+
+pub fn check(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: CheckParams = params("authz.check", p)?;
+    let subject = resolve(ctx, caller, p.subject.as_deref())?;
+    may_ask(ctx, caller, &subject)?;
+    let decision = if subject.superuser {
+        superuser_answer()
+    } else {
+        decision_json(&ctx.index().check(subject.key, &p.permission, p.access, &p.resource, now_ms()))
+    };
+    Ok(answer(&subject, &p, decision))
+}
+
+pub fn explain(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: CheckParams = params("authz.explain", p)?;
+    let subject = resolve(ctx, caller, p.subject.as_deref())?;
+    may_ask(ctx, caller, &subject)?;
+    if subject.superuser {
+        let mut v = answer(&subject, &p, superuser_answer());
+        v["matched"] = json!([]);
+        return Ok(v);
+    }
+    let e = ctx.index().explain(subject.key, &p.permission, p.access, &p.resource, now_ms());
+    let mut v = answer(&subject, &p, decision_json(&e.decision));
+    v["matched"] = to_value(&e.matched)?;
+    Ok(v)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhoParams {
+    permission: String,
+    resource: String,
+    #[serde(default = "read")]
+    access: Access,
+}
+
+/// Every enabled, unexpired account that passes, superusers included (marked as such).
+pub fn who_can(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: WhoParams = params("authz.who_can", p)?;
+    ctx.authorize(caller, "users.view")?;
+    let now = now_ms();
+    let allowed = ctx.index().who_can(&p.permission, p.access, &p.resource, now);
+    let conn = &ctx.store().conn;
+    let mut out = Vec::new();
+    let mut users = conn.prepare_cached("SELECT name FROM users WHERE id = ?1")?;
+    let mut keys = conn.prepare_cached("SELECT name FROM api_keys WHERE id = ?1")?;
+    // Superusers pass everything: the admin, and master keys whose owner is active.
+    out.push(json!({"kind": "user", "name": super::ADMIN_NAME, "superuser": true}));
+    let mut masters = conn.prepare_cached(
+        "SELECT k.name FROM api_keys k JOIN users u ON u.id = k.owner_id
+         WHERE k.master AND u.enabled AND (u.expires_at IS NULL OR u.expires_at > ?1)
+           AND (k.expires_at IS NULL OR k.expires_at > ?1) ORDER BY k.name",
+    )?;
+    for name in masters.query_map([now], |r| r.get::<_, String>(0))? {
+        out.push(json!({"kind": "key", "name": name?, "superuser": true}));
+    }
+    for s in allowed {
+        let (kind, name) = match s {
+            SubjectKey::User(id) => ("user", users.query_row([id], |r| r.get::<_, String>(0)).optional()?),
+            SubjectKey::Key(id) => ("key", keys.query_row([id], |r| r.get::<_, String>(0)).optional()?),
+        };
+        if let Some(name) = name
+            && !out.iter().any(|o| o["kind"] == kind && o["name"] == name.as_str())
+        {
+            out.push(json!({"kind": kind, "name": name, "superuser": false}));
+        }
+    }
+    Ok(Value::Array(out))
+}

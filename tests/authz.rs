@@ -1,0 +1,271 @@
+//! Authorization through the real daemon: the decision rules, the supervisor-only user, CSV imports,
+//! copy-roles, who-can and explain, all driven with the CLI.
+
+mod common;
+
+use common::Daemon;
+use serde_json::{Value, json};
+
+const PW: &str = "correct-horse-1";
+
+fn user(d: &Daemon, name: &str, roles: &[&str]) {
+    let mut args = vec!["--json", "user", "add", name, "--password-stdin"];
+    for r in roles {
+        args.extend(["--role", r]);
+    }
+    let out = d.cli_with(&args, Some(&format!("{PW}\n")), &[]);
+    assert!(out.status.success(), "user add {name}: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// "allow" or "deny" from `gatewarden check`, checking the exit code agrees.
+fn check(d: &Daemon, subject: &str, perm: &str, resource: &str, write: bool) -> String {
+    let mut args = vec!["check", subject, perm, resource];
+    if write {
+        args.push("--write");
+    }
+    let (code, v) = d.cli_json(&args);
+    let decision = v["decision"].as_str().unwrap_or_else(|| panic!("check {args:?}: {v}")).to_string();
+    assert_eq!(code, if decision == "allow" { 0 } else { 1 }, "exit code of check {args:?}: {v}");
+    decision
+}
+
+fn token(d: &Daemon, name: &str) -> String {
+    let (code, v) = d.cli_json_with(&["login", name, "--password-stdin"], Some(&format!("{PW}\n")), &[]);
+    assert_eq!(code, 0, "{v}");
+    v["token"].as_str().unwrap().to_string()
+}
+
+fn as_token(d: &Daemon, token: &str, args: &[&str]) -> (i32, Value) {
+    d.cli_json_with(args, None, &[("GATEWARDEN_TOKEN", token)])
+}
+
+fn write_file(d: &Daemon, name: &str, text: &str) -> String {
+    let p = d.dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn decision_rules_table() {
+    let d = Daemon::start();
+    let inv = write_file(&d, "inv.csv", "device,line\nline1/press3,1\nline1/press4,1\nline1/a/b,1\nline2/oven,2\n");
+    d.ok(&["resource", "import", &inv]);
+    d.ok(&["group", "add", "presses"]);
+    d.ok(&["group", "member-add", "presses", "line1/press3", "line1/press4"]);
+
+    d.ok(&["role", "add", "operators"]);
+    d.ok(&["role", "grant", "operators", "tag.write", "--write", "--resource", "@presses"]);
+    d.ok(&["role", "grant", "operators", "tag.read", "--read", "--resource", "line1/*"]);
+    d.ok(&["role", "grant", "operators", "tag.write", "--write", "--resource", "line1/press4", "--deny"]);
+    d.ok(&["role", "add", "viewers"]);
+    d.ok(&["role", "grant", "viewers", "tag.read", "--read", "--resource", "*"]);
+    d.ok(&["role", "add", "deep"]);
+    d.ok(&["role", "grant", "deep", "recipe.load", "--resource", "line1/**"]);
+    user(&d, "op", &["operators"]);
+    user(&d, "viewer", &["viewers"]);
+    user(&d, "deep", &["deep"]);
+    user(&d, "direct", &[]);
+    d.ok(&["user", "grant", "direct", "tag.write", "--write", "--resource", "line2/oven"]);
+    user(&d, "off", &["viewers"]);
+    user(&d, "old", &["viewers"]);
+
+    let table: &[(&str, &str, &str, bool, &str)] = &[
+        // role grant through a group
+        ("op", "tag.write", "line1/press3", true, "allow"),
+        // deny beats allow (press4 is in @presses, and denied directly)
+        ("op", "tag.write", "line1/press4", true, "deny"),
+        // write does not imply read, read does not imply write
+        ("op", "tag.write", "line1/press3", false, "deny"),
+        ("op", "tag.read", "line1/press3", false, "allow"),
+        ("op", "tag.read", "line1/press3", true, "deny"),
+        // a single-segment glob
+        ("op", "tag.read", "line1/a/b", false, "deny"),
+        ("op", "tag.read", "line2/oven", false, "deny"),
+        // ** spans segments
+        ("deep", "recipe.load", "line1/a/b", false, "allow"),
+        ("deep", "recipe.load", "line1/press3", true, "allow"),
+        ("deep", "recipe.load", "line2/oven", false, "deny"),
+        // * covers everything, even resources not in the inventory
+        ("viewer", "tag.read", "line9/not-yet-there", false, "allow"),
+        ("viewer", "tag.write", "line1/press3", true, "deny"),
+        // a direct grant
+        ("direct", "tag.write", "line2/oven", true, "allow"),
+        ("direct", "tag.write", "line1/press3", true, "deny"),
+        // another permission name is another permission
+        ("op", "tag.writer", "line1/press3", true, "deny"),
+        // the admin passes everything
+        ("admin", "anything.at_all", "x", true, "allow"),
+    ];
+    for (subject, perm, res, write, want) in table {
+        assert_eq!(check(&d, subject, perm, res, *write), *want, "{subject} {perm} {res} write={write}");
+    }
+
+    // A resource created after the grant is covered by `*` and by a group it joins.
+    d.ok(&["resource", "add", "line1/press9"]);
+    assert_eq!(check(&d, "op", "tag.write", "line1/press9", true), "deny");
+    d.ok(&["group", "member-add", "presses", "line1/press9"]);
+    assert_eq!(check(&d, "op", "tag.write", "line1/press9", true), "allow");
+    assert_eq!(check(&d, "viewer", "tag.read", "line1/press9", false), "allow");
+
+    // Disabled and expired accounts are denied whatever they hold.
+    d.ok(&["user", "disable", "off"]);
+    let (_, v) = d.cli_json(&["check", "off", "tag.read", "line1/press3"]);
+    assert_eq!((v["decision"].as_str(), v["reason"].as_str()), (Some("deny"), Some("account_disabled")), "{v}");
+    d.ok(&["call", "user.update", &json!({"name": "old", "expires_at": 1000}).to_string()]);
+    let (_, v) = d.cli_json(&["check", "old", "tag.read", "line1/press3"]);
+    assert_eq!(v["reason"], "account_expired", "{v}");
+
+    // who-can lists enabled, unexpired accounts only.
+    let who = d.ok(&["who-can", "tag.read", "line1/press3"]);
+    let names: Vec<&str> = who.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"viewer") && names.contains(&"op") && names.contains(&"admin"), "{names:?}");
+    assert!(!names.contains(&"off") && !names.contains(&"old") && !names.contains(&"deep"), "{names:?}");
+
+    // Revoking takes effect at once: the index is never stale.
+    d.ok(&["role", "revoke", "viewers", "tag.read"]);
+    assert_eq!(check(&d, "viewer", "tag.read", "line9/not-yet-there", false), "deny");
+}
+
+#[test]
+fn explain_lists_every_matching_grant_and_the_decider() {
+    let d = Daemon::start();
+    d.ok(&["resource", "add", "line1/press4"]);
+    d.ok(&["role", "add", "operators"]);
+    d.ok(&["role", "grant", "operators", "tag.write", "--write", "--resource", "line1/*"]);
+    d.ok(&["role", "grant", "operators", "tag.write", "--write", "--resource", "line1/press4", "--deny"]);
+    user(&d, "op", &["operators"]);
+    d.ok(&["user", "grant", "op", "tag.write", "--write", "--resource", "*"]);
+    let v = d.ok(&["explain", "op", "tag.write", "line1/press4", "--write"]);
+    assert_eq!(v["decision"], "deny");
+    let matched = v["matched"].as_array().unwrap();
+    assert_eq!(matched.len(), 3, "{v}");
+    let decided: Vec<&Value> = matched.iter().filter(|m| m["decided"] == true).collect();
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0]["grant"]["effect"], "deny");
+    assert!(matched.iter().any(|m| m["origin"]["kind"] == "direct"));
+    assert!(matched.iter().any(|m| m["origin"]["kind"] == "role" && m["origin"]["name"] == "operators"));
+}
+
+#[test]
+fn a_supervisor_only_user_cannot_touch_users_roles_resources_or_settings() {
+    let d = Daemon::start();
+    user(&d, "night", &["supervisor"]);
+    user(&d, "op", &[]);
+    let t = token(&d, "night");
+    for args in [
+        vec!["user", "add", "intruder"],
+        vec!["user", "disable", "op"],
+        vec!["user", "list"],
+        vec!["role", "add", "mine"],
+        vec!["role", "grant", "supervisor", "users.manage"],
+        vec!["resource", "add", "line1/x"],
+        vec!["group", "add", "g"],
+        vec!["key", "add", "k"],
+        vec!["audit"],
+        vec!["settings", "set", "plant.name", "\"x\""],
+    ] {
+        let (code, v) = as_token(&d, &t, &args);
+        assert_eq!((code, v["error"]["code"].as_str()), (1, Some("forbidden")), "{args:?}: {v}");
+    }
+    // What the role does hold, the engine grants.
+    for perm in ["sessions.view", "sessions.terminate", "supervisor.lock", "supervisor.broadcast"] {
+        assert_eq!(check(&d, "night", perm, "*", !perm.ends_with(".view")), "allow", "{perm}");
+    }
+    for perm in ["users.manage", "roles.manage", "resources.manage", "settings.manage", "audit.view"] {
+        assert_eq!(check(&d, "night", perm, "*", true), "deny", "{perm}");
+    }
+    // The refusals are audited with the actor.
+    let audit = d.ok(&["audit", "--limit", "200"]);
+    assert!(audit.as_array().unwrap().iter().any(|e| e["actor"] == "user:night" && e["outcome"] == "denied"));
+    // The built-in role is fixed.
+    d.refused(&["role", "grant", "supervisor", "users.manage"], "conflict");
+    d.refused(&["role", "delete", "supervisor"], "conflict");
+    // And the admin's rights cannot be changed.
+    d.refused(&["user", "grant", "admin", "tag.write"], "protected_account");
+    d.refused(&["user", "update", "admin", "--add-role", "supervisor"], "protected_account");
+}
+
+#[test]
+fn group_import_is_all_or_nothing_and_names_the_bad_line() {
+    let d = Daemon::start();
+    let inv = write_file(&d, "inv.csv", "device\nline1/press3\nline1/press4\n");
+    d.ok(&["resource", "import", &inv]);
+    d.ok(&["group", "add", "presses"]);
+    let list = write_file(&d, "list.csv", "device\nline1/press3\nline1/ghost\nline1/press4\n");
+    let e = d.refused(&["group", "import", "presses", &list], "bad_request");
+    assert_eq!(e["errors"][0]["line"], 3, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("line 3"), "{e}");
+    assert_eq!(d.ok(&["resource", "list", "--group", "presses"]).as_array().unwrap().len(), 0, "nothing changed");
+
+    let v = d.ok(&["group", "import", "presses", &list, "--ignore-missing"]);
+    assert_eq!(v["added"], 2);
+    assert_eq!(v["skipped"][0]["id"], "line1/ghost");
+    assert_eq!(v["skipped"][0]["line"], 3);
+    assert_eq!(d.ok(&["resource", "list", "--group", "presses"]).as_array().unwrap().len(), 2);
+
+    // Shapes that are refused outright, with what is wrong.
+    for (text, needle) in [
+        ("line1/press3\nline1/press4\n", "header row"),
+        ("device;line\nline1/press3;1\n", "comma-separated"),
+        ("device,serial\nline1/press3,SN1\n", "one kind per file"),
+        ("tag\nline1/press3\n", "mixed kinds"),
+    ] {
+        let f = write_file(&d, "bad.csv", text);
+        let e = d.refused(&["group", "import", "presses", &f], "bad_request");
+        assert!(e["message"].as_str().unwrap().contains(needle), "{text:?}: {e}");
+    }
+
+    // The same list applies to a grant.
+    d.ok(&["role", "add", "ops"]);
+    let v = d.ok(&["role", "grant", "ops", "tag.write", "--write", "--resources-file", &list, "--ignore-missing"]);
+    assert_eq!(v["grants"].as_array().unwrap().len(), 2);
+    user(&d, "op", &["ops"]);
+    assert_eq!(check(&d, "op", "tag.write", "line1/press4", true), "allow");
+}
+
+#[test]
+fn a_malformed_inventory_creates_nothing() {
+    let d = Daemon::start();
+    let f = write_file(&d, "inv.csv", "device,line\nline1/a,1\nline1/b\nbad id,3\nline1/c,4\n");
+    let e = d.refused(&["resource", "import", &f], "bad_request");
+    let lines: Vec<i64> = e["errors"].as_array().unwrap().iter().map(|r| r["line"].as_i64().unwrap()).collect();
+    assert_eq!(lines, vec![3, 4], "{e}");
+    assert_eq!(d.ok(&["resource", "list"]).as_array().unwrap().len(), 0);
+    // Re-importing a good file updates attributes; a kind change is refused.
+    let good = write_file(&d, "good.csv", "device,line\nline1/a,1\n");
+    assert_eq!(d.ok(&["resource", "import", &good])["created"], 1);
+    let again = write_file(&d, "again.csv", "device,line\nline1/a,7\n");
+    assert_eq!(d.ok(&["resource", "import", &again])["updated"], 1);
+    assert_eq!(d.ok(&["resource", "list"])[0]["attributes"]["line"], "7");
+    let other = write_file(&d, "other.csv", "tag\nline1/a\n");
+    d.refused(&["resource", "import", &other], "bad_request");
+}
+
+#[test]
+fn copy_roles_adds_or_replaces() {
+    let d = Daemon::start();
+    for r in ["a", "b", "c"] {
+        d.ok(&["role", "add", r]);
+    }
+    user(&d, "src", &["a", "b"]);
+    user(&d, "dst", &["c"]);
+    let v = d.ok(&["user", "copy-roles", "--from", "src", "--to", "dst"]);
+    assert_eq!(v["roles"], json!(["a", "b", "c"]));
+    let v = d.ok(&["user", "copy-roles", "--from", "src", "--to", "dst", "--replace"]);
+    assert_eq!(v["roles"], json!(["a", "b"]));
+    d.refused(&["user", "copy-roles", "--from", "src", "--to", "admin"], "protected_account");
+}
+
+#[test]
+fn api_keys_act_with_their_roles() {
+    let d = Daemon::start();
+    d.ok(&["role", "add", "hmi"]);
+    d.ok(&["role", "grant", "hmi", "tag.read", "--read", "--resource", "line1/*"]);
+    let k = d.ok(&["key", "add", "panel7", "--role", "hmi"])["key"].as_str().unwrap().to_string();
+    let (code, v) = as_token(&d, &k, &["call", "authz.check", r#"{"permission":"tag.read","resource":"line1/x"}"#]);
+    assert_eq!((code, v["decision"].as_str()), (0, Some("allow")), "{v}");
+    assert_eq!(check(&d, "key:panel7", "tag.read", "line2/x", false), "deny");
+    // A key asking about someone else needs users.view.
+    let (_, v) = as_token(&d, &k, &["check", "admin", "tag.read", "x"]);
+    assert_eq!(v["error"]["code"], "forbidden");
+}
