@@ -3,12 +3,10 @@
 
 mod common;
 
-use common::{BIN, Daemon};
+use common::{BIN, Daemon, PW, as_token, token};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const PW: &str = "correct-horse-1";
 
 fn add_user(d: &Daemon, name: &str, extra: &[&str]) -> Value {
     let mut args = vec!["--json", "user", "add", name, "--password-stdin"];
@@ -20,17 +18,6 @@ fn add_user(d: &Daemon, name: &str, extra: &[&str]) -> Value {
 
 fn login(d: &Daemon, name: &str, password: &str) -> (i32, Value) {
     d.cli_json_with(&["login", name, "--password-stdin"], Some(&format!("{password}\n")), &[])
-}
-
-fn token(d: &Daemon, name: &str) -> String {
-    let (code, v) = login(d, name, PW);
-    assert_eq!(code, 0, "login {name}: {v}");
-    v["token"].as_str().unwrap().to_string()
-}
-
-/// Runs the CLI as the holder of `token` (no root fallback: credentials win).
-fn as_token(d: &Daemon, token: &str, args: &[&str]) -> (i32, Value) {
-    d.cli_json_with(args, None, &[("GATEWARDEN_TOKEN", token)])
 }
 
 #[test]

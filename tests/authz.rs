@@ -3,19 +3,8 @@
 
 mod common;
 
-use common::Daemon;
+use common::{Daemon, as_token, token, user, write_file};
 use serde_json::{Value, json};
-
-const PW: &str = "correct-horse-1";
-
-fn user(d: &Daemon, name: &str, roles: &[&str]) {
-    let mut args = vec!["--json", "user", "add", name, "--password-stdin"];
-    for r in roles {
-        args.extend(["--role", r]);
-    }
-    let out = d.cli_with(&args, Some(&format!("{PW}\n")), &[]);
-    assert!(out.status.success(), "user add {name}: {}", String::from_utf8_lossy(&out.stdout));
-}
 
 /// "allow" or "deny" from `gatewarden check`, checking the exit code agrees.
 fn check(d: &Daemon, subject: &str, perm: &str, resource: &str, write: bool) -> String {
@@ -27,22 +16,6 @@ fn check(d: &Daemon, subject: &str, perm: &str, resource: &str, write: bool) -> 
     let decision = v["decision"].as_str().unwrap_or_else(|| panic!("check {args:?}: {v}")).to_string();
     assert_eq!(code, if decision == "allow" { 0 } else { 1 }, "exit code of check {args:?}: {v}");
     decision
-}
-
-fn token(d: &Daemon, name: &str) -> String {
-    let (code, v) = d.cli_json_with(&["login", name, "--password-stdin"], Some(&format!("{PW}\n")), &[]);
-    assert_eq!(code, 0, "{v}");
-    v["token"].as_str().unwrap().to_string()
-}
-
-fn as_token(d: &Daemon, token: &str, args: &[&str]) -> (i32, Value) {
-    d.cli_json_with(args, None, &[("GATEWARDEN_TOKEN", token)])
-}
-
-fn write_file(d: &Daemon, name: &str, text: &str) -> String {
-    let p = d.dir.path().join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
 }
 
 #[test]

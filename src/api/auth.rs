@@ -57,6 +57,8 @@ pub const ADMIN_NAME: &str = "admin";
 pub struct Caller {
     pub principal: Principal,
     pub origin: Origin,
+    /// The client session whose token authenticated this request.
+    pub session: Option<i64>,
 }
 
 impl Caller {
@@ -101,7 +103,13 @@ pub fn needs_password_check(req: &Request) -> bool {
 }
 
 pub fn resolve_caller(ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Caller, ApiError> {
+    let mut session = None;
     let principal = match (&req.auth, origin) {
+        (Some(Auth::Token { token }), _) if token.starts_with("gws_") => {
+            let (principal, id) = super::session::resolve(ctx, token)?;
+            session = Some(id);
+            principal
+        }
         (Some(Auth::Token { token }), _) => {
             let (user, token_id) = accounts::resolve_token(&ctx.store().conn, token)?;
             Principal::User { id: user.id, name: user.name, token_id: Some(token_id) }
@@ -120,7 +128,7 @@ pub fn resolve_caller(ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Calle
         (None, Origin::Socket { uid, .. }) if ctx.config().console.map_unix_users => mapped_unix_user(ctx, *uid)?,
         (None, _) => Principal::Anonymous,
     };
-    Ok(Caller { principal, origin: origin.clone() })
+    Ok(Caller { principal, origin: origin.clone(), session })
 }
 
 /// `console.map_unix_users`: the unix account on the socket acts as the same-named gatewarden user.

@@ -3,11 +3,12 @@
 //! once, in the reply to `key.create`, and stored only as a digest.
 
 use super::auth::{Caller, Principal};
-use super::{Ctx, params, to_value};
+use super::{Ctx, params, session, to_value};
 use crate::accounts;
 use crate::protocol::ApiError;
 use crate::store::audit::{self, Outcome};
 use crate::store::policy;
+use rusqlite::OptionalExtension;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -69,13 +70,18 @@ struct RevokeParams {
 pub fn revoke(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: RevokeParams = params("key.revoke", p)?;
     ctx.authorize(caller, "users.manage")?;
-    ctx.write_policy(|tx| {
-        let n = tx.execute("DELETE FROM api_keys WHERE name = ?1", [&p.name])?;
-        if n == 0 {
+    let config = ctx.config();
+    let ended = ctx.write_policy_sessions(|tx, table| {
+        let id: Option<i64> =
+            tx.query_row("SELECT id FROM api_keys WHERE name = ?1", [&p.name], |r| r.get(0)).optional()?;
+        let Some(id) = id else {
             return Err(ApiError::not_found(format!("no API key named {:?}", p.name)));
-        }
-        audit::record(tx, &caller.actor(), "key.revoke", Some(&p.name), Outcome::Ok, None)?;
-        Ok(())
+        };
+        let ended = session::end_for_key(tx, table, &config, id, &caller.actor(), "API key revoked")?;
+        tx.execute("DELETE FROM api_keys WHERE id = ?1", [id])?;
+        let detail = json!({"sessions_terminated": ended});
+        audit::record(tx, &caller.actor(), "key.revoke", Some(&p.name), Outcome::Ok, Some(&detail))?;
+        Ok(ended)
     })?;
-    Ok(json!({ "revoked": p.name }))
+    Ok(json!({ "revoked": p.name, "sessions_terminated": ended }))
 }

@@ -11,6 +11,7 @@ pub mod authz;
 pub mod key;
 pub mod resource;
 pub mod role;
+pub mod session;
 pub mod settings;
 pub mod status;
 pub mod user;
@@ -50,6 +51,8 @@ pub struct Ctx {
     /// The compiled policy. Replaced whole, under the store lock, right after the transaction that
     /// changed what it was built from.
     index: RwLock<Arc<engine::Index>>,
+    /// The live client sessions and their seats. Lock order: the store first, then this.
+    sessions: Mutex<crate::sessions::Table>,
     pub paths: Paths,
     pub started: Instant,
     pub mqtt: Mutex<LinkState>,
@@ -66,6 +69,7 @@ impl Ctx {
             config: RwLock::new(Arc::new(config)),
             store: Mutex::new(store),
             index: RwLock::new(Arc::new(index)),
+            sessions: Mutex::new(crate::sessions::Table::default()),
             paths,
             started: Instant::now(),
             mqtt: Mutex::new(mqtt),
@@ -91,6 +95,60 @@ impl Ctx {
         tx.commit()?;
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
         Ok(out)
+    }
+
+    /// Like [`Ctx::write_policy`], for a policy change that also ends sessions (disabling or deleting
+    /// an account, revoking a key).
+    pub fn write_policy_sessions<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>, &mut crate::sessions::Table) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.write_with_sessions(true, f)
+    }
+
+    /// Runs a transaction that changes sessions. The session table is changed in the same step: if
+    /// the transaction does not commit, every insert and remove made on the table is undone, so seats
+    /// in memory always match the database.
+    pub fn write_sessions<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>, &mut crate::sessions::Table) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.write_with_sessions(false, f)
+    }
+
+    fn write_with_sessions<T>(
+        &self,
+        rebuild_index: bool,
+        f: impl FnOnce(&rusqlite::Transaction<'_>, &mut crate::sessions::Table) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut store = self.store();
+        let tx = store.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut table = self.sessions();
+        table.begin();
+        let applied = (|| {
+            let out = f(&tx, &mut table)?;
+            let index = if rebuild_index { Some(engine::Index::build(&policy::load(&tx)?)) } else { None };
+            tx.commit()?;
+            Ok((out, index))
+        })();
+        match applied {
+            Ok((out, index)) => {
+                table.commit();
+                if let Some(index) = index {
+                    *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                table.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// The live sessions. Take the store first when you need both.
+    pub fn sessions(&self) -> MutexGuard<'_, crate::sessions::Table> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -125,6 +183,15 @@ impl Ctx {
         let err = ApiError::forbidden(format!("permission {perm} is required"));
         self.audit_denied(caller, perm, &err);
         Err(err)
+    }
+
+    /// Whether `caller` holds the built-in permission `perm`, without auditing a refusal: for
+    /// deciding what to show, never for deciding what to do.
+    pub fn permits(&self, caller: &Caller, perm: &str) -> bool {
+        caller.is_superuser()
+            || caller.subject().is_some_and(|s| {
+                self.index().check(s, perm, builtin_access(perm), GATEWAY, crate::store::now_ms()).is_allowed()
+            })
     }
 
     /// Records a refused privileged action.
@@ -208,6 +275,11 @@ pub const METHODS: &[&str] = &[
     "authz.who_can",
     "settings.get",
     "settings.set",
+    "session.open",
+    "session.heartbeat",
+    "session.close",
+    "session.list",
+    "session.terminate",
 ];
 
 /// Handles one request end to end.
@@ -256,6 +328,11 @@ pub fn dispatch(ctx: &Ctx, caller: &Caller, method: &str, params: &Value) -> Res
         "authz.who_can" => authz::who_can(ctx, caller, params),
         "settings.get" => settings::get(ctx, caller, params),
         "settings.set" => settings::set(ctx, caller, params),
+        "session.open" => session::open(ctx, caller, params),
+        "session.heartbeat" => session::heartbeat(ctx, caller, params),
+        "session.close" => session::close(ctx, caller, params),
+        "session.list" => session::list(ctx, caller, params),
+        "session.terminate" => session::terminate(ctx, caller, params),
         other => Err(ApiError::bad_request(format!("unknown method {other:?}"))),
     }
 }

@@ -14,6 +14,10 @@ struct Params {}
 pub struct Seats {
     pub limit: u32,
     pub in_use: u32,
+    #[serde(default)]
+    pub reserved: std::collections::BTreeMap<String, u32>,
+    #[serde(default)]
+    pub sessions: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,6 +49,10 @@ pub fn status(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError>
         let store = ctx.store();
         (store.schema_version()?, outbox::depth(&store.conn)?)
     };
+    let (in_use, sessions) = {
+        let table = ctx.sessions();
+        (table.in_use(), table.len() as u32)
+    };
     let link = ctx.mqtt.lock().unwrap_or_else(|p| p.into_inner()).clone();
     to_value(Status {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -60,7 +68,7 @@ pub fn status(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError>
             last_error: link.last_error,
             outbox_depth,
         },
-        seats: Seats { limit: config.license.seats, in_use: 0 },
+        seats: Seats { limit: config.license.seats, in_use, reserved: config.license.reserved.clone(), sessions },
         supervisor_lock: None,
     })
 }

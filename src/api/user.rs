@@ -5,7 +5,7 @@
 //! live token.
 
 use super::auth::{self, Caller, Principal};
-use super::{ADMIN_ID, Ctx, double_option, params, to_value};
+use super::{ADMIN_ID, Ctx, double_option, params, session, to_value};
 use crate::accounts::{self, User, password};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Actor, Outcome};
@@ -243,19 +243,25 @@ pub fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Resu
     if u.id == ADMIN_ID {
         return Err(protected("disabled"));
     }
-    let revoked = ctx.write_policy(|tx| {
+    let config = ctx.config();
+    let (revoked, ended) = ctx.write_policy_sessions(|tx, table| {
         tx.execute(
             "UPDATE users SET enabled = ?2, updated_at = ?3 WHERE id = ?1",
             rusqlite::params![u.id, enabled, now_ms()],
         )?;
-        let revoked = if enabled { 0 } else { accounts::revoke_tokens(tx, u.id)? };
-        let detail = json!({"tokens_revoked": revoked});
+        let (revoked, ended) = if enabled {
+            (0, 0)
+        } else {
+            let ended = session::end_for_user(tx, table, &config, u.id, &caller.actor(), "account disabled")?;
+            (accounts::revoke_tokens(tx, u.id)?, ended)
+        };
+        let detail = json!({"tokens_revoked": revoked, "sessions_terminated": ended});
         audit::record(tx, &caller.actor(), method, Some(&u.name), Outcome::Ok, Some(&detail))?;
         let event = if enabled { "user.enabled" } else { "user.disabled" };
         outbox::event(tx, event, &json!({"user": u.name}))?;
-        Ok(revoked)
+        Ok((revoked, ended))
     })?;
-    Ok(json!({ "user": u.name, "enabled": enabled, "tokens_revoked": revoked }))
+    Ok(json!({ "user": u.name, "enabled": enabled, "tokens_revoked": revoked, "sessions_terminated": ended }))
 }
 
 /// Deletes an account with its keys, tokens, grants and role links, in one transaction.
@@ -274,14 +280,18 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     if u.id == ADMIN_ID {
         return Err(protected("deleted"));
     }
-    ctx.write_policy(|tx| {
-        // Keys, tokens, grants and role links go by ON DELETE CASCADE in this same transaction.
+    let config = ctx.config();
+    let ended = ctx.write_policy_sessions(|tx, table| {
+        // The account's sessions end first (their rows stay, for the record); keys, tokens, grants
+        // and role links go by ON DELETE CASCADE in this same transaction.
+        let ended = session::end_for_user(tx, table, &config, u.id, &caller.actor(), "account deleted")?;
         tx.execute("DELETE FROM users WHERE id = ?1", [u.id])?;
-        audit::record(tx, &caller.actor(), "user.delete", Some(&u.name), Outcome::Ok, None)?;
+        let detail = json!({"sessions_terminated": ended});
+        audit::record(tx, &caller.actor(), "user.delete", Some(&u.name), Outcome::Ok, Some(&detail))?;
         outbox::event(tx, "user.deleted", &json!({"user": u.name}))?;
-        Ok(())
+        Ok(ended)
     })?;
-    Ok(json!({ "deleted": u.name }))
+    Ok(json!({ "deleted": u.name, "sessions_terminated": ended }))
 }
 
 #[derive(Deserialize)]

@@ -4,9 +4,11 @@
 pub mod accounts;
 pub mod authz;
 pub mod output;
+pub mod session;
 
 use accounts::{KeyCommand, RecoverCommand, UserCommand};
 use authz::{GroupCommand, Question, ResourceCommand, RoleCommand};
+use session::SessionCommand;
 
 use crate::config::{Config, parse_duration};
 use crate::protocol::{ApiError, Auth, ErrorCode, Request, Response};
@@ -89,6 +91,11 @@ pub enum Command {
         name: String,
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// HMI client sessions: list, terminate; open, heartbeat, close for scripts
+    Session {
+        #[command(subcommand)]
+        command: SessionCommand,
     },
     /// Manage users
     User {
@@ -197,6 +204,12 @@ impl Client {
         })?;
         let auth = global.token.as_ref().filter(|t| !t.is_empty()).map(|t| auth_for_secret(t));
         Ok(Client { path, reader: BufReader::new(stream), auth, next_id: 1 })
+    }
+
+    /// Sends the following requests with these credentials instead of --token's.
+    pub fn with_auth(mut self, auth: Auth) -> Client {
+        self.auth = Some(auth);
+        self
     }
 
     /// Sends one request and waits for its reply.
@@ -321,6 +334,7 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
         }
         Command::Logout => Client::connect(global)?.call("logout", Value::Null).map(Some),
         Command::Register { name, password_stdin } => accounts::register(global, name, password_stdin).map(Some),
+        Command::Session { command } => session::session(global, command).map(Some),
         Command::User { command } => accounts::user(global, command).map(Some),
         Command::Key { command } => accounts::key(global, command).map(Some),
         Command::Recover { command } => accounts::recover(command).map(Some),

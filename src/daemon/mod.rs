@@ -7,7 +7,7 @@
 pub mod logging;
 pub mod server;
 
-use crate::api::{Ctx, Paths};
+use crate::api::{self, Ctx, Paths};
 use crate::config::{Config, ConfigError};
 use crate::store::{Store, StoreError};
 use sd_notify::NotifyState;
@@ -83,6 +83,11 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     let socket_path = paths.socket.clone();
     let ctx =
         Arc::new(Ctx::new(config, store, paths).map_err(|e| DaemonError::Setup(format!("loading the policy: {e}")))?);
+    match api::session::restore(&ctx) {
+        Ok((0, 0)) => {}
+        Ok((kept, expired)) => tracing::info!(kept, expired, "client sessions restored"),
+        Err(e) => return Err(DaemonError::Setup(format!("restoring client sessions: {e}"))),
+    }
     let server = tokio::spawn(server::serve(listener, ctx.clone()));
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(format!("SIGTERM: {e}")))?;
@@ -103,6 +108,12 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut housekeeping = tokio::time::interval(Duration::from_secs(60));
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Session expiry is checked every second in memory; heartbeats reach the file in batches.
+    let mut expiry = tokio::time::interval(Duration::from_secs(1));
+    expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut persist_every = ctx.config().license.persist_interval.0;
+    let mut persist = tokio::time::interval_at(tokio::time::Instant::now() + persist_every, persist_every);
+    persist.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         tokio::select! {
@@ -110,7 +121,22 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
             _ = watchdog.tick(), if watchdog_period.is_some() => notify(&[NotifyState::Watchdog]),
             _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break; }
-            _ = sighup.recv() => reload(&ctx, &log),
+            _ = sighup.recv() => {
+                reload(&ctx, &log);
+                let every = ctx.config().license.persist_interval.0;
+                if every != persist_every {
+                    persist_every = every;
+                    persist = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                }
+            }
+            _ = expiry.tick() => match api::session::sweep(&ctx) {
+                Ok(0) => {}
+                Ok(_) => notify(&[NotifyState::Status(&status_line(&ctx))]),
+                Err(e) => tracing::warn!("session expiry failed: {e}"),
+            },
+            _ = persist.tick() => if let Err(e) = api::session::persist(&ctx) {
+                tracing::warn!("writing session heartbeats failed: {e}");
+            },
             _ = housekeeping.tick() => {
                 housekeep(&ctx);
                 notify(&[NotifyState::Status(&status_line(&ctx))]);
@@ -121,6 +147,10 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
     server.abort();
     let _ = server.await;
+    // The last heartbeats, so sessions resume exactly where they were after the restart.
+    if let Err(e) = api::session::persist(&ctx) {
+        tracing::warn!("writing session heartbeats failed: {e}");
+    }
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!("gatewarden stopped");
     Ok(())
@@ -182,11 +212,18 @@ fn create_state_dir(dir: &std::path::Path) -> Result<(), DaemonError> {
 /// The one-line summary systemd shows in `systemctl status`.
 fn status_line(ctx: &Ctx) -> String {
     let config = ctx.config();
-    format!("seats 0/{} in use; supervisor lock: none", config.license.seats)
+    let (in_use, sessions) = {
+        let table = ctx.sessions();
+        (table.in_use(), table.len())
+    };
+    format!("seats {in_use}/{} in use, {sessions} sessions; supervisor lock: none", config.license.seats)
 }
 
-/// Periodic upkeep: retention of the audit trail.
+/// Periodic upkeep: retention of the audit trail and of ended sessions.
 fn housekeep(ctx: &Ctx) {
+    if let Err(e) = api::session::prune(ctx) {
+        tracing::warn!("session retention failed: {e}");
+    }
     let r = ctx.config().retention.clone();
     let store = ctx.store();
     if let Err(e) = crate::store::audit::prune(&store.conn, r.audit_max_age.0.as_millis() as i64, r.audit_max_rows) {

@@ -145,4 +145,30 @@ pub const MIGRATIONS: &[&str] = &[
         (1, 'supervisor.lock',      1, 1, '*', 'allow', 0),
         (1, 'supervisor.broadcast', 1, 1, '*', 'allow', 0);
     "#,
+    // 3: HMI client sessions. Live state (heartbeats) is in memory; rows are written on open, close,
+    // terminate, expiry and every `license.persist_interval`. Ended rows stay for the terminate
+    // cooldown and for `session list --all`, and are pruned with the audit trail's retention.
+    r#"
+    CREATE TABLE sessions (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id     INTEGER REFERENCES users (id) ON DELETE SET NULL,
+        user_name   TEXT    NOT NULL,               -- kept when the account is deleted
+        key_id      INTEGER REFERENCES api_keys (id) ON DELETE SET NULL,
+        digest      BLOB    NOT NULL,               -- SHA-256 of the session token's secret
+        client_type TEXT    NOT NULL,
+        project     TEXT,
+        host        TEXT,
+        address     TEXT,
+        pool        TEXT,                           -- reserved role whose seat it holds; NULL: general
+        opened_at   INTEGER NOT NULL,
+        last_seen   INTEGER NOT NULL,
+        state       TEXT    NOT NULL CHECK (state IN ('open', 'closed', 'expired', 'terminated')),
+        ended_at    INTEGER,
+        ended_by    TEXT,                           -- actor of a terminate
+        end_reason  TEXT
+    );
+    CREATE INDEX sessions_open ON sessions (state) WHERE state = 'open';
+    CREATE INDEX sessions_cooldown ON sessions (user_id, host, ended_at) WHERE state = 'terminated';
+    CREATE INDEX sessions_ended ON sessions (ended_at) WHERE state <> 'open';
+    "#,
 ];

@@ -22,6 +22,38 @@ memory_kib = 256
 iterations = 1
 "#;
 
+/// The password every test account gets.
+pub const PW: &str = "correct-horse-1";
+
+/// Creates a user with password [`PW`] and `roles` through the CLI.
+pub fn user(d: &Daemon, name: &str, roles: &[&str]) {
+    let mut args = vec!["--json", "user", "add", name, "--password-stdin"];
+    for r in roles {
+        args.extend(["--role", r]);
+    }
+    let out = d.cli_with(&args, Some(&format!("{PW}\n")), &[]);
+    assert!(out.status.success(), "user add {name}: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// Logs `name` in with [`PW`] and returns the token.
+pub fn token(d: &Daemon, name: &str) -> String {
+    let (code, v) = d.cli_json_with(&["login", name, "--password-stdin"], Some(&format!("{PW}\n")), &[]);
+    assert_eq!(code, 0, "{v}");
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// Runs the CLI with `--json` as the holder of `token`.
+pub fn as_token(d: &Daemon, token: &str, args: &[&str]) -> (i32, Value) {
+    d.cli_json_with(args, None, &[("GATEWARDEN_TOKEN", token)])
+}
+
+/// Writes a file in the test's temp dir and returns its path.
+pub fn write_file(d: &Daemon, name: &str, text: &str) -> String {
+    let p = d.dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub child: Option<Child>,

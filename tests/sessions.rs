@@ -1,0 +1,287 @@
+//! HMI client sessions and the licence seat limit, through the real daemon: the socket protocol as an
+//! HMI speaks it, and the CLI as a supervisor uses it.
+
+mod common;
+
+use common::{Daemon, PW};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+fn pw(name: &str) -> Value {
+    json!({"user": name, "password": PW})
+}
+
+/// Opens a session as `user` on `host`; returns the whole reply.
+fn open(d: &Daemon, user: &str, host: &str) -> Value {
+    d.call_auth("session.open", json!({"type": "hmi", "project": "line1", "host": host}), pw(user))
+}
+
+fn opened(d: &Daemon, user: &str, host: &str) -> (i64, String) {
+    let r = open(d, user, host);
+    let res = &r["result"];
+    assert!(res["session_id"].is_i64(), "open {user}@{host}: {r}");
+    (res["session_id"].as_i64().unwrap(), res["token"].as_str().unwrap().to_string())
+}
+
+fn beat(d: &Daemon, token: &str) -> Value {
+    d.call_auth("session.heartbeat", Value::Null, json!({"token": token}))
+}
+
+fn seats(d: &Daemon) -> (u64, u64) {
+    let s = d.ok(&["status"]);
+    (s["seats"]["in_use"].as_u64().unwrap(), s["seats"]["limit"].as_u64().unwrap())
+}
+
+fn err_code(r: &Value) -> &str {
+    r["error"]["code"].as_str().unwrap_or_else(|| panic!("expected an error: {r}"))
+}
+
+#[test]
+fn limit_two_third_open_is_refused_with_the_figures() {
+    let d = Daemon::start_with("[license]\nseats = 2");
+    for u in ["op1", "op2", "op3"] {
+        common::user(&d, u, &[]);
+    }
+    opened(&d, "op1", "panel-1");
+    opened(&d, "op2", "panel-2");
+    let r = open(&d, "op3", "panel-3");
+    assert_eq!(err_code(&r), "license_limit_reached", "{r}");
+    assert_eq!(r["error"]["limit"], 2);
+    assert_eq!(r["error"]["in_use"], 2);
+    // An operator does not learn who holds the seats.
+    assert!(r["error"].get("holders").is_none(), "{r}");
+    assert_eq!(seats(&d), (2, 2));
+    // Someone who may view sessions does.
+    let r = d.call("session.open", json!({"type": "scada", "host": "console"}));
+    assert_eq!(err_code(&r), "license_limit_reached");
+    let holders: Vec<&str> =
+        r["error"]["holders"].as_array().unwrap().iter().map(|h| h["user"].as_str().unwrap()).collect();
+    assert_eq!(holders, ["op1", "op2"]);
+}
+
+#[test]
+fn fifty_parallel_opens_against_ten_seats_take_exactly_ten() {
+    let d = Daemon::start_with("[license]\nseats = 10");
+    let results: Vec<Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let d = &d;
+                s.spawn(move || d.call("session.open", json!({"type": "hmi", "host": format!("panel-{i}")})))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok = results.iter().filter(|r| r["result"]["session_id"].is_i64()).count();
+    let full = results.iter().filter(|r| r["error"]["code"] == "license_limit_reached").count();
+    assert_eq!((ok, full), (10, 40), "{results:?}");
+    assert_eq!(seats(&d), (10, 10));
+    assert_eq!(d.sql_count("SELECT count(*) FROM sessions WHERE state = 'open'"), 10);
+}
+
+#[test]
+fn silent_session_expires_and_frees_its_seat_while_a_beating_one_stays() {
+    let d = Daemon::start_with("[license]\nseats = 2\nheartbeat_timeout = \"2s\"");
+    common::user(&d, "op1", &[]);
+    common::user(&d, "op2", &[]);
+    let (silent, silent_token) = opened(&d, "op1", "panel-1");
+    let (_, live_token) = opened(&d, "op2", "panel-2");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seats(&d).0 != 1 {
+        assert!(Instant::now() < deadline, "the silent session never expired");
+        assert!(beat(&d, &live_token)["result"].is_object());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(beat(&d, &live_token)["result"].is_object());
+    assert_eq!(err_code(&beat(&d, &silent_token)), "session_expired");
+    let all = d.ok(&["session", "list", "--all"]);
+    let row = all.as_array().unwrap().iter().find(|s| s["session_id"] == silent).unwrap();
+    assert_eq!(row["state"], "expired", "{row}");
+    assert_eq!(d.sql_count("SELECT count(*) FROM audit WHERE action = 'session.expire'"), 1);
+    assert_eq!(d.sql_count("SELECT count(*) FROM outbox WHERE topic = 'events/session.expired'"), 1);
+}
+
+#[test]
+fn reserved_seat_is_refused_to_an_operator_and_granted_to_a_supervisor() {
+    let d = Daemon::start_with("[license]\nseats = 2\nreserved = { supervisor = 1 }");
+    common::user(&d, "op1", &[]);
+    common::user(&d, "op2", &[]);
+    common::user(&d, "boss", &["supervisor"]);
+    opened(&d, "op1", "panel-1");
+    let r = open(&d, "op2", "panel-2");
+    assert_eq!(err_code(&r), "license_limit_reached", "{r}");
+    assert_eq!(r["error"]["in_use"], 1);
+    let r = open(&d, "boss", "office");
+    assert_eq!(r["result"]["pool"], "supervisor", "{r}");
+    assert_eq!(seats(&d), (2, 2));
+}
+
+#[test]
+fn same_user_same_host_shares_one_seat() {
+    let d = Daemon::start_with("[license]\nseats = 1");
+    common::user(&d, "op1", &[]);
+    common::user(&d, "op2", &[]);
+    let (first, first_token) = opened(&d, "op1", "panel-1");
+    let r = open(&d, "op1", "panel-1");
+    assert_eq!(r["result"]["shared_seat"], true, "{r}");
+    assert_eq!(seats(&d), (1, 1));
+    assert_eq!(err_code(&open(&d, "op1", "panel-2")), "license_limit_reached");
+    assert_eq!(err_code(&open(&d, "op2", "panel-1")), "license_limit_reached");
+    // The seat stays while one of the two clients is left.
+    let closed = d.call_auth("session.close", Value::Null, json!({"token": first_token}));
+    assert_eq!(closed["result"]["session_id"], first, "{closed}");
+    assert_eq!(closed["result"]["seat_freed"], false);
+    assert_eq!(seats(&d), (1, 1));
+}
+
+#[test]
+fn supervisor_terminates_a_session_and_the_removal_sticks() {
+    let d = Daemon::start_with("[license]\nseats = 3\nterminate_cooldown = \"1h\"");
+    common::user(&d, "op1", &[]);
+    common::user(&d, "night", &["supervisor"]);
+    let (id, token) = opened(&d, "op1", "panel-1");
+    let sup = common::token(&d, "night");
+
+    let (code, list) = common::as_token(&d, &sup, &["session", "list"]);
+    assert_eq!(code, 0, "{list}");
+    assert_eq!(list[0]["user"], "op1");
+    let (code, v) =
+        common::as_token(&d, &sup, &["session", "terminate", &id.to_string(), "--reason", "stuck client on panel 1"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["seat_freed"], true);
+    assert_eq!(seats(&d).0, 0);
+
+    let r = beat(&d, &token);
+    assert_eq!(err_code(&r), "session_terminated", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("stuck client"), "{r}");
+    let r = open(&d, "op1", "panel-1");
+    assert_eq!(err_code(&r), "session_terminated", "{r}");
+    assert!(r["error"]["retry_after_s"].as_i64().unwrap() > 3000, "{r}");
+    // Another host is a different client.
+    opened(&d, "op1", "panel-9");
+
+    let audit = d.ok(&["audit", "--limit", "200"]);
+    let entry = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "session.terminate")
+        .unwrap_or_else(|| panic!("no terminate in the audit: {audit}"));
+    assert_eq!(entry["actor"], "user:night", "{entry}");
+    assert!(entry["detail"].to_string().contains("stuck client on panel 1"), "{entry}");
+    assert_eq!(
+        d.sql_count(&format!(
+            "SELECT count(*) FROM outbox WHERE topic = 'sessions/{id}/control' AND payload LIKE '%terminate%'"
+        )),
+        1
+    );
+
+    // That right and nothing more.
+    let (code, v) = common::as_token(&d, &sup, &["settings", "set", "plant.name", "x"]);
+    assert_eq!((code, v["error"]["code"].as_str()), (1, Some("forbidden")), "{v}");
+    let (code, v) = common::as_token(&d, &sup, &["user", "add", "intruder"]);
+    assert_eq!((code, v["error"]["code"].as_str()), (1, Some("forbidden")), "{v}");
+    // And an operator cannot terminate.
+    let op = common::token(&d, "op1");
+    let (code, v) = common::as_token(&d, &op, &["session", "terminate", &id.to_string()]);
+    assert_eq!((code, v["error"]["code"].as_str()), (1, Some("forbidden")), "{v}");
+}
+
+#[test]
+fn disabling_or_deleting_a_user_terminates_its_sessions() {
+    let d = Daemon::start_with("[license]\nseats = 3");
+    common::user(&d, "op1", &[]);
+    common::user(&d, "op2", &[]);
+    let (_, t1) = opened(&d, "op1", "panel-1");
+    let (_, t2) = opened(&d, "op2", "panel-2");
+    let v = d.ok(&["user", "disable", "op1"]);
+    assert_eq!(v["sessions_terminated"], 1, "{v}");
+    assert_eq!(err_code(&beat(&d, &t1)), "session_terminated");
+    let v = d.ok(&["user", "delete", "op2"]);
+    assert_eq!(v["sessions_terminated"], 1, "{v}");
+    assert_eq!(err_code(&beat(&d, &t2)), "session_terminated");
+    assert_eq!(seats(&d).0, 0);
+}
+
+#[test]
+fn sessions_survive_a_kill_and_restart_without_a_second_seat() {
+    let d = &mut Daemon::start_with("[license]\nseats = 2\nheartbeat_timeout = \"5s\"");
+    common::user(d, "op1", &[]);
+    let (id, token) = opened(d, "op1", "panel-1");
+    assert!(beat(d, &token)["result"].is_object());
+    d.kill();
+    d.restart();
+    assert_eq!(seats(d), (1, 2));
+    let r = beat(d, &token);
+    assert_eq!(r["result"]["session_id"], id, "{r}");
+    // Reopening on the same host shares the restored seat instead of taking a second one.
+    let r = open(d, "op1", "panel-1");
+    assert_eq!(r["result"]["shared_seat"], true, "{r}");
+    assert_eq!(seats(d), (1, 2));
+}
+
+#[test]
+fn session_that_lapsed_while_the_daemon_was_down_expires_on_start() {
+    let d = &mut Daemon::start_with("[license]\nheartbeat_timeout = \"2s\"\npersist_interval = \"1s\"");
+    common::user(d, "op1", &[]);
+    let (_, token) = opened(d, "op1", "panel-1");
+    d.stop();
+    std::thread::sleep(Duration::from_millis(3500));
+    d.restart();
+    assert_eq!(seats(d).0, 0);
+    assert_eq!(err_code(&beat(d, &token)), "session_expired");
+}
+
+#[test]
+fn heartbeats_do_not_write_to_the_database() {
+    let d = &mut Daemon::start_with("[license]\npersist_interval = \"1h\"");
+    common::user(d, "op1", &[]);
+    let (id, token) = opened(d, "op1", "panel-1");
+    let q = format!("SELECT last_seen FROM sessions WHERE id = {id}");
+    let before = d.sql_count(&q);
+    let changes = d.sql_count("SELECT total_changes()");
+    let wal = std::fs::metadata(d.state_dir().join("gatewarden.db-wal")).map(|m| m.len()).unwrap_or(0);
+    let mut conn = d.connect().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    for _ in 0..200 {
+        let r = conn.send(&json!({"id": 1, "method": "session.heartbeat", "auth": {"token": token}}));
+        assert!(r["result"].is_object(), "{r}");
+    }
+    assert_eq!(d.sql_count(&q), before, "a heartbeat wrote last_seen");
+    let wal_after = std::fs::metadata(d.state_dir().join("gatewarden.db-wal")).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_after, wal, "heartbeats grew the WAL");
+    let _ = changes;
+    // A clean stop writes the last beat.
+    d.stop();
+    assert!(d.sql_count(&q) > before);
+}
+
+#[test]
+fn bad_session_requests_get_clear_errors() {
+    let d = Daemon::start();
+    let r = d.call("session.open", json!({"host": "panel-1"}));
+    assert_eq!(err_code(&r), "bad_request");
+    assert!(r["error"]["message"].as_str().unwrap().contains("type"), "{r}");
+    let r = d.call("session.open", json!({"type": "  "}));
+    assert_eq!(err_code(&r), "bad_request");
+    let r = d.call("session.open", json!({"type": "hmi", "host": "x".repeat(500)}));
+    assert_eq!(err_code(&r), "bad_request");
+    // No credentials at all (over the socket as root, the admin opens; over an anonymous caller: refused).
+    let r = d.call_auth("session.heartbeat", Value::Null, json!({"token": "gws_1.AAAA"}));
+    assert_eq!(err_code(&r), "unauthenticated");
+    let r = d.call("session.heartbeat", Value::Null);
+    assert_eq!(err_code(&r), "unauthenticated");
+    let r = d.call("session.terminate", json!({"session_id": 999}));
+    assert_eq!(err_code(&r), "not_found");
+    let (id, token) = {
+        let r = d.call("session.open", json!({"type": "hmi"}));
+        (r["result"]["session_id"].as_i64().unwrap(), r["result"]["token"].as_str().unwrap().to_string())
+    };
+    // A token with the right id and a wrong secret says nothing about the session.
+    let forged = format!("gws_{id}.{}", "A".repeat(43));
+    assert_eq!(err_code(&beat(&d, &forged)), "unauthenticated");
+    let r = d.call_auth("session.open", json!({"type": "hmi"}), json!({"token": token}));
+    assert_eq!(err_code(&r), "bad_request");
+    d.ok(&["session", "terminate", &id.to_string()]);
+    let r = d.call("session.terminate", json!({"session_id": id}));
+    assert_eq!(err_code(&r), "conflict");
+}
