@@ -4,7 +4,7 @@
 //! come from the compiled index only: a check never reads SQLite.
 
 use super::auth::{ADMIN_ID, Caller, Principal};
-use super::{Ctx, params, to_value};
+use super::{Ctx, params, supervisor, to_value};
 use crate::authz::{Access, Decision, SubjectKey};
 use crate::protocol::ApiError;
 use crate::store::now_ms;
@@ -92,9 +92,23 @@ pub fn check(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let decision = if subject.superuser {
         superuser_answer()
     } else {
-        decision_json(&ctx.index().check(subject.key, &p.permission, p.access, &p.resource, now_ms()))
+        let d = ctx.index().check(subject.key, &p.permission, p.access, &p.resource, now_ms());
+        // The engine said yes to a write: the supervisor lock has the last word.
+        if d.is_allowed()
+            && p.access == Access::Write
+            && let Some(refusal) = lock_refusal(ctx, &subject)
+        {
+            return Err(refusal);
+        }
+        decision_json(&d)
     };
     Ok(answer(&subject, &p, decision))
+}
+
+/// The `supervisor_locked` refusal for a write by `subject`, when a lock it is outside of is set.
+fn lock_refusal(ctx: &Ctx, subject: &Subject) -> Option<ApiError> {
+    ctx.lock()?;
+    supervisor::blocks_write(ctx, supervisor::who_subject(ctx, subject.key, subject.superuser))
 }
 
 pub fn explain(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
@@ -107,7 +121,16 @@ pub fn explain(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError>
         return Ok(v);
     }
     let e = ctx.index().explain(subject.key, &p.permission, p.access, &p.resource, now_ms());
-    let mut v = answer(&subject, &p, decision_json(&e.decision));
+    let mut decision = decision_json(&e.decision);
+    if e.decision.is_allowed()
+        && p.access == Access::Write
+        && let Some(refusal) = lock_refusal(ctx, &subject)
+    {
+        // The grants would allow it; say that the lock decided, and what the grants said.
+        decision = json!({"decision": "deny", "reason": "supervisor_locked", "message": refusal.message,
+                          "lock": refusal.data.get("lock"), "grants_decision": decision});
+    }
+    let mut v = answer(&subject, &p, decision);
     v["matched"] = to_value(&e.matched)?;
     Ok(v)
 }

@@ -14,6 +14,7 @@ pub mod role;
 pub mod session;
 pub mod settings;
 pub mod status;
+pub mod supervisor;
 pub mod user;
 
 pub use auth::{ADMIN_ID, ADMIN_NAME, Caller, Origin, Principal};
@@ -53,6 +54,8 @@ pub struct Ctx {
     index: RwLock<Arc<engine::Index>>,
     /// The live client sessions and their seats. Lock order: the store first, then this.
     sessions: Mutex<crate::sessions::Table>,
+    /// The supervisor lock. Changed only under the store lock, right after the commit that stored it.
+    lock: RwLock<Option<Arc<supervisor::Lock>>>,
     pub paths: Paths,
     pub started: Instant,
     pub mqtt: Mutex<LinkState>,
@@ -70,6 +73,7 @@ impl Ctx {
             store: Mutex::new(store),
             index: RwLock::new(Arc::new(index)),
             sessions: Mutex::new(crate::sessions::Table::default()),
+            lock: RwLock::new(None),
             paths,
             started: Instant::now(),
             mqtt: Mutex::new(mqtt),
@@ -144,6 +148,16 @@ impl Ctx {
                 Err(e)
             }
         }
+    }
+
+    /// The supervisor lock, if one is set.
+    pub fn lock(&self) -> Option<Arc<supervisor::Lock>> {
+        self.lock.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the lock in memory. Call with the store lock held, after the commit that stored it.
+    pub fn set_lock(&self, lock: Option<supervisor::Lock>) {
+        *self.lock.write().unwrap_or_else(|p| p.into_inner()) = lock.map(Arc::new);
     }
 
     /// The live sessions. Take the store first when you need both.
@@ -280,6 +294,9 @@ pub const METHODS: &[&str] = &[
     "session.close",
     "session.list",
     "session.terminate",
+    "supervisor.lock",
+    "supervisor.unlock",
+    "supervisor.message",
 ];
 
 /// Handles one request end to end.
@@ -333,6 +350,9 @@ pub fn dispatch(ctx: &Ctx, caller: &Caller, method: &str, params: &Value) -> Res
         "session.close" => session::close(ctx, caller, params),
         "session.list" => session::list(ctx, caller, params),
         "session.terminate" => session::terminate(ctx, caller, params),
+        "supervisor.lock" => supervisor::lock(ctx, caller, params),
+        "supervisor.unlock" => supervisor::unlock(ctx, caller, params),
+        "supervisor.message" => supervisor::message(ctx, caller, params),
         other => Err(ApiError::bad_request(format!("unknown method {other:?}"))),
     }
 }

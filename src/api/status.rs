@@ -69,6 +69,6 @@ pub fn status(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError>
             outbox_depth,
         },
         seats: Seats { limit: config.license.seats, in_use, reserved: config.license.reserved.clone(), sessions },
-        supervisor_lock: None,
+        supervisor_lock: super::supervisor::status(ctx),
     })
 }

@@ -5,10 +5,12 @@ pub mod accounts;
 pub mod authz;
 pub mod output;
 pub mod session;
+pub mod supervisor;
 
 use accounts::{KeyCommand, RecoverCommand, UserCommand};
 use authz::{GroupCommand, Question, ResourceCommand, RoleCommand};
 use session::SessionCommand;
+use supervisor::LockCommand;
 
 use crate::config::{Config, parse_duration};
 use crate::protocol::{ApiError, Auth, ErrorCode, Request, Response};
@@ -97,6 +99,13 @@ pub enum Command {
         #[command(subcommand)]
         command: SessionCommand,
     },
+    /// The supervisor lock: freeze writes plant-wide (read-only mode) and say why
+    Lock {
+        #[command(subcommand)]
+        command: LockCommand,
+    },
+    /// Send a message to every operator panel (needs supervisor.broadcast)
+    Broadcast { text: String },
     /// Manage users
     User {
         #[command(subcommand)]
@@ -335,6 +344,8 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
         Command::Logout => Client::connect(global)?.call("logout", Value::Null).map(Some),
         Command::Register { name, password_stdin } => accounts::register(global, name, password_stdin).map(Some),
         Command::Session { command } => session::session(global, command).map(Some),
+        Command::Lock { command } => supervisor::lock(global, command).map(Some),
+        Command::Broadcast { text } => supervisor::broadcast(global, text).map(Some),
         Command::User { command } => accounts::user(global, command).map(Some),
         Command::Key { command } => accounts::key(global, command).map(Some),
         Command::Recover { command } => accounts::recover(command).map(Some),

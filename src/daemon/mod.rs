@@ -88,6 +88,11 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
         Ok((kept, expired)) => tracing::info!(kept, expired, "client sessions restored"),
         Err(e) => return Err(DaemonError::Setup(format!("restoring client sessions: {e}"))),
     }
+    match api::supervisor::restore(&ctx) {
+        Ok(Some(what)) => tracing::info!("{what}"),
+        Ok(None) => {}
+        Err(e) => return Err(DaemonError::Setup(format!("restoring the supervisor lock: {e}"))),
+    }
     let server = tokio::spawn(server::serve(listener, ctx.clone()));
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(format!("SIGTERM: {e}")))?;
@@ -111,6 +116,7 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     // Session expiry is checked every second in memory; heartbeats reach the file in batches.
     let mut expiry = tokio::time::interval(Duration::from_secs(1));
     expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_status = status_line(&ctx);
     let mut persist_every = ctx.config().license.persist_interval.0;
     let mut persist = tokio::time::interval_at(tokio::time::Instant::now() + persist_every, persist_every);
     persist.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -129,11 +135,20 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
                     persist = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
                 }
             }
-            _ = expiry.tick() => match api::session::sweep(&ctx) {
-                Ok(0) => {}
-                Ok(_) => notify(&[NotifyState::Status(&status_line(&ctx))]),
-                Err(e) => tracing::warn!("session expiry failed: {e}"),
-            },
+            _ = expiry.tick() => {
+                if let Err(e) = api::session::sweep(&ctx) {
+                    tracing::warn!("session expiry failed: {e}");
+                }
+                if let Err(e) = api::supervisor::expire(&ctx) {
+                    tracing::warn!("supervisor lock expiry failed: {e}");
+                }
+                // STATUS= follows seats and the lock within a second, sent only when it changed.
+                let line = status_line(&ctx);
+                if line != last_status {
+                    notify(&[NotifyState::Status(&line)]);
+                    last_status = line;
+                }
+            }
             _ = persist.tick() => if let Err(e) = api::session::persist(&ctx) {
                 tracing::warn!("writing session heartbeats failed: {e}");
             },
@@ -216,7 +231,8 @@ fn status_line(ctx: &Ctx) -> String {
         let table = ctx.sessions();
         (table.in_use(), table.len())
     };
-    format!("seats {in_use}/{} in use, {sessions} sessions; supervisor lock: none", config.license.seats)
+    let lock = ctx.lock().map(|l| format!("set by {}", l.owner_text())).unwrap_or_else(|| "none".into());
+    format!("seats {in_use}/{} in use, {sessions} sessions; supervisor lock: {lock}", config.license.seats)
 }
 
 /// Periodic upkeep: retention of the audit trail and of ended sessions.

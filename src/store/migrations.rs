@@ -171,4 +171,20 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_cooldown ON sessions (user_id, host, ended_at) WHERE state = 'terminated';
     CREATE INDEX sessions_ended ON sessions (ended_at) WHERE state <> 'open';
     "#,
+    // 4: the supervisor lock: at most one row. Kept over a restart only with
+    // `supervisor.lock_survives_restart`; otherwise cleared (and audited) at start.
+    r#"
+    CREATE TABLE supervisor_lock (
+        id            INTEGER PRIMARY KEY CHECK (id = 1),
+        owner_user    TEXT,
+        owner_user_id INTEGER,
+        owner_key     TEXT,
+        owner_key_id  INTEGER,
+        l             TEXT CHECK (l IN ('k', 'u')),  -- NULL: any supervisor
+        c             TEXT CHECK (c IN ('k', 'u')),
+        since         INTEGER NOT NULL,
+        reason        TEXT,
+        expires_at    INTEGER
+    );
+    "#,
 ];

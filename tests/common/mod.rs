@@ -207,7 +207,10 @@ impl Daemon {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn cli");
         if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            // A command may exit (refusing) before it reads its input: that is its answer, not ours.
+            if let Err(e) = child.stdin.take().unwrap().write_all(input.as_bytes()) {
+                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing the CLI's stdin: {e}");
+            }
         }
         child.wait_with_output().unwrap()
     }

@@ -1,0 +1,487 @@
+//! The supervisor lock and broadcast messages, with EVA ICS's SFA semantics
+//! (`supervisor_lock`, `supervisor_unlock`, `supervisor_message`).
+//!
+//! A lock has an owner `o = {u, key_id}` and two scopes, each `null` (any supervisor), `"k"` (the
+//! owner's API key) or `"u"` (the owner user, authenticated as a user, not with a key):
+//! - `l`, who may still write while it is set: every write-class decision for anyone outside `l`
+//!   fails with `supervisor_locked`;
+//! - `c`, who may clear it or replace it with another lock.
+//!
+//! A "supervisor" is a subject holding the `supervisor.lock` permission. Master API keys and the
+//! built-in admin pass every lock, may always clear it, and alone may name the owner (`o`) of a lock
+//! or the sender of a broadcast. Beyond EVA: an optional `expires_in` (the lock clears itself,
+//! audited) and a `reason` shown to operators.
+//!
+//! Must never happen: a read blocked by the lock; a lock changed in memory but not in the file (or
+//! the other way round): both change under the store lock, memory only after the commit.
+
+use super::auth::{Caller, Principal};
+use super::{Ctx, builtin_access, params};
+use crate::authz::SubjectKey;
+use crate::config::Dur;
+use crate::protocol::{ApiError, ErrorCode};
+use crate::store::audit::{self, Actor, Outcome};
+use crate::store::{now_ms, outbox};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Longest broadcast text, in characters.
+pub const MAX_MESSAGE: usize = 1000;
+/// Longest lock reason, in characters.
+pub const MAX_REASON: usize = 500;
+
+/// `"k"`: the owner's API key; `"u"`: the owner user. `None` (JSON null) is "any supervisor".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    #[serde(rename = "k")]
+    Key,
+    #[serde(rename = "u")]
+    User,
+}
+
+impl Scope {
+    fn as_str(s: Option<Scope>) -> &'static str {
+        match s {
+            None => "any supervisor",
+            Some(Scope::Key) => "the owner's API key",
+            Some(Scope::User) => "the owner user",
+        }
+    }
+}
+
+/// The lock owner as the wire shows it: user name and API key name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub u: Option<String>,
+    pub key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lock {
+    pub o: Owner,
+    pub l: Option<Scope>,
+    pub c: Option<Scope>,
+    pub since: i64,
+    pub reason: Option<String>,
+    pub expires_at: Option<i64>,
+    /// Row ids behind `o`, for matching callers; never on the wire.
+    #[serde(skip)]
+    pub user_id: Option<i64>,
+    #[serde(skip)]
+    pub key: Option<i64>,
+}
+
+/// Who is asking, as the lock sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Who {
+    pub user_id: Option<i64>,
+    pub key: Option<i64>,
+    /// A master key or the built-in admin.
+    pub master: bool,
+    /// Holds `supervisor.lock`.
+    pub supervisor: bool,
+}
+
+impl Lock {
+    /// Whether `who` is inside `scope` of this lock.
+    pub fn admits(&self, scope: Option<Scope>, who: Who) -> bool {
+        if who.master {
+            return true;
+        }
+        if !who.supervisor {
+            return false;
+        }
+        match scope {
+            None => true,
+            Some(Scope::Key) => who.key.is_some() && who.key == self.key,
+            Some(Scope::User) => who.user_id.is_some() && who.user_id == self.user_id,
+        }
+    }
+
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    pub fn owner_text(&self) -> String {
+        match (&self.o.u, &self.o.key_id) {
+            (Some(u), Some(k)) => format!("user {u} (key {k})"),
+            (Some(u), None) => format!("user {u}"),
+            (None, Some(k)) => format!("API key {k}"),
+            (None, None) => "the system".into(),
+        }
+    }
+
+    /// The `supervisor_locked` refusal, naming the owner and the reason.
+    pub fn refusal(&self, what: &str) -> ApiError {
+        ApiError::new(
+            ErrorCode::SupervisorLocked,
+            format!(
+                "supervisor lock by {}{}: {what}",
+                self.owner_text(),
+                self.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+        )
+        .with("lock", serde_json::to_value(self).unwrap_or(Value::Null))
+    }
+}
+
+/// The lock's view of a subject of the policy (for `authz.check` about it).
+pub fn who_subject(ctx: &Ctx, subject: SubjectKey, superuser: bool) -> Who {
+    let supervisor = ctx
+        .index()
+        .check(subject, "supervisor.lock", builtin_access("supervisor.lock"), super::GATEWAY, now_ms())
+        .is_allowed();
+    let (user_id, key) = match subject {
+        SubjectKey::User(id) => (Some(id), None),
+        SubjectKey::Key(id) => (None, Some(id)),
+    };
+    Who { user_id, key, master: superuser, supervisor }
+}
+
+/// The lock's view of a caller.
+pub fn who_caller(ctx: &Ctx, caller: &Caller) -> Who {
+    match caller.subject() {
+        Some(s) => who_subject(ctx, s, caller.is_superuser()),
+        None => Who { user_id: None, key: None, master: false, supervisor: false },
+    }
+}
+
+/// For a write-class decision of `who`: the refusal when a lock is set and `who` is outside its `l`.
+pub fn blocks_write(ctx: &Ctx, who: Who) -> Option<ApiError> {
+    let lock = ctx.lock()?;
+    (!lock.admits(lock.l, who)).then(|| lock.refusal("writes are frozen for everyone outside the lock"))
+}
+
+/// Refuses a state-changing method of `caller` while a lock it is outside of is set.
+pub fn check_write(ctx: &Ctx, caller: &Caller) -> Result<(), ApiError> {
+    match blocks_write(ctx, who_caller(ctx, caller)) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockParams {
+    #[serde(default)]
+    l: Option<Scope>,
+    #[serde(default)]
+    c: Option<Scope>,
+    o: Option<Owner>,
+    reason: Option<String>,
+    expires_in: Option<Dur>,
+}
+
+fn clean_text(what: &str, text: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+    let text = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    if let Some(t) = &text {
+        if t.chars().count() > max {
+            return Err(ApiError::bad_request(format!("{what} is longer than {max} characters")));
+        }
+        if t.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(ApiError::bad_request(format!("{what} contains control characters")));
+        }
+    }
+    Ok(text)
+}
+
+/// Resolves an explicit owner (master only) to row ids.
+fn resolve_owner(conn: &Connection, o: &Owner) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let user_id = match &o.u {
+        Some(u) => Some(crate::accounts::require_user(conn, u)?.id),
+        None => None,
+    };
+    let key = match &o.key_id {
+        Some(k) => Some(
+            conn.query_row("SELECT id FROM api_keys WHERE name = ?1", [k], |r| r.get::<_, i64>(0))
+                .optional()?
+                .ok_or_else(|| ApiError::not_found(format!("no API key named {k:?}")))?,
+        ),
+        None => None,
+    };
+    Ok((user_id, key))
+}
+
+/// The owner a caller's lock gets: its user, or its API key.
+fn owner_of(caller: &Caller) -> (Owner, Option<i64>, Option<i64>) {
+    match &caller.principal {
+        Principal::User { id, name, .. } => (Owner { u: Some(name.clone()), key_id: None }, Some(*id), None),
+        Principal::Key { id, name, .. } => (Owner { u: None, key_id: Some(name.clone()) }, None, Some(*id)),
+        Principal::Anonymous => (Owner::default(), None, None),
+    }
+}
+
+fn store_lock(tx: &Connection, lock: Option<&Lock>) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM supervisor_lock", [])?;
+    if let Some(k) = lock {
+        tx.execute(
+            "INSERT INTO supervisor_lock (id, owner_user, owner_user_id, owner_key, owner_key_id, l, c, since,
+                                          reason, expires_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                k.o.u,
+                k.user_id,
+                k.o.key_id,
+                k.key,
+                k.l.map(|s| json!(s).as_str().unwrap_or_default().to_string()),
+                k.c.map(|s| json!(s).as_str().unwrap_or_default().to_string()),
+                k.since,
+                k.reason,
+                k.expires_at
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn load_lock(conn: &Connection) -> rusqlite::Result<Option<Lock>> {
+    let scope = |s: Option<String>| s.and_then(|s| serde_json::from_value(Value::String(s)).ok());
+    conn.query_row(
+        "SELECT owner_user, owner_user_id, owner_key, owner_key_id, l, c, since, reason, expires_at
+         FROM supervisor_lock WHERE id = 1",
+        [],
+        |r| {
+            Ok(Lock {
+                o: Owner { u: r.get(0)?, key_id: r.get(2)? },
+                user_id: r.get(1)?,
+                key: r.get(3)?,
+                l: scope(r.get(4)?),
+                c: scope(r.get(5)?),
+                since: r.get(6)?,
+                reason: r.get(7)?,
+                expires_at: r.get(8)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Queues the retained lock state (an empty retained payload when cleared) and the event.
+fn publish(tx: &Connection, event: &str, lock: Option<&Lock>, detail: &Value) -> rusqlite::Result<()> {
+    let state = lock.map(|l| serde_json::to_value(l).unwrap_or(Value::Null)).unwrap_or(Value::Null);
+    outbox::publish(tx, "supervisor/lock", &state, true)?;
+    outbox::event(tx, event, detail)?;
+    Ok(())
+}
+
+/// `supervisor.lock`: sets the lock, or replaces one the caller may clear.
+pub fn lock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: LockParams = params("supervisor.lock", p)?;
+    ctx.authorize(caller, "supervisor.lock")?;
+    let reason = clean_text("reason", p.reason, MAX_REASON)?;
+    if let Some(d) = p.expires_in
+        && d.0.is_zero()
+    {
+        return Err(ApiError::bad_request("expires_in must be longer than zero"));
+    }
+    let who = who_caller(ctx, caller);
+    let mut store = ctx.store();
+    let (o, user_id, key) = match p.o {
+        Some(o) if who.master => {
+            let (user_id, key) = resolve_owner(&store.conn, &o)?;
+            (o, user_id, key)
+        }
+        Some(_) => {
+            let err = ApiError::forbidden("only a master key may name the owner (o) of a lock");
+            drop(store);
+            ctx.audit_denied(caller, "supervisor.lock", &err);
+            return Err(err);
+        }
+        None => owner_of(caller),
+    };
+    for (name, scope) in [("l", p.l), ("c", p.c)] {
+        match scope {
+            Some(Scope::Key) if key.is_none() => {
+                return Err(ApiError::bad_request(format!(
+                    "{name} = \"k\" (same API key) needs a lock set with an API key; you are not using one"
+                )));
+            }
+            Some(Scope::User) if user_id.is_none() => {
+                return Err(ApiError::bad_request(format!(
+                    "{name} = \"u\" (same user) needs a lock set with a user login, not an API key"
+                )));
+            }
+            _ => {}
+        }
+    }
+    let now = now_ms();
+    let new = Lock {
+        o,
+        l: p.l,
+        c: p.c,
+        since: now,
+        reason,
+        expires_at: p.expires_in.map(|d| now + d.0.as_millis() as i64),
+        user_id,
+        key,
+    };
+    let old = ctx.lock();
+    if let Some(old) = &old
+        && !old.admits(old.c, who)
+    {
+        let err = old.refusal(&format!("only {} may replace it", Scope::as_str(old.c)));
+        drop(store);
+        ctx.audit_denied(caller, "supervisor.lock", &err);
+        return Err(err);
+    }
+    let lock_json = serde_json::to_value(&new).map_err(ApiError::internal)?;
+    store.write(|tx| {
+        store_lock(tx, Some(&new))?;
+        let detail = json!({"lock": lock_json, "replaced": old.as_deref()});
+        audit::record(tx, &caller.actor(), "supervisor.lock", None, Outcome::Ok, Some(&detail))?;
+        publish(tx, "supervisor.lock", Some(&new), &lock_json)?;
+        Ok::<_, ApiError>(())
+    })?;
+    ctx.set_lock(Some(new));
+    drop(store);
+    tracing::info!(lock = %lock_json, by = %caller.actor().name, "supervisor lock set");
+    Ok(lock_json)
+}
+
+/// `supervisor.unlock`: clears the lock, for callers inside its `c` (a master always).
+pub fn unlock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Empty {}
+    let _: Empty = params("supervisor.unlock", p)?;
+    ctx.authorize(caller, "supervisor.lock")?;
+    let who = who_caller(ctx, caller);
+    let mut store = ctx.store();
+    let Some(old) = ctx.lock() else {
+        return Ok(json!({"unlocked": false, "message": "no supervisor lock is set"}));
+    };
+    if !old.admits(old.c, who) {
+        let err = old.refusal(&format!("only {} may clear it", Scope::as_str(old.c)));
+        drop(store);
+        ctx.audit_denied(caller, "supervisor.unlock", &err);
+        return Err(err);
+    }
+    clear(&mut store, &caller.actor(), &old, "cleared")?;
+    ctx.set_lock(None);
+    Ok(json!({"unlocked": true, "lock": *old}))
+}
+
+fn clear(store: &mut crate::store::Store, actor: &Actor, old: &Lock, why: &str) -> Result<(), ApiError> {
+    store.write(|tx| {
+        store_lock(tx, None)?;
+        let detail = json!({"lock": old, "why": why});
+        audit::record(tx, actor, "supervisor.unlock", None, Outcome::Ok, Some(&detail))?;
+        publish(tx, "supervisor.unlock", None, &json!({"by": actor.name, "why": why, "lock": old}))?;
+        Ok::<_, ApiError>(())
+    })
+}
+
+/// Clears a lock whose `expires_in` ran out (from the daemon's loop). Returns whether it did.
+pub fn expire(ctx: &Ctx) -> Result<bool, ApiError> {
+    if !ctx.lock().is_some_and(|l| l.expired(now_ms())) {
+        return Ok(false);
+    }
+    let mut store = ctx.store();
+    let Some(old) = ctx.lock().filter(|l| l.expired(now_ms())) else { return Ok(false) };
+    clear(&mut store, &Actor::system(), &old, "expired")?;
+    ctx.set_lock(None);
+    tracing::info!("supervisor lock expired");
+    Ok(true)
+}
+
+/// At start: brings the stored lock back with `supervisor.lock_survives_restart`, clears it (audited,
+/// and the retained state emptied) otherwise.
+pub fn restore(ctx: &Ctx) -> Result<Option<String>, ApiError> {
+    let survives = ctx.config().supervisor.lock_survives_restart;
+    let mut store = ctx.store();
+    let Some(stored) = load_lock(&store.conn)? else { return Ok(None) };
+    if survives && !stored.expired(now_ms()) {
+        let text = format!("supervisor lock by {} restored", stored.owner_text());
+        ctx.set_lock(Some(stored));
+        return Ok(Some(text));
+    }
+    let why = if survives { "expired while gatewarden was stopped" } else { "cleared by the restart" };
+    clear(&mut store, &Actor::system(), &stored, why)?;
+    Ok(Some(format!("supervisor lock by {} {why}", stored.owner_text())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageParams {
+    text: String,
+    sender: Option<Owner>,
+}
+
+/// `supervisor.message`: a broadcast to every HMI. Only a master may name the sender.
+pub fn message(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: MessageParams = params("supervisor.message", p)?;
+    ctx.authorize(caller, "supervisor.broadcast")?;
+    let text = clean_text("text", Some(p.text), MAX_MESSAGE)?
+        .ok_or_else(|| ApiError::bad_request("a broadcast needs a non-empty text"))?;
+    let sender = match p.sender {
+        Some(s) if caller.is_superuser() => s,
+        Some(_) => {
+            let err = ApiError::forbidden("only a master key may name the sender of a broadcast");
+            ctx.audit_denied(caller, "supervisor.message", &err);
+            return Err(err);
+        }
+        None => owner_of(caller).0,
+    };
+    let msg = json!({"sender": sender, "text": text, "ts": now_ms()});
+    ctx.store().write(|tx| {
+        audit::record(tx, &caller.actor(), "supervisor.message", None, Outcome::Ok, Some(&msg))?;
+        outbox::publish(tx, "supervisor/message", &msg, false)?;
+        outbox::event(tx, "supervisor.message", &msg)?;
+        Ok::<_, ApiError>(())
+    })?;
+    Ok(msg)
+}
+
+/// The lock as `status` shows it.
+pub fn status(ctx: &Ctx) -> Option<Value> {
+    ctx.lock().and_then(|l| serde_json::to_value(&*l).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock(l: Option<Scope>, c: Option<Scope>) -> Lock {
+        Lock {
+            o: Owner { u: Some("boss".into()), key_id: Some("boss-key".into()) },
+            l,
+            c,
+            since: 0,
+            reason: None,
+            expires_at: None,
+            user_id: Some(10),
+            key: Some(20),
+        }
+    }
+
+    const SAME_USER: Who = Who { user_id: Some(10), key: None, master: false, supervisor: true };
+    const SAME_KEY: Who = Who { user_id: None, key: Some(20), master: false, supervisor: true };
+    const OTHER_SUPERVISOR: Who = Who { user_id: Some(11), key: None, master: false, supervisor: true };
+    const OPERATOR: Who = Who { user_id: Some(12), key: None, master: false, supervisor: false };
+    const MASTER: Who = Who { user_id: None, key: Some(30), master: true, supervisor: false };
+
+    #[test]
+    fn scope_table() {
+        // (scope, [same user, same key, other supervisor, operator, master])
+        let table = [
+            (None, [true, true, true, false, true]),
+            (Some(Scope::Key), [false, true, false, false, true]),
+            (Some(Scope::User), [true, false, false, false, true]),
+        ];
+        for (scope, expected) in table {
+            let k = lock(scope, scope);
+            let got = [SAME_USER, SAME_KEY, OTHER_SUPERVISOR, OPERATOR, MASTER].map(|w| k.admits(scope, w));
+            assert_eq!(got, expected, "scope {scope:?}");
+        }
+    }
+
+    #[test]
+    fn wire_shape_is_eva_like() {
+        let v = serde_json::to_value(lock(Some(Scope::Key), None)).unwrap();
+        assert_eq!(v["o"], json!({"u": "boss", "key_id": "boss-key"}));
+        assert_eq!(v["l"], "k");
+        assert_eq!(v["c"], Value::Null);
+        assert!(v.get("user_id").is_none() && v.get("key").is_none());
+    }
+}

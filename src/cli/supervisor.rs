@@ -1,0 +1,75 @@
+//! `gatewarden lock ...` and `gatewarden broadcast TEXT`: the supervisor's console commands.
+
+use super::{CliError, Client, Global};
+use crate::config::parse_duration;
+use clap::{Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+#[derive(Subcommand, Debug)]
+pub enum LockCommand {
+    /// Freeze every write for everyone outside the lock scope (needs supervisor.lock)
+    Set {
+        /// Who may still write: any supervisor, only your API key, or only you
+        #[arg(long, value_enum, default_value_t = ScopeArg::Any)]
+        lock_scope: ScopeArg,
+        /// Who may clear or replace the lock
+        #[arg(long, value_enum, default_value_t = ScopeArg::Any)]
+        unlock_scope: ScopeArg,
+        /// Shown to every operator with the lock
+        #[arg(long, value_name = "R")]
+        reason: Option<String>,
+        /// Clear the lock by itself after this long (15m, 2h)
+        #[arg(long, value_name = "D")]
+        expires_in: Option<String>,
+    },
+    /// Clear the lock
+    Clear,
+    /// Show the lock (or that there is none)
+    Show,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum ScopeArg {
+    Any,
+    Key,
+    User,
+}
+
+impl ScopeArg {
+    fn wire(self) -> Value {
+        match self {
+            ScopeArg::Any => Value::Null,
+            ScopeArg::Key => json!("k"),
+            ScopeArg::User => json!("u"),
+        }
+    }
+}
+
+pub fn lock(global: &Global, cmd: LockCommand) -> Result<Value, CliError> {
+    let mut client = Client::connect(global)?;
+    match cmd {
+        LockCommand::Set { lock_scope, unlock_scope, reason, expires_in } => {
+            let mut p = json!({ "l": lock_scope.wire(), "c": unlock_scope.wire() });
+            if let Some(r) = reason {
+                p["reason"] = json!(r);
+            }
+            if let Some(d) = expires_in {
+                let d = parse_duration(&d).map_err(|e| CliError::Usage(format!("--expires-in {d:?}: {e}")))?;
+                p["expires_in"] = json!(d.as_secs().max(1));
+            }
+            client.call("supervisor.lock", p)
+        }
+        LockCommand::Clear => client.call("supervisor.unlock", Value::Null),
+        LockCommand::Show => {
+            let status = client.call("status", Value::Null)?;
+            Ok(match status.get("supervisor_lock") {
+                Some(l) if !l.is_null() => json!({ "locked": true, "lock": l }),
+                _ => json!({ "locked": false }),
+            })
+        }
+    }
+}
+
+pub fn broadcast(global: &Global, text: String) -> Result<Value, CliError> {
+    Client::connect(global)?.call("supervisor.message", json!({ "text": text }))
+}
