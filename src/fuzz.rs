@@ -1,0 +1,68 @@
+//! Entry points for the fuzz targets in `fuzz/` (cargo-fuzz, libFuzzer) and for the test that
+//! replays their corpus on every `cargo test` (tests/fuzz_corpus.rs). Each takes arbitrary bytes and
+//! must return without panicking; besides "no panic", each checks a property of what it parsed.
+
+use crate::authz::{Access, Grant, Index, Policy, Selector, Subject, SubjectKey};
+use crate::config::Config;
+use crate::csvfile;
+use crate::protocol::Request;
+
+/// The request decoder: anything decodes or is refused; what decodes survives a re-encoding.
+pub fn request(data: &[u8]) {
+    let Ok(req) = Request::decode(data) else { return };
+    let again = serde_json::to_vec(&req).expect("a decoded request encodes");
+    let back = Request::decode(&again).expect("a re-encoded request decodes");
+    assert_eq!(back.method, req.method);
+    assert_eq!(back.id, req.id);
+    assert_eq!(back.params, req.params);
+}
+
+/// The CSV importer: every accepted row has a valid resource id and a line number past the header;
+/// a refused file names at least one problem.
+pub fn csv(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    for parsed in [csvfile::parse_inventory(text), csvfile::parse_list(text)] {
+        match parsed {
+            Ok(sheet) => {
+                assert!(!sheet.kind.is_empty());
+                for row in &sheet.rows {
+                    assert!(row.line >= 2, "row on line {}", row.line);
+                    csvfile::validate_resource_id(&row.id).expect("accepted ids are valid");
+                }
+            }
+            Err(errors) => assert!(!errors.is_empty(), "a refusal names its problems"),
+        }
+    }
+}
+
+/// The config loader: parsed or refused with a message; what parses passes its own check.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match Config::parse(text, "fuzz.toml") {
+        Ok(c) => c.check().expect("a parsed config passes check"),
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// The selector parser and glob matcher: a parsed selector round-trips through its text, and
+/// compiling and matching it against resources made from the same input never panics.
+pub fn selector(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let (pattern, resource) = text.split_once('\n').unwrap_or((text, text));
+    let Ok(sel) = Selector::parse(pattern) else { return };
+    assert_eq!(Selector::parse(&sel.as_text()).as_ref(), Ok(&sel), "round trip of {pattern:?}");
+    let grant =
+        Grant { id: 1, permission: "p".into(), read: true, write: false, selector: sel, effect: Default::default() };
+    let subject = Subject {
+        key: SubjectKey::User(1),
+        name: "u".into(),
+        enabled: true,
+        expires_at: None,
+        roles: vec![],
+        direct: vec![grant],
+    };
+    let index = Index::build(&Policy { subjects: vec![subject], ..Default::default() });
+    for r in [resource, pattern, "", "/", "a/b/c"] {
+        let _ = index.check(SubjectKey::User(1), "p", Access::Read, r, 0);
+    }
+}
