@@ -53,6 +53,8 @@ pub struct Ctx {
     pub paths: Paths,
     pub started: Instant,
     pub mqtt: Mutex<LinkState>,
+    /// Wakes the MQTT bridge's outbox publisher; see `outbox_written`.
+    pub outbox_wake: tokio::sync::Notify,
 }
 
 impl Ctx {
@@ -69,7 +71,14 @@ impl Ctx {
             paths,
             started: Instant::now(),
             mqtt: Mutex::new(mqtt),
+            outbox_wake: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Call after committing a transaction that wrote outbox rows: the bridge publishes them at once
+    /// instead of at its next periodic look. Cheap, never blocks, harmless without a bridge.
+    pub fn outbox_written(&self) {
+        self.outbox_wake.notify_one();
     }
 
     /// The current compiled policy.

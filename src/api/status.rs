@@ -64,3 +64,22 @@ pub fn status(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError>
         supervisor_lock: None,
     })
 }
+
+/// The retained state the MQTT bridge publishes on every ConnAck, so an HMI that connects later sees
+/// it at once: (topic below the site prefix, payload; `None` = empty retained payload, i.e. cleared).
+pub fn retained(ctx: &Ctx) -> Vec<(String, Option<Value>)> {
+    let config = ctx.config();
+    vec![
+        ("status".into(), Some(serde_json::json!({"state": "online", "version": env!("CARGO_PKG_VERSION")}))),
+        (
+            "license".into(),
+            Some(serde_json::json!({
+                "limit": config.license.seats,
+                "in_use": 0,
+                "reserved": config.license.reserved,
+            })),
+        ),
+        // No supervisor lock yet (issue 6 fills this in): cleared.
+        ("supervisor/lock".into(), None),
+    ]
+}
