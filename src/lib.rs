@@ -8,5 +8,6 @@ pub mod cli; // the command line: `serve`, and the control-socket client for eve
 pub mod config; // TOML config with defaults and precise errors
 pub mod csvfile; // the plant's CSV files: resource inventories and lists
 pub mod daemon; // wiring: socket server, signals, systemd notification, logging
+pub mod mqtt; // the MQTT bridge: retained state, the outbox publisher, rpc/request
 pub mod protocol; // Request / Response / ErrorCode, shared by daemon, CLI and MQTT
 pub mod store; // SQLite: pragmas, migrations, audit trail, outbox
