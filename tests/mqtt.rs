@@ -24,16 +24,16 @@ struct Broker {
 
 impl Broker {
     fn start(persistent: bool) -> Broker {
-        let mut b = Broker::prepare(free_port(), persistent);
+        let mut b = Broker::prepare(free_port(), persistent, "allow_anonymous true\n");
         b.run();
         b
     }
 
     /// Writes the config for `port` without starting anything.
-    fn prepare(port: u16, persistent: bool) -> Broker {
+    fn prepare(port: u16, persistent: bool, auth: &str) -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let conf = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence {persistent}\n\
+            "listener {port} 127.0.0.1\n{auth}user root\npersistence {persistent}\n\
              persistence_location {}/\nlog_dest file {}/mosquitto.log\nmax_queued_messages 1000\nlog_type all\n",
             dir.path().display(),
             dir.path().display()
@@ -140,7 +140,14 @@ impl Hmi {
 
     /// `clean = false`: a persistent session the broker keeps (and queues for) while we are away.
     fn v5_session(port: u16, id: &str, clean: bool) -> Hmi {
+        Self::v5_with(port, id, clean, None)
+    }
+
+    fn v5_with(port: u16, id: &str, clean: bool, login: Option<(&str, &str)>) -> Hmi {
         let mut o = rumqttc::v5::MqttOptions::new(id, "127.0.0.1", port);
+        if let Some((user, password)) = login {
+            o.set_credentials(user, password);
+        }
         o.set_keep_alive(Duration::from_secs(30));
         o.set_clean_start(clean);
         if !clean {
@@ -532,7 +539,7 @@ fn daemon_serves_without_a_broker_and_connects_when_one_appears() {
     assert!(s["mqtt"]["outbox_depth"].as_i64().unwrap() >= 1, "{s}");
 
     // A broker appears on that port: the bridge connects by itself and delivers what waited.
-    let mut broker = Broker::prepare(port, false);
+    let mut broker = Broker::prepare(port, false, "allow_anonymous true\n");
     broker.run();
     wait_connected(&d);
     let s = d.ok(&["status"]);
@@ -581,4 +588,55 @@ fn mosquitto_sub_and_pub_see_status_and_get_replies() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
     assert_eq!(v["id"], "cli-1");
     assert_eq!(v["result"]["site"], "s7");
+}
+
+/// The shipped ACL example, as an integrator would install it: only gatewarden writes under its
+/// prefix; an HMI reads the state and asks on its own request topic. Also covers broker login
+/// through `mqtt.username` and `mqtt.password_file`.
+#[test]
+fn shipped_acl_example_keeps_hmis_from_publishing_under_the_prefix() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    for (i, (user, pw)) in [("gatewarden", "gw-secret-1"), ("panel1", "p1-secret")].iter().enumerate() {
+        let mut cmd = Command::new("mosquitto_passwd");
+        if i == 0 {
+            cmd.arg("-c");
+        }
+        let st = cmd.arg("-b").arg(&passwd).args([user, pw]).stdout(Stdio::null()).status().unwrap();
+        assert!(st.success());
+    }
+    let acl_text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/mosquitto-acl.example"))
+        .unwrap()
+        .replace("gatewarden/default/", "gatewarden/s8/");
+    let acl = dir.path().join("acl");
+    std::fs::write(&acl, acl_text).unwrap();
+    let auth = format!("allow_anonymous false\npassword_file {}\nacl_file {}\n", passwd.display(), acl.display());
+    let mut broker = Broker::prepare(port, false, &auth);
+    broker.run();
+
+    let pw_file = dir.path().join("gw-password");
+    std::fs::write(&pw_file, "gw-secret-1\n").unwrap();
+    let extra = format!("[mqtt]\nusername = \"gatewarden\"\npassword_file = {:?}\n", pw_file.display().to_string());
+    let d = daemon(&broker.url(), "s8", &extra);
+    wait_connected(&d);
+
+    let mut panel = Hmi::v5_with(port, "panel1", true, Some(("panel1", "p1-secret")));
+    panel.subscribe("gatewarden/s8/#");
+    assert_eq!(panel.next_on("gatewarden/s8/status").json()["state"], "online");
+    // A forged retained status from an HMI is refused by the broker.
+    let forged = json!({"state": "online", "version": "forged"}).to_string();
+    panel.v5.as_ref().unwrap().publish("gatewarden/s8/status", QoS::AtLeastOnce, true, forged).unwrap();
+    // Requests on the HMI's own request topic are served; the reply comes back on its reply topic.
+    panel.subscribe("hmi/panel1/reply");
+    let req = json!({"id": 1, "method": "status"}).to_string();
+    panel.request("gatewarden/s8/rpc/request/panel1", req.clone(), "hmi/panel1/reply", b"1");
+    assert_eq!(panel.next_on("hmi/panel1/reply").json()["result"]["site"], "s8");
+    // ...but not on another HMI's.
+    panel.request("gatewarden/s8/rpc/request/panel2", req, "hmi/panel1/reply", b"2");
+    assert!(panel.next(Duration::from_millis(700), |m| m.topic == "hmi/panel1/reply").is_none());
+
+    let mut later = Hmi::v5_with(port, "panel1-b", true, Some(("panel1", "p1-secret")));
+    later.subscribe("gatewarden/s8/status");
+    assert_eq!(later.next_on("gatewarden/s8/status").json()["version"], env!("CARGO_PKG_VERSION"));
 }

@@ -519,24 +519,26 @@ impl Bridge {
         let props = p.properties.unwrap_or_default();
         let reply_topic =
             props.response_topic.or_else(|| if p.payload.len() <= max { rpc::reply_to_of(&p.payload) } else { None });
+        // Who is asking decides the rate limit, so it is charged before anything else is looked at.
+        let client = named.or_else(|| reply_topic.clone()).unwrap_or_else(|| "-".into());
+        let admitted = self.limiter.admit(&client, std::time::Instant::now());
         let reply_topic = match reply_topic {
             Some(t) if rpc::reply_topic_allowed(&self.prefix, &t) => Some(t),
             Some(t) => {
-                tracing::warn!("mqtt: request on {topic} names reply topic {t:?}, which is not allowed; dropped");
+                if admitted == rpc::Admit::Yes {
+                    tracing::warn!("mqtt: request on {topic} names reply topic {t:?}, which is not allowed; dropped");
+                }
                 return;
             }
             None => None,
         };
-        let client = named.or_else(|| reply_topic.clone()).unwrap_or_else(|| "-".into());
         let envelope = rpc::Envelope {
             client,
             reply_topic,
             correlation: props.correlation_data,
             qos: if p.qos == QoS::AtMostOnce { 0 } else { 1 },
         };
-        if let rpc::Admit::No { notify, retry_after_ms } =
-            self.limiter.admit(&envelope.client, std::time::Instant::now())
-        {
+        if let rpc::Admit::No { notify, retry_after_ms } = admitted {
             if notify {
                 tracing::warn!(client = %envelope.client, "mqtt: rpc rate limit reached; refusing requests");
                 self.reply(&envelope, &rpc::rate_limited(&envelope.client, retry_after_ms));
