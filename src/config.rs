@@ -193,6 +193,12 @@ pub struct MqttConfig {
     pub client_key_file: Option<PathBuf>,
     pub keep_alive: Dur,
     pub qos: u8,
+    /// Longest wait between two connection attempts (the backoff doubles up to this, with jitter).
+    pub reconnect_max: Dur,
+    /// Requests per second each HMI may send on `rpc/request` (a token bucket refilled at this rate).
+    pub rpc_rate: u32,
+    /// How many requests an HMI may send at once before `rpc_rate` applies.
+    pub rpc_burst: u32,
 }
 
 impl Default for MqttConfig {
@@ -208,6 +214,9 @@ impl Default for MqttConfig {
             client_key_file: None,
             keep_alive: Dur::secs(30),
             qos: 1,
+            reconnect_max: Dur::secs(30),
+            rpc_rate: 20,
+            rpc_burst: 40,
         }
     }
 }
@@ -355,6 +364,15 @@ impl Config {
         }
         if m.keep_alive.0 < Duration::from_secs(5) {
             return err("mqtt.keep_alive", "must be at least 5s".into());
+        }
+        if m.reconnect_max.0 < Duration::from_secs(1) {
+            return err("mqtt.reconnect_max", "must be at least 1s".into());
+        }
+        if m.rpc_rate == 0 || m.rpc_burst == 0 {
+            return err("mqtt.rpc_rate", "rpc_rate and rpc_burst must be at least 1".into());
+        }
+        if m.client_cert_file.is_some() != m.client_key_file.is_some() {
+            return err("mqtt.client_cert_file", "client_cert_file and client_key_file go together".into());
         }
         if self.retention.audit_max_rows < 100 || self.retention.outbox_max_rows < 100 {
             return err("retention", "audit_max_rows and outbox_max_rows must be at least 100".into());

@@ -78,6 +78,8 @@ pub enum ErrorCode {
     ProtectedAccount,
     SelfDelete,
     RegistrationDisabled,
+    /// An MQTT client sent more requests than `mqtt.rpc_rate`/`rpc_burst` allow (with retry_after_ms).
+    RateLimited,
     Internal,
 }
 
@@ -99,6 +101,7 @@ impl ErrorCode {
             ErrorCode::ProtectedAccount => "protected_account",
             ErrorCode::SelfDelete => "self_delete",
             ErrorCode::RegistrationDisabled => "registration_disabled",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
         }
     }

@@ -59,6 +59,8 @@ pub struct Ctx {
     pub paths: Paths,
     pub started: Instant,
     pub mqtt: Mutex<LinkState>,
+    /// Wakes the MQTT bridge's outbox publisher; see `outbox_written`.
+    pub outbox_wake: tokio::sync::Notify,
 }
 
 impl Ctx {
@@ -77,7 +79,14 @@ impl Ctx {
             paths,
             started: Instant::now(),
             mqtt: Mutex::new(mqtt),
+            outbox_wake: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Call after committing a transaction that wrote outbox rows: the bridge publishes them at once
+    /// instead of at its next periodic look. Cheap, never blocks, harmless without a bridge.
+    pub fn outbox_written(&self) {
+        self.outbox_wake.notify_one();
     }
 
     /// The current compiled policy.
@@ -138,6 +147,7 @@ impl Ctx {
         match applied {
             Ok((out, index)) => {
                 table.commit();
+                self.outbox_written();
                 if let Some(index) = index {
                     *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
                 }

@@ -91,5 +91,6 @@ pub fn set(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
         outbox::event(tx, "settings.changed", &json!({"key": p.key, "value": p.value}))?;
         Ok::<_, ApiError>(())
     })?;
+    ctx.outbox_written();
     Ok(json!({"key": p.key, "value": p.value}))
 }

@@ -72,3 +72,15 @@ pub fn status(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError>
         supervisor_lock: super::supervisor::status(ctx),
     })
 }
+
+/// The retained state the MQTT bridge publishes on every ConnAck, so an HMI that connects later sees
+/// it at once: (topic below the site prefix, payload; `None` = empty retained payload, i.e. cleared).
+pub fn retained(ctx: &Ctx) -> Vec<(String, Option<Value>)> {
+    let config = ctx.config();
+    let license = super::session::license(&config, &ctx.sessions());
+    vec![
+        ("status".into(), Some(serde_json::json!({"state": "online", "version": env!("CARGO_PKG_VERSION")}))),
+        ("license".into(), Some(license)),
+        ("supervisor/lock".into(), super::supervisor::status(ctx)),
+    ]
+}

@@ -335,6 +335,7 @@ pub fn lock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     })?;
     ctx.set_lock(Some(new));
     drop(store);
+    ctx.outbox_written();
     tracing::info!(lock = %lock_json, by = %caller.actor().name, "supervisor lock set");
     Ok(lock_json)
 }
@@ -359,6 +360,7 @@ pub fn unlock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     }
     clear(&mut store, &caller.actor(), &old, "cleared")?;
     ctx.set_lock(None);
+    ctx.outbox_written();
     Ok(json!({"unlocked": true, "lock": *old}))
 }
 
@@ -381,6 +383,7 @@ pub fn expire(ctx: &Ctx) -> Result<bool, ApiError> {
     let Some(old) = ctx.lock().filter(|l| l.expired(now_ms())) else { return Ok(false) };
     clear(&mut store, &Actor::system(), &old, "expired")?;
     ctx.set_lock(None);
+    ctx.outbox_written();
     tracing::info!("supervisor lock expired");
     Ok(true)
 }
@@ -430,6 +433,7 @@ pub fn message(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError>
         outbox::event(tx, "supervisor.message", &msg)?;
         Ok::<_, ApiError>(())
     })?;
+    ctx.outbox_written();
     Ok(msg)
 }
 

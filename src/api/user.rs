@@ -97,6 +97,7 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         outbox::event(tx, "user.created", &json!({"user": p.name}))?;
         Ok(id)
     })?;
+    ctx.outbox_written();
     let store = ctx.store();
     let u = accounts::user_by_id(&store.conn, id)?.ok_or_else(|| ApiError::internal("created user vanished"))?;
     present(&store.conn, &u)
@@ -137,6 +138,7 @@ pub fn register(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError
         outbox::event(tx, "user.created", &json!({"user": p.name, "registered": true}))?;
         Ok(id)
     })?;
+    ctx.outbox_written();
     let store = ctx.store();
     let u = accounts::user_by_id(&store.conn, id)?.ok_or_else(|| ApiError::internal("registered user vanished"))?;
     present(&store.conn, &u)
@@ -261,6 +263,7 @@ pub fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Resu
         outbox::event(tx, event, &json!({"user": u.name}))?;
         Ok((revoked, ended))
     })?;
+    ctx.outbox_written();
     Ok(json!({ "user": u.name, "enabled": enabled, "tokens_revoked": revoked, "sessions_terminated": ended }))
 }
 
@@ -291,6 +294,7 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         outbox::event(tx, "user.deleted", &json!({"user": u.name}))?;
         Ok(ended)
     })?;
+    ctx.outbox_written();
     Ok(json!({ "deleted": u.name, "sessions_terminated": ended }))
 }
 

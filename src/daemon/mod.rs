@@ -94,6 +94,8 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
         Err(e) => return Err(DaemonError::Setup(format!("restoring the supervisor lock: {e}"))),
     }
     let server = tokio::spawn(server::serve(listener, ctx.clone()));
+    // The MQTT bridge only mirrors: it retries in the background and nothing here waits for it.
+    let bridge = crate::mqtt::spawn(ctx.clone());
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(format!("SIGTERM: {e}")))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Setup(format!("SIGINT: {e}")))?;
@@ -166,6 +168,10 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     if let Err(e) = api::session::persist(&ctx) {
         tracing::warn!("writing session heartbeats failed: {e}");
     }
+    if let Some(bridge) = bridge {
+        // Offline status out before we go; bounded, so an unreachable broker cannot hold up a stop.
+        bridge.shutdown(Duration::from_secs(3)).await;
+    }
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!("gatewarden stopped");
     Ok(())
@@ -235,7 +241,7 @@ fn status_line(ctx: &Ctx) -> String {
     format!("seats {in_use}/{} in use, {sessions} sessions; supervisor lock: {lock}", config.license.seats)
 }
 
-/// Periodic upkeep: retention of the audit trail and of ended sessions.
+/// Periodic upkeep: retention of the audit trail, of ended sessions and of undelivered MQTT messages.
 fn housekeep(ctx: &Ctx) {
     if let Err(e) = api::session::prune(ctx) {
         tracing::warn!("session retention failed: {e}");
@@ -244,6 +250,11 @@ fn housekeep(ctx: &Ctx) {
     let store = ctx.store();
     if let Err(e) = crate::store::audit::prune(&store.conn, r.audit_max_age.0.as_millis() as i64, r.audit_max_rows) {
         tracing::warn!("audit retention failed: {e}");
+    }
+    match crate::store::outbox::prune(&store.conn, r.outbox_max_age.0.as_millis() as i64, r.outbox_max_rows) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!("outbox retention dropped {n} undelivered MQTT messages (broker away too long)"),
+        Err(e) => tracing::warn!("outbox retention failed: {e}"),
     }
 }
 
