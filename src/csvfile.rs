@@ -80,6 +80,7 @@ fn parse(text: &str, attributes_allowed: bool) -> Result<Sheet, Vec<RowError>> {
     if text.trim().is_empty() {
         return Err(vec![RowError::new(0, "file is empty: expected a header row naming the identifier kind")]);
     }
+    let lines = Lines::new(text);
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut records = reader.records();
     let header = match records.next() {
@@ -87,7 +88,7 @@ fn parse(text: &str, attributes_allowed: bool) -> Result<Sheet, Vec<RowError>> {
         Some(Err(e)) => return Err(vec![RowError::new(1, format!("unreadable header: {e}"))]),
         None => return Err(vec![RowError::new(0, "file is empty")]),
     };
-    let header_line = header.position().map(|p| p.line()).unwrap_or(1);
+    let header_line = header.position().map(|p| lines.at(p.byte())).unwrap_or(1);
     let names: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
     let first = names.first().cloned().unwrap_or_default();
     if names.len() == 1
@@ -131,12 +132,12 @@ fn parse(text: &str, attributes_allowed: bool) -> Result<Sheet, Vec<RowError>> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e.position().map(|p| lines.at(p.byte())).unwrap_or(0);
                 errors.push(RowError::new(line, format!("unreadable row: {e}")));
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let line = record.position().map(|p| lines.at(p.byte())).unwrap_or(0);
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -170,6 +171,33 @@ fn parse(text: &str, attributes_allowed: bool) -> Result<Sheet, Vec<RowError>> {
     if errors.is_empty() { Ok(Sheet { kind: first, rows }) } else { Err(errors) }
 }
 
+/// Line numbers as a person counts them in an editor, for any line ending: `\n`, `\r\n`, or a lone
+/// `\r` (old spreadsheet exports). The csv crate's own count sees only `\n`.
+struct Lines<'a> {
+    text: &'a [u8],
+    /// Byte offset where each line after the first starts.
+    starts: Vec<u64>,
+}
+
+impl Lines<'_> {
+    fn new(text: &str) -> Lines<'_> {
+        let b = text.as_bytes();
+        let starts = (0..b.len())
+            .filter(|&i| b[i] == b'\n' || (b[i] == b'\r' && b.get(i + 1) != Some(&b'\n')))
+            .map(|i| i as u64 + 1)
+            .collect();
+        Lines { text: b, starts }
+    }
+
+    /// The 1-based line of the record starting at byte `offset`. The csv crate places a record after
+    /// blank lines at the first blank line; the record itself starts after them.
+    fn at(&self, offset: u64) -> u64 {
+        let skip = self.text.iter().skip(offset as usize).take_while(|&&c| c == b'\n' || c == b'\r').count();
+        let offset = offset + skip as u64;
+        self.starts.partition_point(|&s| s <= offset) as u64 + 1
+    }
+}
+
 /// Formats row errors for a reply message: the first few in the text, all of them in the data.
 pub fn summarize(errors: &[RowError]) -> String {
     let shown: Vec<String> = errors.iter().take(5).map(|e| format!("line {}: {}", e.line, e.message)).collect();
@@ -189,6 +217,17 @@ mod tests {
         assert_eq!(s.rows[0].line, 2);
         assert_eq!(s.rows[0].attributes["description"], "Press 3");
         assert!(!s.rows[1].attributes.contains_key("description"));
+    }
+
+    #[test]
+    fn line_numbers_hold_for_every_line_ending() {
+        for nl in ["\n", "\r\n", "\r"] {
+            let text = ["device", "a/1", "", "a/2", "bad id"].join(nl) + nl;
+            let e = parse_list(&text).unwrap_err();
+            assert_eq!(e, vec![RowError::new(5, "resource id \"bad id\" contains whitespace or control characters")], "{nl:?}");
+            let ok = parse_list(&["device", "a/1", "", "a/2"].join(nl)).unwrap();
+            assert_eq!(ok.rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 4], "{nl:?}");
+        }
     }
 
     #[test]
