@@ -24,7 +24,12 @@ fn serve(opts: ServeOptions) -> i32 {
         }
     };
     let log = logging::init(&config.daemon.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    daemon::tune_allocator();
+    // The blocking pool runs the password checks, each holding argon2's memory (19 MiB by default)
+    // while it works. One thread per core keeps logins as fast as the CPU allows and bounds that memory
+    // however many clients log in at once; the rest wait their turn.
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(cores).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");

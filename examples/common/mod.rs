@@ -1,0 +1,170 @@
+//! What the load examples share: a daemon of their own on a temp dir, a control-socket connection,
+//! latency percentiles, and readings of the daemon process from /proc.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn usage(text: &str, msg: &str) -> ! {
+    eprintln!("{msg}\nusage: {text}");
+    std::process::exit(2)
+}
+
+pub fn duration(s: &str) -> Duration {
+    gatewarden::config::parse_duration(s).unwrap_or_else(|e| {
+        eprintln!("{s:?}: {e}");
+        std::process::exit(2)
+    })
+}
+
+/// One control-socket connection.
+pub struct Conn {
+    r: BufReader<UnixStream>,
+    line: String,
+}
+
+impl Conn {
+    pub fn open(path: &Path) -> Conn {
+        let s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+        Conn { r: BufReader::new(s), line: String::new() }
+    }
+
+    pub fn call(&mut self, method: &str, params: Value, auth: &Value) -> Value {
+        let mut req = serde_json::to_vec(&json!({"id": 1, "method": method, "params": params, "auth": auth})).unwrap();
+        req.push(b'\n');
+        self.r.get_mut().write_all(&req).expect("send");
+        self.line.clear();
+        self.r.read_line(&mut self.line).expect("reply");
+        serde_json::from_str(&self.line).expect("reply is JSON")
+    }
+
+    /// The daemon's pid, from the socket's peer credentials.
+    pub fn peer_pid(&self) -> i32 {
+        nix::sys::socket::getsockopt(self.r.get_ref(), nix::sys::socket::sockopt::PeerCredentials)
+            .map(|c| c.pid())
+            .unwrap_or(0)
+    }
+}
+
+pub fn result<'a>(r: &'a Value, what: &str) -> &'a Value {
+    r.get("result").unwrap_or_else(|| panic!("{what}: {r}"))
+}
+
+#[derive(Default, Clone)]
+pub struct Latencies(pub Vec<Duration>);
+
+impl Latencies {
+    pub fn pct(&mut self, p: f64) -> Duration {
+        if self.0.is_empty() {
+            return Duration::ZERO;
+        }
+        self.0.sort_unstable();
+        let i = ((self.0.len() as f64 - 1.0) * p).round() as usize;
+        self.0[i]
+    }
+
+    pub fn report(&mut self, what: &str, wall: Duration) {
+        let n = self.0.len();
+        println!(
+            "{what:<12} {n:>7} in {:>6.2} s = {:>8.0}/s   p50 {:>7.3} ms  p99 {:>7.3} ms  max {:>7.3} ms",
+            wall.as_secs_f64(),
+            n as f64 / wall.as_secs_f64(),
+            ms(self.pct(0.50)),
+            ms(self.pct(0.99)),
+            ms(self.pct(1.0)),
+        );
+    }
+
+    pub fn timed(&mut self, f: impl FnOnce() -> Value) -> Value {
+        let t = Instant::now();
+        let v = f();
+        self.0.push(t.elapsed());
+        v
+    }
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A numeric field of /proc/<pid>/<file> (`write_bytes:` of io, `VmRSS:` of status, in its unit).
+pub fn proc_field(pid: i32, file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix(key)?.trim().trim_end_matches(" kB").trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Open file descriptors of a process.
+pub fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+pub fn file_size(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+/// A daemon of our own: the `gatewarden` binary next to the examples directory, on a temp dir,
+/// MQTT off, with `license` TOML lines added; stopped and removed on drop.
+pub struct OwnDaemon {
+    child: Child,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    /// An admin login token.
+    pub token: String,
+}
+
+impl OwnDaemon {
+    pub fn start(max_clients: usize, extra_toml: &str) -> OwnDaemon {
+        let exe = std::env::current_exe().expect("current_exe");
+        let bin = exe.parent().and_then(Path::parent).map(|d| d.join("gatewarden")).expect("target dir");
+        if !bin.exists() {
+            eprintln!("{} not found: run `cargo build --release --bins --examples` first", bin.display());
+            std::process::exit(2);
+        }
+        let dir = std::env::temp_dir().join(format!("gatewarden-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let password = "load-generator-password";
+        std::fs::write(dir.join("admin.pw"), password).unwrap();
+        let config = format!(
+            "[daemon]\nstate_dir = {:?}\nlog_level = \"warn\"\nmax_clients = {max_clients}\n[mqtt]\nenabled = false\n{extra_toml}",
+            dir.join("state").display().to_string(),
+        );
+        std::fs::write(dir.join("gatewarden.toml"), config).unwrap();
+        let child = Command::new(&bin)
+            .args(["serve", "--config"])
+            .arg(dir.join("gatewarden.toml"))
+            .arg("--admin-password-file")
+            .arg(dir.join("admin.pw"))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start gatewarden");
+        let socket = dir.join("state/gatewarden.sock");
+        let mut own = OwnDaemon { child, dir, socket, token: String::new() };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while UnixStream::connect(&own.socket).is_err() {
+            assert!(Instant::now() < deadline, "gatewarden did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut c = Conn::open(&own.socket);
+        let r = c.call("login", json!({"user": "admin", "password": password}), &Value::Null);
+        own.token = result(&r, "login")["token"].as_str().unwrap().to_string();
+        own
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.join("state/gatewarden.db")
+    }
+}
+
+impl Drop for OwnDaemon {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::SIGTERM);
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
