@@ -224,7 +224,11 @@ mod tests {
         for nl in ["\n", "\r\n", "\r"] {
             let text = ["device", "a/1", "", "a/2", "bad id"].join(nl) + nl;
             let e = parse_list(&text).unwrap_err();
-            assert_eq!(e, vec![RowError::new(5, "resource id \"bad id\" contains whitespace or control characters")], "{nl:?}");
+            assert_eq!(
+                e,
+                vec![RowError::new(5, "resource id \"bad id\" contains whitespace or control characters")],
+                "{nl:?}"
+            );
             let ok = parse_list(&["device", "a/1", "", "a/2"].join(nl)).unwrap();
             assert_eq!(ok.rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 4], "{nl:?}");
         }
