@@ -69,7 +69,9 @@ impl Store {
             tx.execute_batch(sql).map_err(fail)?;
             tx.pragma_update(None, "user_version", version).map_err(fail)?;
             tx.commit().map_err(fail)?;
-            tracing::info!(version, "database migrated");
+        }
+        if found < known {
+            tracing::info!(from = found, to = known, "database schema migrated");
         }
         Ok(())
     }
