@@ -306,7 +306,7 @@ impl Config {
     /// Semantic checks that serde cannot express. Returns the dotted key at fault and why.
     pub fn check(&self) -> Result<(), (String, String)> {
         let err = |k: &str, m: String| Err((k.to_string(), m));
-        if tracing_subscriber::EnvFilter::try_new(&self.daemon.log_level).is_err() {
+        if crate::daemon::logging::parse(&self.daemon.log_level).is_err() {
             return err("daemon.log_level", format!("{:?} is not a log level or filter", self.daemon.log_level));
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.daemon.max_request_bytes) {
