@@ -5,8 +5,9 @@
 //! request makes instead: a login token's SHA-256 digest compared in constant time.
 //!
 //! Before the groups run, the bench prints one-shot timings of the first `verify_dummy` of the process
-//! (it makes the dummy hash, then verifies) and of a few known/unknown verifications in alternation, so
-//! the equal-cost claim can be read without criterion's statistics too.
+//! (it makes the dummy hash, then verifies) and of 21 known/unknown verifications in alternation, so
+//! the equal-cost claim can be read without criterion's statistics too (criterion times the cases one
+//! after the other, and on a shared machine the load can change in between).
 //!
 //! Run: `cargo bench --bench login` (wall time), or `BENCH_CLOCK=cpu cargo bench --bench login` to time
 //! with the bench thread's CPU time on a loaded machine (see benches/support/mod.rs). Criterion's
@@ -28,10 +29,17 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// How long `f` took, on the clock the groups use (wall, or this thread's CPU time).
 fn timed(f: impl FnOnce()) -> Duration {
-    let started = Instant::now();
-    f();
-    started.elapsed()
+    if support::cpu_clock_requested() {
+        let started = support::thread_cpu_now();
+        f();
+        support::thread_cpu_now().saturating_sub(started)
+    } else {
+        let started = Instant::now();
+        f();
+        started.elapsed()
+    }
 }
 
 /// One-shot figures, printed before criterion's: the first unknown-user login of a process pays for
@@ -40,15 +48,27 @@ fn report_one_shots(cost: &Argon2Config, stored: &str) {
     let first_dummy = timed(|| password::verify_dummy(black_box(WRONG), cost));
     println!("argon2id default cost: m = {} KiB, t = {}, p = {}", cost.memory_kib, cost.iterations, cost.parallelism);
     println!("  first verify_dummy of the process (makes the dummy hash, then verifies): {:.1} ms", ms(first_dummy));
+    // Alternating, so that a change of machine load hits both sides alike.
     let mut known = Vec::new();
     let mut unknown = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..PAIRS {
         known.push(ms(timed(|| assert!(!password::verify(black_box(WRONG), stored)))));
         unknown.push(ms(timed(|| password::verify_dummy(black_box(WRONG), cost))));
     }
-    let show = |v: &[f64]| v.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(" ");
-    println!("  known user, wrong password, 5 shots (ms): {}", show(&known));
-    println!("  unknown user (verify_dummy), 5 shots (ms): {}", show(&unknown));
+    let (k, u) = (summary(&mut known), summary(&mut unknown));
+    let clock = if support::cpu_clock_requested() { "thread CPU" } else { "wall" };
+    println!("  {PAIRS} alternating pairs, {clock} ms (min / median / max):");
+    println!("    known user, wrong password:  {:.1} / {:.1} / {:.1}", k.0, k.1, k.2);
+    println!("    unknown user (verify_dummy): {:.1} / {:.1} / {:.1}", u.0, u.1, u.2);
+    println!("    median unknown / median known = {:.3}", u.1 / k.1);
+}
+
+const PAIRS: usize = 21;
+
+/// (min, median, max) of the shots.
+fn summary(shots: &mut [f64]) -> (f64, f64, f64) {
+    shots.sort_by(f64::total_cmp);
+    (shots[0], shots[shots.len() / 2], shots[shots.len() - 1])
 }
 
 fn login<M: Measurement>(c: &mut Criterion<M>, suffix: &str) {

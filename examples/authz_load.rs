@@ -474,6 +474,7 @@ fn main() {
         a.warmup,
         load_average()
     );
+    println!("daemon RSS after start and the admin's login: {} kB", proc_field(pid, "status", "VmRSS:"));
     setup(&mut conn, &auth, a.users);
     verify_policy(&mut conn, &auth);
 
@@ -484,7 +485,13 @@ fn main() {
             result(&r, "login")["token"].as_str().unwrap().to_string()
         })
         .collect();
-    println!("{} logins in {:.1} s", a.users, started.elapsed().as_secs_f64());
+    println!(
+        "{} logins in {:.1} s; daemon RSS now {} kB (peak {} kB)",
+        a.users,
+        started.elapsed().as_secs_f64(),
+        proc_field(pid, "status", "VmRSS:"),
+        proc_field(pid, "status", "VmHWM:")
+    );
     let all = resources();
     for &mode in &a.modes {
         let creds: Vec<String> = match mode {

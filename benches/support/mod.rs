@@ -24,7 +24,8 @@ pub fn cpu_clock_requested() -> bool {
 /// CPU time of the calling thread (the thread criterion runs the routine on).
 pub struct ThreadCpuTime;
 
-fn thread_cpu_now() -> Duration {
+/// The calling thread's CPU time so far.
+pub fn thread_cpu_now() -> Duration {
     let mut ts = nix::libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; this clock exists on every Linux since 2.6.12.
     let rc = unsafe { nix::libc::clock_gettime(nix::libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
