@@ -24,7 +24,8 @@ pub fn duration(s: &str) -> Duration {
 /// One control-socket connection.
 pub struct Conn {
     r: BufReader<UnixStream>,
-    line: String,
+    /// The last reply line.
+    pub line: String,
 }
 
 impl Conn {
@@ -36,10 +37,15 @@ impl Conn {
     pub fn call(&mut self, method: &str, params: Value, auth: &Value) -> Value {
         let mut req = serde_json::to_vec(&json!({"id": 1, "method": method, "params": params, "auth": auth})).unwrap();
         req.push(b'\n');
-        self.r.get_mut().write_all(&req).expect("send");
+        self.send_raw(&req);
+        serde_json::from_str(&self.line).expect("reply is JSON")
+    }
+
+    /// Sends one pre-serialized request line and reads the reply line into `self.line`.
+    pub fn send_raw(&mut self, line: &[u8]) {
+        self.r.get_mut().write_all(line).expect("send");
         self.line.clear();
         self.r.read_line(&mut self.line).expect("reply");
-        serde_json::from_str(&self.line).expect("reply is JSON")
     }
 
     /// The daemon's pid, from the socket's peer credentials.
@@ -99,6 +105,24 @@ pub fn proc_field(pid: i32, file: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) used so far by a process, from /proc/<pid>/stat.
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces): utime, stime are
+    // fields 14 and 15 of the whole line, i.e. 12 and 13 after the closing parenthesis.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
+    ticks as f64 / hz
+}
+
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 /// Open file descriptors of a process.
 pub fn fd_count(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
@@ -110,6 +134,9 @@ pub fn file_size(p: &Path) -> u64 {
 
 /// A daemon of our own: the `gatewarden` binary next to the examples directory, on a temp dir,
 /// MQTT off, with `license` TOML lines added; stopped and removed on drop.
+/// The built-in admin's password in a daemon of our own.
+pub const ADMIN_PASSWORD: &str = "load-generator-password";
+
 pub struct OwnDaemon {
     child: Child,
     pub dir: PathBuf,
@@ -128,8 +155,7 @@ impl OwnDaemon {
         }
         let dir = std::env::temp_dir().join(format!("gatewarden-load-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let password = "load-generator-password";
-        std::fs::write(dir.join("admin.pw"), password).unwrap();
+        std::fs::write(dir.join("admin.pw"), ADMIN_PASSWORD).unwrap();
         let config = format!(
             "[daemon]\nstate_dir = {:?}\nlog_level = \"warn\"\nmax_clients = {max_clients}\n[mqtt]\nenabled = false\n{extra_toml}",
             dir.join("state").display().to_string(),
@@ -151,7 +177,7 @@ impl OwnDaemon {
             std::thread::sleep(Duration::from_millis(50));
         }
         let mut c = Conn::open(&own.socket);
-        let r = c.call("login", json!({"user": "admin", "password": password}), &Value::Null);
+        let r = c.call("login", json!({"user": "admin", "password": ADMIN_PASSWORD}), &Value::Null);
         own.token = result(&r, "login")["token"].as_str().unwrap().to_string();
         own
     }
