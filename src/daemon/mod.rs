@@ -74,6 +74,11 @@ fn notify(states: &[NotifyState]) {
 
 /// Opens everything, then serves until SIGTERM or SIGINT.
 pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Result<(), DaemonError> {
+    // Before anything exists that a client could see: a SIGTERM that arrives while we start (the socket
+    // is already there, READY not yet sent) must mean a clean stop, not the default action.
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(format!("SIGTERM: {e}")))?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Setup(format!("SIGINT: {e}")))?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Setup(format!("SIGHUP: {e}")))?;
     let paths = resolve_paths(&config, opts.config_path.clone());
     create_state_dir(&paths.state_dir)?;
     let _state_lock = lock_state_dir(&paths.state_dir)?;
@@ -97,10 +102,6 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     // The MQTT bridge only mirrors: it retries in the background and nothing here waits for it.
     let bridge = crate::mqtt::spawn(ctx.clone());
 
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(format!("SIGTERM: {e}")))?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Setup(format!("SIGINT: {e}")))?;
-    let mut sighup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Setup(format!("SIGHUP: {e}")))?;
-
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         database = %ctx.paths.db.display(),
@@ -108,6 +109,7 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
         "gatewarden ready"
     );
     notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&ctx))]);
+    warm_dummy_hash(&ctx);
 
     // Half of WATCHDOG_USEC, as systemd recommends; without a watchdog the arm never fires.
     let watchdog_period = sd_notify::watchdog_enabled().map(|d| d / 2);
@@ -131,6 +133,7 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
             _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break; }
             _ = sighup.recv() => {
                 reload(&ctx, &log);
+                warm_dummy_hash(&ctx);
                 let every = ctx.config().license.persist_interval.0;
                 if every != persist_every {
                     persist_every = every;
@@ -175,6 +178,14 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!("gatewarden stopped");
     Ok(())
+}
+
+/// Makes the dummy hash that unknown-user logins verify against, in the background, so the first of
+/// them costs what every later one does (a timing difference an attacker could otherwise probe once
+/// after each restart or cost change).
+fn warm_dummy_hash(ctx: &Arc<Ctx>) {
+    let cost = ctx.config().accounts.argon2;
+    tokio::task::spawn_blocking(move || crate::accounts::password::verify_dummy("", &cost));
 }
 
 /// Makes glibc give large freed blocks back to the system. argon2 allocates its whole memory cost
@@ -260,13 +271,16 @@ fn housekeep(ctx: &Ctx) {
     if let Err(e) = api::session::prune(ctx) {
         tracing::warn!("session retention failed: {e}");
     }
-    let r = ctx.config().retention.clone();
+    let config = ctx.config();
+    let r = &config.retention;
     let store = ctx.store();
     if let Err(e) = crate::store::audit::prune(&store.conn, r.audit_max_age.0.as_millis() as i64, r.audit_max_rows) {
         tracing::warn!("audit retention failed: {e}");
     }
     match crate::store::outbox::prune(&store.conn, r.outbox_max_age.0.as_millis() as i64, r.outbox_max_rows) {
         Ok(0) => {}
+        // With MQTT disabled nobody publishes the outbox; retention alone keeps it bounded.
+        Ok(n) if !config.mqtt.enabled => tracing::debug!("outbox retention dropped {n} messages (MQTT disabled)"),
         Ok(n) => tracing::warn!("outbox retention dropped {n} undelivered MQTT messages (broker away too long)"),
         Err(e) => tracing::warn!("outbox retention failed: {e}"),
     }
