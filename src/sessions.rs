@@ -234,13 +234,14 @@ impl Table {
         v
     }
 
-    /// Live sessions of a user (or opened with a key, when `key_id` is given).
+    /// Live sessions of a user.
     pub fn of_user(&self, user_id: i64) -> Vec<i64> {
         let mut v: Vec<i64> = self.live.values().filter(|l| l.user_id == user_id).map(|l| l.id).collect();
         v.sort_unstable();
         v
     }
 
+    /// Live sessions opened with an API key.
     pub fn of_key(&self, key_id: i64) -> Vec<i64> {
         let mut v: Vec<i64> = self
             .live

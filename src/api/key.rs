@@ -77,7 +77,7 @@ pub fn revoke(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         let Some(id) = id else {
             return Err(ApiError::not_found(format!("no API key named {:?}", p.name)));
         };
-        let ended = session::end_for_key(tx, table, &config, id, &caller.actor(), "API key revoked")?;
+        let ended = session::end_matching(tx, table, &config, |t| t.of_key(id), &caller.actor(), "API key revoked")?;
         tx.execute("DELETE FROM api_keys WHERE id = ?1", [id])?;
         let detail = json!({"sessions_terminated": ended});
         audit::record(tx, &caller.actor(), "key.revoke", Some(&p.name), Outcome::Ok, Some(&detail))?;

@@ -614,30 +614,17 @@ pub fn prune(ctx: &Ctx) -> rusqlite::Result<usize> {
     ctx.store().conn.execute("DELETE FROM sessions WHERE state <> 'open' AND ended_at < ?1", [now_ms() - keep])
 }
 
-/// Ends every live session of a user (disable, delete) inside a policy transaction.
-pub fn end_for_user(
+/// Terminates live sessions inside a policy transaction (user disabled or deleted, API key revoked),
+/// picked by `which` from the table. Returns how many ended.
+pub fn end_matching(
     tx: &Transaction<'_>,
     table: &mut Table,
     config: &Config,
-    user_id: i64,
+    which: impl FnOnce(&Table) -> Vec<i64>,
     actor: &Actor,
     reason: &str,
 ) -> Result<usize, ApiError> {
-    let ids = table.of_user(user_id);
-    end(tx, table, config, &ids, End::Terminated, actor, Some(reason))?;
-    Ok(ids.len())
-}
-
-/// Ends every live session opened with an API key (revoke) inside a policy transaction.
-pub fn end_for_key(
-    tx: &Transaction<'_>,
-    table: &mut Table,
-    config: &Config,
-    key_id: i64,
-    actor: &Actor,
-    reason: &str,
-) -> Result<usize, ApiError> {
-    let ids = table.of_key(key_id);
+    let ids = which(table);
     end(tx, table, config, &ids, End::Terminated, actor, Some(reason))?;
     Ok(ids.len())
 }

@@ -254,7 +254,8 @@ pub fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Resu
         let (revoked, ended) = if enabled {
             (0, 0)
         } else {
-            let ended = session::end_for_user(tx, table, &config, u.id, &caller.actor(), "account disabled")?;
+            let ended =
+                session::end_matching(tx, table, &config, |t| t.of_user(u.id), &caller.actor(), "account disabled")?;
             (accounts::revoke_tokens(tx, u.id)?, ended)
         };
         let detail = json!({"tokens_revoked": revoked, "sessions_terminated": ended});
@@ -287,7 +288,7 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     let ended = ctx.write_policy_sessions(|tx, table| {
         // The account's sessions end first (their rows stay, for the record); keys, tokens, grants
         // and role links go by ON DELETE CASCADE in this same transaction.
-        let ended = session::end_for_user(tx, table, &config, u.id, &caller.actor(), "account deleted")?;
+        let ended = session::end_matching(tx, table, &config, |t| t.of_user(u.id), &caller.actor(), "account deleted")?;
         tx.execute("DELETE FROM users WHERE id = ?1", [u.id])?;
         let detail = json!({"sessions_terminated": ended});
         audit::record(tx, &caller.actor(), "user.delete", Some(&u.name), Outcome::Ok, Some(&detail))?;
