@@ -285,3 +285,27 @@ fn bad_session_requests_get_clear_errors() {
     let r = d.call("session.terminate", json!({"session_id": id}));
     assert_eq!(err_code(&r), "conflict");
 }
+
+#[test]
+fn ended_sessions_are_pruned_by_the_retention_count() {
+    let d = &mut Daemon::start_with(
+        "[retention]\naudit_max_rows = 100\n[license]\nseats = 200\nterminate_cooldown = \"1s\"",
+    );
+    let mut conn = d.connect().unwrap();
+    for i in 0..120 {
+        let r = conn.call("session.open", json!({"type": "hmi", "host": format!("panel-{i}")}));
+        let token = r["result"]["token"].as_str().unwrap().to_string();
+        let closed = conn.send(&json!({"id": 1, "method": "session.close", "auth": {"token": token}}));
+        assert!(closed["result"].is_object(), "{closed}");
+    }
+    let (id, _) = {
+        let r = d.call("session.open", json!({"type": "hmi", "host": "still-open"}));
+        (r["result"]["session_id"].as_i64().unwrap(), ())
+    };
+    assert_eq!(d.sql_count("SELECT count(*) FROM sessions WHERE state = 'closed'"), 120);
+    // Housekeeping runs at start and every minute; a restart is the quick way to see it.
+    std::thread::sleep(Duration::from_millis(1100));
+    d.restart();
+    assert_eq!(d.sql_count("SELECT count(*) FROM sessions WHERE state = 'closed'"), 100);
+    assert_eq!(d.sql_count(&format!("SELECT count(*) FROM sessions WHERE id = {id} AND state = 'open'")), 1);
+}

@@ -607,11 +607,23 @@ pub fn restore(ctx: &Ctx) -> Result<(usize, usize), ApiError> {
     })
 }
 
-/// Prunes ended sessions older than the audit retention (and at least the terminate cooldown).
+/// Prunes ended sessions by the audit trail's retention: older than `audit_max_age` (but never within
+/// the terminate cooldown, which they enforce), and beyond the newest `audit_max_rows` ended ones, so
+/// a plant with heavy churn keeps a bounded file too.
 pub fn prune(ctx: &Ctx) -> rusqlite::Result<usize> {
     let config = ctx.config();
-    let keep = config.retention.audit_max_age.0.max(config.license.terminate_cooldown.0).as_millis() as i64;
-    ctx.store().conn.execute("DELETE FROM sessions WHERE state <> 'open' AND ended_at < ?1", [now_ms() - keep])
+    let r = &config.retention;
+    let cooldown = config.license.terminate_cooldown.0.as_millis() as i64;
+    let keep = (r.audit_max_age.0.as_millis() as i64).max(cooldown);
+    let now = now_ms();
+    let store = ctx.store();
+    let by_age = store.conn.execute("DELETE FROM sessions WHERE state <> 'open' AND ended_at < ?1", [now - keep])?;
+    let by_count = store.conn.execute(
+        "DELETE FROM sessions WHERE state <> 'open' AND ended_at < ?2 AND id <=
+           (SELECT id FROM sessions WHERE state <> 'open' ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+        params![r.audit_max_rows as i64, now - cooldown],
+    )?;
+    Ok(by_age + by_count)
 }
 
 /// Terminates live sessions inside a policy transaction (user disabled or deleted, API key revoked),
