@@ -414,13 +414,7 @@ fn bench_casbin<M: Measurement>(
 
 fn main() {
     report_large_index_memory();
-    // No plots: drawing them with the plotters backend takes longer than the measurements.
-    let c = Criterion::default().without_plots();
-    if support::cpu_clock_requested() {
-        run(c.with_measurement(support::ThreadCpuTime), "_cpu");
-    } else {
-        run(c, "");
-    }
+    support::run_on_requested_clock(run, run);
 }
 
 fn run<M: Measurement>(c: Criterion<M>, suffix: &str) {

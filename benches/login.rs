@@ -110,13 +110,7 @@ fn login<M: Measurement>(c: &mut Criterion<M>, suffix: &str) {
 }
 
 fn main() {
-    // No plots: drawing them with the plotters backend takes longer than the measurements.
-    let c = Criterion::default().without_plots();
-    if support::cpu_clock_requested() {
-        run(c.with_measurement(support::ThreadCpuTime), "_cpu");
-    } else {
-        run(c, "");
-    }
+    support::run_on_requested_clock(run, run);
 }
 
 fn run<M: Measurement>(c: Criterion<M>, suffix: &str) {

@@ -12,6 +12,20 @@ use criterion::Throughput;
 use criterion::measurement::{Measurement, ValueFormatter};
 use std::time::Duration;
 
+/// Runs a bench's groups on the clock `BENCH_CLOCK` asks for, without plots (drawing them with the
+/// plotters backend takes longer than the measurements). Group names get `_cpu` on the CPU clock.
+pub fn run_on_requested_clock(
+    wall: impl FnOnce(criterion::Criterion, &str),
+    cpu: impl FnOnce(criterion::Criterion<ThreadCpuTime>, &str),
+) {
+    let c = criterion::Criterion::default().without_plots();
+    if cpu_clock_requested() {
+        cpu(c.with_measurement(ThreadCpuTime), "_cpu");
+    } else {
+        wall(c, "");
+    }
+}
+
 /// Which clock the groups are timed with, from `BENCH_CLOCK` (`cpu` or `wall`, the default).
 pub fn cpu_clock_requested() -> bool {
     match std::env::var("BENCH_CLOCK").as_deref() {
