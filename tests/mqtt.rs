@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Daemon;
+use common::{Daemon, PW, user};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
 use serde_json::{Value, json};
@@ -11,8 +11,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-const PW: &str = "correct-horse-1";
 
 /// A mosquitto of our own on a free port, optionally with persistence (sessions and queued messages
 /// survive its restart, as on a real plant broker).
@@ -400,7 +398,7 @@ fn outbox_delivers_every_event_in_order_after_a_broker_outage() {
 fn hmi_opens_a_session_over_mqtt_and_sees_its_termination() {
     let broker = Broker::start(false);
     let d = daemon(&broker.url(), "s9", "[license]\nseats = 3\n");
-    add_user(&d, "op", &[]);
+    user(&d, "op", &[]);
     wait_connected(&d);
     let req = "gatewarden/s9/rpc/request";
     // One client per stream, because `next_on` skips what it is not waiting for.
@@ -503,20 +501,13 @@ fn broker_restarted_under_a_load_of_session_opens_and_lock_changes_loses_nothing
     assert_eq!(seen, expected, "every event, in order");
 }
 
-fn add_user(d: &Daemon, name: &str, extra: &[&str]) {
-    let mut args = vec!["--json", "user", "add", name, "--password-stdin"];
-    args.extend_from_slice(extra);
-    let out = d.cli_with(&args, Some(&format!("{PW}\n")), &[]);
-    assert!(out.status.success(), "user add {name}: {}", String::from_utf8_lossy(&out.stdout));
-}
-
 #[test]
 fn rpc_over_v5_response_topic_and_3_1_1_reply_to_with_bad_input_in_between() {
     let broker = Broker::start(false);
     let d = daemon(&broker.url(), "s3", "[daemon]\nmax_request_bytes = 2048\n");
     d.ok(&["role", "add", "operator"]);
     d.ok(&["role", "grant", "operator", "tag.write", "--write", "--resource", "line1/*"]);
-    add_user(&d, "op", &["--role", "operator"]);
+    user(&d, "op", &["operator"]);
     wait_connected(&d);
     let req = "gatewarden/s3/rpc/request";
 
