@@ -41,6 +41,18 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The wire and database code: `"k"` or `"u"`.
+    fn code(self) -> &'static str {
+        match self {
+            Scope::Key => "k",
+            Scope::User => "u",
+        }
+    }
+
+    fn from_code(code: &str) -> Option<Scope> {
+        [Scope::Key, Scope::User].into_iter().find(|s| s.code() == code)
+    }
+
     fn as_str(s: Option<Scope>) -> &'static str {
         match s {
             None => "any supervisor",
@@ -224,8 +236,8 @@ fn store_lock(tx: &Connection, lock: Option<&Lock>) -> rusqlite::Result<()> {
                 k.user_id,
                 k.o.key_id,
                 k.key,
-                k.l.map(|s| json!(s).as_str().unwrap_or_default().to_string()),
-                k.c.map(|s| json!(s).as_str().unwrap_or_default().to_string()),
+                k.l.map(Scope::code),
+                k.c.map(Scope::code),
                 k.since,
                 k.reason,
                 k.expires_at
@@ -236,7 +248,7 @@ fn store_lock(tx: &Connection, lock: Option<&Lock>) -> rusqlite::Result<()> {
 }
 
 fn load_lock(conn: &Connection) -> rusqlite::Result<Option<Lock>> {
-    let scope = |s: Option<String>| s.and_then(|s| serde_json::from_value(Value::String(s)).ok());
+    let scope = |s: Option<String>| s.as_deref().and_then(Scope::from_code);
     conn.query_row(
         "SELECT owner_user, owner_user_id, owner_key, owner_key_id, l, c, since, reason, expires_at
          FROM supervisor_lock WHERE id = 1",
