@@ -123,6 +123,8 @@ fn user(id: usize, roles: Vec<i64>, direct: Vec<Grant>) -> Subject {
         expires_at: None,
         roles,
         direct,
+        superuser: false,
+        owner: None,
     }
 }
 

@@ -158,7 +158,18 @@ pub struct LicenseConfig {
     pub reserved: BTreeMap<String, u32>,
     pub share_same_host: bool,
     pub terminate_cooldown: Dur,
+    /// Whom the terminate cooldown blocks: the user on any host (`"user"`), or only on the host of the
+    /// terminated session (`"user_host"`, host names compared without case).
+    pub cooldown_scope: CooldownScope,
     pub persist_interval: Dur,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CooldownScope {
+    #[default]
+    User,
+    UserHost,
 }
 
 impl Default for LicenseConfig {
@@ -169,6 +180,7 @@ impl Default for LicenseConfig {
             reserved: BTreeMap::new(),
             share_same_host: true,
             terminate_cooldown: Dur::secs(60),
+            cooldown_scope: CooldownScope::User,
             persist_interval: Dur::secs(60),
         }
     }

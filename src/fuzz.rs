@@ -60,6 +60,8 @@ pub fn selector(data: &[u8]) {
         expires_at: None,
         roles: vec![],
         direct: vec![grant],
+        superuser: false,
+        owner: None,
     };
     let index = Index::build(&Policy { subjects: vec![subject], ..Default::default() });
     for r in [resource, pattern, "", "/", "a/b/c"] {

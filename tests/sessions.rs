@@ -156,8 +156,8 @@ fn supervisor_terminates_a_session_and_the_removal_sticks() {
     let r = open(&d, "op1", "panel-1");
     assert_eq!(err_code(&r), "session_terminated", "{r}");
     assert!(r["error"]["retry_after_s"].as_i64().unwrap() > 3000, "{r}");
-    // Another host is a different client.
-    opened(&d, "op1", "panel-9");
+    // With the default cooldown scope ("user") another host name does not sidestep it.
+    assert_eq!(err_code(&open(&d, "op1", "panel-9")), "session_terminated");
 
     let audit = d.ok(&["audit", "--limit", "200"]);
     let entry = audit

@@ -4,6 +4,7 @@
 //! or logged in clear; a disabled, expired or deleted account (or its token or key) accepted; a
 //! password check that answers faster for unknown users; a lockout counter lost by a restart.
 
+pub mod lockout;
 pub mod password;
 pub mod secret;
 
@@ -134,9 +135,11 @@ pub fn insert_user(
         return Err(ApiError::conflict(format!("a user named {name:?} already exists")));
     }
     let now = now_ms();
+    // Ids only grow (the trigger of migration 5 keeps the mark): a deleted account's id is never
+    // handed to a new one.
     tx.execute(
-        "INSERT INTO users (name, display_name, password_hash, expires_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        "INSERT INTO users (id, name, display_name, password_hash, expires_at, created_at, updated_at)
+         VALUES ((SELECT last + 1 FROM id_highwater WHERE kind = 'users'), ?1, ?2, ?3, ?4, ?5, ?5)",
         params![name, display_name, password_hash, expires_at, now],
     )?;
     Ok(tx.last_insert_rowid())
@@ -185,8 +188,10 @@ pub fn issue_token(tx: &Connection, user_id: i64, ttl: Duration, source: &str) -
     Ok((secret::format(secret::TOKEN_PREFIX, tx.last_insert_rowid(), &body), expires))
 }
 
-/// Resolves a presented login token to its live user and token id.
-pub fn resolve_token(conn: &Connection, text: &str) -> Result<(User, i64), ApiError> {
+/// Finds the row of a presented login token: `(user id, token id)` when the secret matches and the
+/// token is neither expired nor revoked (deleted). Whether its user is live is not decided here but
+/// by `api::auth::live`, like every other credential.
+pub fn resolve_token(conn: &Connection, text: &str) -> Result<(i64, i64), ApiError> {
     let invalid = || ApiError::unauthenticated("token is not valid (expired, revoked, or mistyped): log in again");
     let (id, body) = secret::parse(secret::TOKEN_PREFIX, text).ok_or_else(invalid)?;
     let row: Option<(i64, Vec<u8>, i64)> = conn
@@ -197,9 +202,7 @@ pub fn resolve_token(conn: &Connection, text: &str) -> Result<(User, i64), ApiEr
     if !secret::matches(body, &digest) || expires_at <= now_ms() {
         return Err(invalid());
     }
-    let user = user_by_id(conn, user_id)?.ok_or_else(invalid)?;
-    user.check_active(now_ms())?;
-    Ok((user, id))
+    Ok((user_id, id))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -211,15 +214,6 @@ pub struct ApiKey {
     pub roles: Vec<String>,
     pub created_at: i64,
     pub expires_at: Option<i64>,
-}
-
-/// A resolved API key.
-#[derive(Debug, Clone)]
-pub struct KeyAuth {
-    pub id: i64,
-    pub name: String,
-    pub owner_id: i64,
-    pub master: bool,
 }
 
 /// Creates an API key and returns `(id, secret)`; the secret is shown once.
@@ -243,24 +237,17 @@ pub fn insert_key(
     Ok((id, secret::format(secret::KEY_PREFIX, id, &body)))
 }
 
-pub fn resolve_key(conn: &Connection, text: &str) -> Result<KeyAuth, ApiError> {
+/// Finds the row id of a presented API key when its secret matches. Whether the key is live
+/// (unrevoked, unexpired, its owner enabled and unexpired) is decided by `api::auth::live`.
+pub fn resolve_key(conn: &Connection, text: &str) -> Result<i64, ApiError> {
     let invalid = || ApiError::unauthenticated("API key is not valid (revoked, expired, or mistyped)");
     let (id, body) = secret::parse(secret::KEY_PREFIX, text).ok_or_else(invalid)?;
-    let row = conn
-        .prepare_cached("SELECT name, owner_id, master, digest, expires_at FROM api_keys WHERE id = ?1")?
-        .query_row([id], |r| {
-            let key = KeyAuth { id, name: r.get(0)?, owner_id: r.get(1)?, master: r.get(2)? };
-            Ok((key, r.get::<_, Vec<u8>>(3)?, r.get::<_, Option<i64>>(4)?))
-        })
-        .optional()?;
-    let (key, digest, expires_at) = row.ok_or_else(invalid)?;
-    if !secret::matches(body, &digest) || expires_at.is_some_and(|t| t <= now_ms()) {
-        return Err(invalid());
+    let digest: Option<Vec<u8>> =
+        conn.prepare_cached("SELECT digest FROM api_keys WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()?;
+    match digest {
+        Some(d) if secret::matches(body, &d) => Ok(id),
+        _ => Err(invalid()),
     }
-    // A key stops working with its owner's account.
-    let owner = user_by_id(conn, key.owner_id)?.ok_or_else(invalid)?;
-    owner.check_active(now_ms())?;
-    Ok(key)
 }
 
 pub fn list_keys(conn: &Connection) -> rusqlite::Result<Vec<ApiKey>> {
@@ -285,84 +272,6 @@ pub fn list_keys(conn: &Connection) -> rusqlite::Result<Vec<ApiKey>> {
     rows.collect()
 }
 
-/// Failed-login bookkeeping: a growing delay per failure and a temporary lock at the limit.
-pub mod lockout {
-    use super::*;
-
-    /// The delay before answering the n-th consecutive failure: 100 ms doubling, at most 3.2 s.
-    pub fn delay_for(failures: i64) -> Duration {
-        Duration::from_millis(100u64 << (failures.clamp(1, 6) - 1))
-    }
-
-    /// Seconds until a lock ends (at least 1), or None when not locked.
-    pub fn retry_after(locked_until: Option<i64>, now: i64) -> Option<i64> {
-        locked_until.filter(|&t| t > now).map(|t| ((t - now) + 999) / 1000)
-    }
-
-    pub fn locked_error(what: &str, retry_after_s: i64) -> ApiError {
-        ApiError::new(ErrorCode::AccountLocked, format!("{what} is locked after repeated failed logins"))
-            .with("retry_after_s", retry_after_s)
-    }
-
-    /// Counts one failure against a user. Returns (failures in window, locked_until if now locked).
-    pub fn user_failed(tx: &Connection, user: &User, cfg: &AccountsConfig) -> rusqlite::Result<(i64, Option<i64>)> {
-        let now = now_ms();
-        let window = cfg.lockout_window.0.as_millis() as i64;
-        let fresh = user.failed_window_start.is_none_or(|s| s + window < now);
-        let count = if fresh { 1 } else { user.failed_count + 1 };
-        let start = if fresh { now } else { user.failed_window_start.unwrap_or(now) };
-        let locked = (count >= cfg.lockout_attempts as i64).then(|| now + cfg.lockout_duration.0.as_millis() as i64);
-        // Reaching the limit locks and restarts the count, so the next lock needs a full new run.
-        let (count_saved, start_saved) = if locked.is_some() { (0, None) } else { (count, Some(start)) };
-        tx.execute(
-            "UPDATE users SET failed_count = ?2, failed_window_start = ?3, locked_until = coalesce(?4, locked_until)
-             WHERE id = ?1",
-            params![user.id, count_saved, start_saved, locked],
-        )?;
-        Ok((count, locked))
-    }
-
-    pub fn user_succeeded(tx: &Connection, user_id: i64) -> rusqlite::Result<()> {
-        tx.execute(
-            "UPDATE users SET failed_count = 0, failed_window_start = NULL, locked_until = NULL WHERE id = ?1",
-            [user_id],
-        )?;
-        Ok(())
-    }
-
-    pub fn source_locked(conn: &Connection, source: &str, now: i64) -> rusqlite::Result<Option<i64>> {
-        let until: Option<Option<i64>> = conn
-            .prepare_cached("SELECT locked_until FROM source_failures WHERE source = ?1")?
-            .query_row([source], |r| r.get(0))
-            .optional()?;
-        Ok(retry_after(until.flatten(), now))
-    }
-
-    pub fn source_failed(tx: &Connection, source: &str, cfg: &AccountsConfig) -> rusqlite::Result<Option<i64>> {
-        let now = now_ms();
-        let window = cfg.lockout_window.0.as_millis() as i64;
-        tx.execute(
-            "INSERT INTO source_failures (source, failed_count, failed_window_start) VALUES (?1, 1, ?2)
-             ON CONFLICT (source) DO UPDATE SET
-               failed_count = CASE WHEN failed_window_start + ?3 < ?2 THEN 1 ELSE failed_count + 1 END,
-               failed_window_start = CASE WHEN failed_window_start + ?3 < ?2 THEN ?2 ELSE failed_window_start END",
-            params![source, now, window],
-        )?;
-        let count: i64 =
-            tx.query_row("SELECT failed_count FROM source_failures WHERE source = ?1", [source], |r| r.get(0))?;
-        if count >= cfg.lockout_attempts as i64 {
-            let until = now + cfg.lockout_duration.0.as_millis() as i64;
-            tx.execute(
-                "UPDATE source_failures SET locked_until = ?2, failed_count = 0, failed_window_start = ?3
-                 WHERE source = ?1",
-                params![source, until, now],
-            )?;
-            return Ok(Some(until));
-        }
-        Ok(None)
-    }
-}
-
 /// `gatewarden recover reset-admin-password`: a new admin password, the account re-enabled and
 /// unlocked, its tokens revoked. Run by root on the stopped daemon's database.
 pub fn reset_admin(tx: &Connection, password_hash: &str) -> Result<(), ApiError> {
@@ -376,7 +285,50 @@ pub fn reset_admin(tx: &Connection, password_hash: &str) -> Result<(), ApiError>
         return Err(ApiError::not_found("the database has no built-in admin yet: start gatewarden once first"));
     }
     revoke_tokens(tx, ADMIN_ID)?;
+    tx.execute("DELETE FROM login_failures WHERE name = ?1", [ADMIN_NAME])?;
     let actor = Actor { name: "console:root".into(), source: "recover".into() };
     audit::record(tx, &actor, "recover.reset_admin_password", Some(ADMIN_NAME), Outcome::Ok, None)?;
     Ok(())
+}
+
+/// A saved failed-login state: name, failures in the window, window start, lock end.
+pub type SavedLockout = (String, i64, i64, Option<i64>);
+
+/// The failed-login counters saved at the last run, for [`lockout::Gate::load`].
+pub fn saved_lockouts(conn: &Connection) -> rusqlite::Result<Vec<SavedLockout>> {
+    let mut st = conn.prepare("SELECT name, failed_count, window_start, locked_until FROM login_failures")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    rows.collect()
+}
+
+/// Saves the failed-login state of a name (account or not: the same write either way).
+pub fn save_lockout(tx: &Connection, name: &str, state: (u32, i64, Option<i64>)) -> rusqlite::Result<()> {
+    let (count, start, locked) = state;
+    if count == 0 && locked.is_none() {
+        tx.execute("DELETE FROM login_failures WHERE name = ?1", [name])?;
+    } else {
+        tx.prepare_cached(
+            "INSERT INTO login_failures (name, failed_count, window_start, locked_until, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO UPDATE SET failed_count = ?2, window_start = ?3, locked_until = ?4, updated_at = ?5",
+        )?
+        .execute(params![name, count, start, locked, now_ms()])?;
+    }
+    Ok(())
+}
+
+/// Retention of `login_failures`: rows whose window and lock are over, and beyond the newest
+/// [`lockout::MAX_SAVED`].
+pub fn prune_lockouts(conn: &Connection, window_ms: i64) -> rusqlite::Result<usize> {
+    let now = now_ms();
+    let old = conn.execute(
+        "DELETE FROM login_failures WHERE window_start + ?1 < ?2 AND (locked_until IS NULL OR locked_until < ?2)",
+        params![window_ms, now],
+    )?;
+    let over = conn.execute(
+        "DELETE FROM login_failures WHERE rowid IN
+           (SELECT rowid FROM login_failures ORDER BY updated_at DESC LIMIT -1 OFFSET ?1)",
+        [lockout::MAX_SAVED as i64],
+    )?;
+    Ok(old + over)
 }

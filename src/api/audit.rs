@@ -25,6 +25,8 @@ pub fn list(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     if p.limit == 0 || p.limit > 10_000 {
         return Err(ApiError::bad_request("limit must be between 1 and 10000"));
     }
+    // What is still buffered (refusals, failed logins) is part of the trail: write it first.
+    ctx.flush()?;
     let entries = audit::list(&ctx.store().conn, p.since, p.limit)?;
     to_value(entries)
 }

@@ -7,6 +7,7 @@
 
 use super::{Ctx, is_network};
 use crate::accounts::{self, User, lockout, password};
+use crate::authz::{DenyReason, SubjectKey};
 use crate::protocol::{ApiError, Auth, ErrorCode, Request};
 use crate::store::audit::{self, Actor, Outcome};
 use crate::store::now_ms;
@@ -25,7 +26,7 @@ impl Origin {
     pub fn describe(&self) -> String {
         match self {
             Origin::Socket { uid, pid } => format!("socket uid={uid} pid={pid}"),
-            Origin::Mqtt { client } => format!("mqtt client={client}"),
+            Origin::Mqtt { client } => format!("mqtt client={}", audit::cut(client, 128)),
         }
     }
 }
@@ -53,12 +54,26 @@ pub enum Principal {
 pub const ADMIN_ID: i64 = 1;
 pub const ADMIN_NAME: &str = "admin";
 
+/// What a request proved itself with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    None,
+    /// The control socket's peer credentials (root, or a mapped unix user).
+    Peer,
+    /// The account's password, in this very request.
+    Password,
+    LoginToken,
+    SessionToken,
+    Key,
+}
+
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Principal,
     pub origin: Origin,
     /// The client session whose token authenticated this request.
     pub session: Option<i64>,
+    pub credential: Credential,
 }
 
 impl Caller {
@@ -95,6 +110,17 @@ impl Caller {
             _ => None,
         }
     }
+
+    /// Whether `name` is the caller's own name: its user name, or `key:NAME` for an API key (names
+    /// compare without case, as accounts and keys do). Decided without looking the name up, so asking
+    /// tells nothing.
+    pub fn is_named(&self, name: &str) -> bool {
+        match &self.principal {
+            Principal::User { name: own, .. } => own.eq_ignore_ascii_case(name),
+            Principal::Key { name: own, .. } => name.strip_prefix("key:").is_some_and(|n| own.eq_ignore_ascii_case(n)),
+            Principal::Anonymous => false,
+        }
+    }
 }
 
 /// Whether resolving this request's caller may hash a password.
@@ -102,33 +128,87 @@ pub fn needs_password_check(req: &Request) -> bool {
     matches!(req.auth, Some(Auth::Password { .. }))
 }
 
+/// Who the policy index knows a principal as.
+pub fn subject_of(p: &Principal) -> Option<SubjectKey> {
+    match p {
+        Principal::User { id, .. } => Some(SubjectKey::User(*id)),
+        Principal::Key { id, .. } => Some(SubjectKey::Key(*id)),
+        Principal::Anonymous => None,
+    }
+}
+
+/// The one answer to "is this principal live?": the account or API key still exists (not deleted,
+/// not revoked), is enabled and unexpired (a key also needs its owner enabled and unexpired), read
+/// from the in-memory policy at the moment of the request. Every credential path (login token, API
+/// key, session token, password, the console's peer) ends here, on every request, so a credential is
+/// never better than what it came from; the name and the superuser flag come from the same answer.
+pub fn live(ctx: &Ctx, subject: SubjectKey, token_id: Option<i64>) -> Result<Principal, ApiError> {
+    let index = ctx.index();
+    match index.principal(subject, now_ms()) {
+        Ok(a) => Ok(match subject {
+            SubjectKey::User(id) => Principal::User { id, name: a.name.to_string(), token_id },
+            SubjectKey::Key(id) => {
+                Principal::Key { id, name: a.name.to_string(), owner_id: a.owner.unwrap_or(0), master: a.superuser }
+            }
+        }),
+        Err(reason) => Err(dead(subject, &reason)),
+    }
+}
+
+/// The refusal for a credential whose principal is not live.
+pub fn dead(subject: SubjectKey, reason: &DenyReason) -> ApiError {
+    let what = match subject {
+        SubjectKey::User(_) => "account",
+        SubjectKey::Key(_) => "API key",
+    };
+    match reason {
+        DenyReason::AccountDisabled if what == "account" => {
+            ApiError::new(ErrorCode::AccountDisabled, "this account is disabled")
+        }
+        DenyReason::AccountDisabled => {
+            ApiError::new(ErrorCode::AccountDisabled, "the owner of this API key is disabled")
+        }
+        DenyReason::AccountExpired if what == "account" => {
+            ApiError::new(ErrorCode::AccountDisabled, "this account has expired")
+        }
+        DenyReason::AccountExpired => {
+            ApiError::unauthenticated("this API key has expired (or its owner's account has): use another credential")
+        }
+        _ => ApiError::unauthenticated(format!(
+            "the {what} behind this credential no longer exists (deleted or revoked)"
+        )),
+    }
+}
+
 pub fn resolve_caller(ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Caller, ApiError> {
     let mut session = None;
-    let principal = match (&req.auth, origin) {
+    let (principal, credential) = match (&req.auth, origin) {
         (Some(Auth::Token { token }), _) if token.starts_with("gws_") => {
             let (principal, id) = super::session::resolve(ctx, token)?;
             session = Some(id);
-            principal
+            (principal, Credential::SessionToken)
         }
         (Some(Auth::Token { token }), _) => {
-            let (user, token_id) = accounts::resolve_token(&ctx.store().conn, token)?;
-            Principal::User { id: user.id, name: user.name, token_id: Some(token_id) }
+            let (user_id, token_id) = accounts::resolve_token(&ctx.store().conn, token)?;
+            (live(ctx, SubjectKey::User(user_id), Some(token_id))?, Credential::LoginToken)
         }
         (Some(Auth::Key { key }), _) => {
-            let k = accounts::resolve_key(&ctx.store().conn, key)?;
-            Principal::Key { id: k.id, name: k.name, owner_id: k.owner_id, master: k.master }
+            let id = accounts::resolve_key(&ctx.store().conn, key)?;
+            (live(ctx, SubjectKey::Key(id), None)?, Credential::Key)
         }
         (Some(Auth::Password { user, password }), _) => {
             let u = authenticate_password(ctx, user, password, origin)?;
-            Principal::User { id: u.id, name: u.name, token_id: None }
+            (live(ctx, SubjectKey::User(u.id), None)?, Credential::Password)
         }
-        (None, Origin::Socket { uid: 0, .. }) => {
-            Principal::User { id: ADMIN_ID, name: ADMIN_NAME.into(), token_id: None }
-        }
-        (None, Origin::Socket { uid, .. }) if ctx.config().console.map_unix_users => mapped_unix_user(ctx, *uid)?,
-        (None, _) => Principal::Anonymous,
+        (None, Origin::Socket { uid: 0, .. }) => (live(ctx, SubjectKey::User(ADMIN_ID), None)?, Credential::Peer),
+        (None, Origin::Socket { uid, .. }) if ctx.config().console.map_unix_users => match mapped_unix_user(ctx, *uid)?
+        {
+            Principal::Anonymous => (Principal::Anonymous, Credential::None),
+            p => (p, Credential::Peer),
+        },
+        (None, _) => (Principal::Anonymous, Credential::None),
     };
-    Ok(Caller { principal, origin: origin.clone(), session })
+    Ok(Caller { principal, origin: origin.clone(), session, credential })
 }
 
 /// `console.map_unix_users`: the unix account on the socket acts as the same-named gatewarden user.
@@ -138,39 +218,52 @@ fn mapped_unix_user(ctx: &Ctx, uid: u32) -> Result<Principal, ApiError> {
     };
     match accounts::find_user(&ctx.store().conn, &unix.name)? {
         // Root alone is the admin; a unix user called "admin" does not become it.
-        Some(u) if u.id != ADMIN_ID => {
-            u.check_active(now_ms())?;
-            Ok(Principal::User { id: u.id, name: u.name, token_id: None })
-        }
+        Some(u) if u.id != ADMIN_ID => live(ctx, SubjectKey::User(u.id), None),
         _ => Ok(Principal::Anonymous),
     }
 }
 
-/// Checks a user name and password, with lockout, the growing delay and the audit trail.
-/// Runs on the blocking pool: the hash is computed without holding the database lock.
+/// Longest password accepted at login (and when set): past it nothing is hashed.
+pub const MAX_PASSWORD: usize = 1024;
+
+/// Checks a user name and password, with the lockout, the source slow-down, the growing delay and
+/// the audit trail. Runs on the blocking pool: the hash is computed without holding the database lock.
+///
+/// Known and unknown names take the same path (see [`accounts::lockout`]): the same counters, the same
+/// errors, a hash each (a dummy one for unknown names), and no synced write in the caller's time; the
+/// failure reaches the audit trail in the next flush.
 pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -> Result<User, ApiError> {
+    // Bounded before anything costs: a name that cannot exist and an oversized password are refused
+    // without a hash, a counter or an audit row.
+    accounts::validate_name("user name", name)?;
+    if pw.len() > MAX_PASSWORD {
+        return Err(ApiError::bad_request(format!("password is too long: at most {MAX_PASSWORD} bytes")));
+    }
     let config = ctx.config();
     let cfg = &config.accounts;
     let now = now_ms();
     let source = is_network(origin).then(|| origin.describe());
     let actor = Actor { name: format!("login:{name}"), source: origin.describe() };
-
-    let user = {
-        let store = ctx.store();
-        if let Some(src) = &source
-            && let Some(retry) = lockout::source_locked(&store.conn, src, now)?
-        {
-            return Err(lockout::locked_error("this source", retry));
-        }
-        accounts::find_user(&store.conn, name)?
+    let refused = |reason: &str, outcome: Outcome| {
+        ctx.audit_later(&actor, "login", Some(name), outcome, reason, Some(json!({"reason": reason})));
     };
-    if let Some(u) = &user
-        && let Some(retry) = lockout::retry_after(u.locked_until, now)
-    {
-        ctx.store().write(|tx| {
-            audit::record(tx, &actor, "login", Some(name), Outcome::Denied, Some(&json!({"reason": "locked"})))
-        })?;
-        return Err(lockout::locked_error(&format!("account {name}"), retry));
+
+    let user = accounts::find_user(&ctx.store().conn, name)?;
+    let admitted = ctx.gate().admit(name, source.as_deref(), cfg, now);
+    match admitted {
+        lockout::Admit::Go => {}
+        lockout::Admit::Locked { retry_after_s } => {
+            refused("locked", Outcome::Denied);
+            return Err(lockout::locked_error(&format!("account {name}"), retry_after_s));
+        }
+        lockout::Admit::SourceSlowed { retry_after_ms } => {
+            refused("source slowed", Outcome::Denied);
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "too many failed logins from this client lately: wait before the next attempt",
+            )
+            .with("retry_after_ms", retry_after_ms));
+        }
     }
 
     let verified = match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
@@ -180,57 +273,44 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
             false
         }
     };
+    let had_failures = ctx.gate().has_failures(name);
+    let done = ctx.gate().finish(name, source.as_deref(), verified, cfg, now_ms());
+    if !verified || had_failures {
+        // One small transaction whether the name is an account or not: the same work, the same time.
+        ctx.store().write(|tx| accounts::save_lockout(tx, name, done.saved))?;
+    }
 
     match (verified, user) {
         (true, Some(u)) => {
             // Only after the password is proven do we say whether the account is usable.
-            if let Err(e) = u.check_active(now) {
-                ctx.store().write(|tx| {
-                    audit::record(tx, &actor, "login", Some(name), Outcome::Denied, Some(&json!({"reason": e.message})))
-                })?;
+            if let Err(e) = live(ctx, SubjectKey::User(u.id), None) {
+                refused(&e.message, Outcome::Denied);
                 return Err(e);
             }
             let rehash = password::needs_rehash(u.password_hash.as_deref().unwrap_or(""), &cfg.argon2)
                 .then(|| password::hash(pw, &cfg.argon2).ok())
                 .flatten();
-            if u.failed_count > 0 || u.locked_until.is_some() || rehash.is_some() {
+            if let Some(h) = &rehash {
                 ctx.store().write(|tx| {
-                    lockout::user_succeeded(tx, u.id)?;
-                    if let Some(h) = &rehash {
-                        tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", rusqlite::params![u.id, h])?;
-                    }
-                    Ok::<_, rusqlite::Error>(())
+                    tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", rusqlite::params![u.id, h])
                 })?;
             }
             Ok(u)
         }
-        (_, user) => {
-            let (failures, locked) = ctx.store().write(|tx| {
-                let (mut failures, mut locked) = (1, None);
-                if let Some(u) = &user {
-                    (failures, locked) = lockout::user_failed(tx, u, cfg)?;
-                }
-                if let Some(src) = &source
-                    && let Some(until) = lockout::source_failed(tx, src, cfg)?
-                {
-                    locked = locked.or(Some(until));
-                }
-                let detail = json!({"reason": "invalid credentials", "failures": failures, "locked": locked.is_some()});
-                audit::record(tx, &actor, "login", Some(name), Outcome::Failed, Some(&detail))?;
-                if locked.is_some() {
-                    audit::record(tx, &Actor::system(), "login.lock", Some(name), Outcome::Ok, Some(&detail))?;
-                }
-                Ok::<_, rusqlite::Error>((failures, locked))
-            })?;
-            if let Some(until) = locked {
-                tracing::warn!(user = name, source = %origin.describe(), "login locked after repeated failures");
+        _ => {
+            let detail = json!({"reason": "invalid credentials"});
+            ctx.audit_later(&actor, "login", Some(name), Outcome::Failed, "invalid credentials", Some(detail));
+            if let Some(until) = done.locked_until {
+                let detail = json!({"locked_until": until, "source": origin.describe()});
+                ctx.audit_later(&Actor::system(), "login.lock", Some(name), Outcome::Ok, "locked", Some(detail));
+                tracing::warn!(user = name, source = %audit::cut(&origin.describe(), 128), "login locked after repeated failures");
                 return Err(lockout::locked_error(
                     &format!("account {name}"),
                     lockout::retry_after(Some(until), now_ms()).unwrap_or(1),
                 ));
             }
             let mut err = ApiError::new(ErrorCode::InvalidCredentials, "user name or password is wrong");
-            err.delay_ms = lockout::delay_for(failures).as_millis() as u64;
+            err.delay_ms = lockout::delay_for(done.failures as i64).as_millis() as u64;
             Err(err)
         }
     }

@@ -1,9 +1,11 @@
 //! `authz.check`, `authz.explain`, `authz.who_can`: the questions HMIs and local services ask.
 //!
-//! A caller may always ask about itself; asking about someone else needs `users.view`. Answers
-//! come from the compiled index only: a check never reads SQLite.
+//! A caller may always ask about itself; asking about someone else needs `users.view`, asked before
+//! the name is looked up (an unprivileged caller learns nothing about which names exist). Answers
+//! come from the compiled index: whether the subject is live, and a superuser, is the same answer
+//! every credential gets ([`super::auth::live`]); an expired master key is no superuser.
 
-use super::auth::{ADMIN_ID, Caller, Principal};
+use super::auth::{Caller, Principal};
 use super::{Ctx, params, supervisor, to_value};
 use crate::authz::{Access, Decision, SubjectKey};
 use crate::protocol::ApiError;
@@ -35,7 +37,11 @@ struct Subject {
 }
 
 fn resolve(ctx: &Ctx, caller: &Caller, text: Option<&str>) -> Result<Subject, ApiError> {
-    let Some(text) = text else {
+    let own = match text {
+        None => true,
+        Some(t) => caller.is_named(t),
+    };
+    if own {
         let key = caller.subject().ok_or_else(|| ApiError::unauthenticated("who are you? pass --token"))?;
         let name = match &caller.principal {
             Principal::User { name, .. } => name.clone(),
@@ -43,25 +49,22 @@ fn resolve(ctx: &Ctx, caller: &Caller, text: Option<&str>) -> Result<Subject, Ap
             Principal::Anonymous => String::new(),
         };
         return Ok(Subject { key, name, superuser: caller.is_superuser() });
-    };
+    }
+    let text = text.unwrap_or_default();
+    ctx.authorize(caller, "users.view")?;
     let conn = &ctx.store().conn;
-    let subject = if let Some(key_name) = text.strip_prefix("key:") {
-        let row: Option<(i64, bool)> = conn
-            .prepare_cached("SELECT id, master FROM api_keys WHERE name = ?1")?
-            .query_row([key_name], |r| Ok((r.get(0)?, r.get(1)?)))
+    let key = if let Some(key_name) = text.strip_prefix("key:") {
+        let id: Option<i64> = conn
+            .prepare_cached("SELECT id FROM api_keys WHERE name = ?1")?
+            .query_row([key_name], |r| r.get(0))
             .optional()?;
-        let (id, master) = row.ok_or_else(|| ApiError::not_found(format!("no API key named {key_name:?}")))?;
-        Subject { key: SubjectKey::Key(id), name: text.to_string(), superuser: master }
+        SubjectKey::Key(id.ok_or_else(|| ApiError::not_found(format!("no API key named {key_name:?}")))?)
     } else {
-        let u = crate::accounts::require_user(conn, text)?;
-        Subject { key: SubjectKey::User(u.id), name: u.name, superuser: u.id == ADMIN_ID }
+        SubjectKey::User(crate::accounts::require_user(conn, text)?.id)
     };
-    Ok(subject)
-}
-
-/// Asking about another account needs `users.view`.
-fn may_ask(ctx: &Ctx, caller: &Caller, subject: &Subject) -> Result<(), ApiError> {
-    if caller.subject() == Some(subject.key) { Ok(()) } else { ctx.authorize(caller, "users.view") }
+    // Superuser only while live: the index says so, as it does for the subject's own requests.
+    let superuser = ctx.index().principal(key, now_ms()).is_ok_and(|a| a.superuser);
+    Ok(Subject { key, name: text.to_string(), superuser })
 }
 
 fn decision_json(d: &Decision) -> Value {
@@ -88,7 +91,6 @@ fn superuser_answer() -> Value {
 pub fn check(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: CheckParams = params("authz.check", p)?;
     let subject = resolve(ctx, caller, p.subject.as_deref())?;
-    may_ask(ctx, caller, &subject)?;
     let decision = if subject.superuser {
         superuser_answer()
     } else {
@@ -114,7 +116,6 @@ fn lock_refusal(ctx: &Ctx, subject: &Subject) -> Option<ApiError> {
 pub fn explain(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: CheckParams = params("authz.explain", p)?;
     let subject = resolve(ctx, caller, p.subject.as_deref())?;
-    may_ask(ctx, caller, &subject)?;
     if subject.superuser {
         let mut v = answer(&subject, &p, superuser_answer());
         v["matched"] = json!([]);
@@ -149,30 +150,17 @@ pub fn who_can(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError>
     let p: WhoParams = params("authz.who_can", p)?;
     ctx.authorize(caller, "users.view")?;
     let now = now_ms();
-    let allowed = ctx.index().who_can(&p.permission, p.access, &p.resource, now);
-    let conn = &ctx.store().conn;
+    let index = ctx.index();
     let mut out = Vec::new();
-    let mut users = conn.prepare_cached("SELECT name FROM users WHERE id = ?1")?;
-    let mut keys = conn.prepare_cached("SELECT name FROM api_keys WHERE id = ?1")?;
-    // Superusers pass everything: the admin, and master keys whose owner is active.
-    out.push(json!({"kind": "user", "name": super::ADMIN_NAME, "superuser": true}));
-    let mut masters = conn.prepare_cached(
-        "SELECT k.name FROM api_keys k JOIN users u ON u.id = k.owner_id
-         WHERE k.master AND u.enabled AND (u.expires_at IS NULL OR u.expires_at > ?1)
-           AND (k.expires_at IS NULL OR k.expires_at > ?1) ORDER BY k.name",
-    )?;
-    for name in masters.query_map([now], |r| r.get::<_, String>(0))? {
-        out.push(json!({"kind": "key", "name": name?, "superuser": true}));
-    }
-    for s in allowed {
-        let (kind, name) = match s {
-            SubjectKey::User(id) => ("user", users.query_row([id], |r| r.get::<_, String>(0)).optional()?),
-            SubjectKey::Key(id) => ("key", keys.query_row([id], |r| r.get::<_, String>(0)).optional()?),
+    // Superusers pass everything: the admin and live master keys, as the index knows them.
+    for s in index.superusers(now).into_iter().chain(index.who_can(&p.permission, p.access, &p.resource, now)) {
+        let (kind, superuser) = match s {
+            SubjectKey::User(_) => ("user", index.principal(s, now).is_ok_and(|a| a.superuser)),
+            SubjectKey::Key(_) => ("key", index.principal(s, now).is_ok_and(|a| a.superuser)),
         };
-        if let Some(name) = name
-            && !out.iter().any(|o| o["kind"] == kind && o["name"] == name.as_str())
-        {
-            out.push(json!({"kind": kind, "name": name, "superuser": false}));
+        let Ok(a) = index.principal(s, now) else { continue };
+        if !out.iter().any(|o: &Value| o["kind"] == kind && o["name"] == a.name) {
+            out.push(json!({"kind": kind, "name": a.name, "superuser": superuser}));
         }
     }
     Ok(Value::Array(out))

@@ -1,10 +1,13 @@
 //! `key.*`: API keys for local services and HMIs. A key acts with its own roles; a master key passes
-//! every check and every supervisor lock, so only a superuser may create one. The secret is shown
-//! once, in the reply to `key.create`, and stored only as a digest.
+//! every check and every supervisor lock, so only a superuser may create (or revoke) one. A key gets
+//! only roles whose grants its creator holds, and only keys whose rights are within the caller's may
+//! be revoked by it (the ceiling). The secret is shown once, in the reply to `key.create`, and stored
+//! only as a digest.
 
 use super::auth::{Caller, Principal};
 use super::{Ctx, params, session, to_value};
 use crate::accounts;
+use crate::authz::SubjectKey;
 use crate::protocol::ApiError;
 use crate::store::audit::{self, Outcome};
 use crate::store::policy;
@@ -35,6 +38,7 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         return Err(err);
     }
     accounts::validate_name("key name", &p.name)?;
+    super::user::check_date("expires_at", p.expires_at)?;
     let owner = match &caller.principal {
         Principal::User { id, .. } => *id,
         Principal::Key { owner_id, .. } => *owner_id,
@@ -42,6 +46,7 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     };
     let (id, secret) = ctx.write_policy(|tx| {
         let role_ids = policy::role_ids(tx, &p.roles)?;
+        ctx.may_assign_roles(caller, "key.create", tx, &role_ids)?;
         let (id, secret) = accounts::insert_key(tx, &p.name, owner, p.master, p.expires_at)?;
         policy::add_key_roles(tx, id, &role_ids)?;
         let detail = json!({"roles": p.roles, "master": p.master, "expires_at": p.expires_at});
@@ -77,6 +82,7 @@ pub fn revoke(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         let Some(id) = id else {
             return Err(ApiError::not_found(format!("no API key named {:?}", p.name)));
         };
+        ctx.may_manage(caller, "key.revoke", SubjectKey::Key(id), &format!("API key {}", p.name))?;
         let ended = session::end_matching(tx, table, &config, |t| t.of_key(id), &caller.actor(), "API key revoked")?;
         tx.execute("DELETE FROM api_keys WHERE id = ?1", [id])?;
         let detail = json!({"sessions_terminated": ended});

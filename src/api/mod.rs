@@ -61,11 +61,17 @@ pub struct Ctx {
     pub mqtt: Mutex<LinkState>,
     /// Wakes the MQTT bridge's outbox publisher; see `outbox_written`.
     pub outbox_wake: tokio::sync::Notify,
+    /// Failed-login counters, locks and attempts in flight (saved per failure in `login_failures`).
+    /// A leaf lock: never take the store while holding it.
+    gate: Mutex<crate::accounts::lockout::Gate>,
+    /// Refusals and failed logins waiting for `flush`. A leaf lock, like `gate`.
+    refusals: Mutex<crate::store::audit::Buffer>,
 }
 
 impl Ctx {
     pub fn new(config: Config, store: Store, paths: Paths) -> Result<Ctx, ApiError> {
         let index = engine::Index::build(&policy::load(&store.conn)?);
+        let gate = crate::accounts::lockout::Gate::load(crate::accounts::saved_lockouts(&store.conn)?);
         let mqtt = LinkState {
             state: if config.mqtt.enabled { "not connected" } else { "disabled" }.into(),
             last_error: None,
@@ -80,6 +86,41 @@ impl Ctx {
             started: Instant::now(),
             mqtt: Mutex::new(mqtt),
             outbox_wake: tokio::sync::Notify::new(),
+            gate: Mutex::new(gate),
+            refusals: Mutex::new(Default::default()),
+        })
+    }
+
+    /// The failed-login counters.
+    pub fn gate(&self) -> MutexGuard<'_, crate::accounts::lockout::Gate> {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a refusal or failure in the audit trail at the next [`Ctx::flush`], counted with its
+    /// like (same actor, source, action, target, outcome and `reason`).
+    pub fn audit_later(
+        &self,
+        actor: &crate::store::audit::Actor,
+        action: &str,
+        target: Option<&str>,
+        outcome: crate::store::audit::Outcome,
+        reason: &str,
+        detail: Option<Value>,
+    ) {
+        self.refusals.lock().unwrap_or_else(|p| p.into_inner()).add(actor, action, target, outcome, reason, detail);
+    }
+
+    /// Writes the buffered refusals and failed logins in one transaction (every few seconds from the
+    /// daemon's loop, before `audit.list` answers, and at shutdown).
+    pub fn flush(&self) -> Result<(), ApiError> {
+        let mut store = self.store();
+        let mut refusals = std::mem::take(&mut *self.refusals.lock().unwrap_or_else(|p| p.into_inner()));
+        if refusals.is_empty() {
+            return Ok(());
+        }
+        store.write(|tx| refusals.flush(tx)).map(|_| ()).map_err(|e| {
+            tracing::warn!("writing buffered refusals to the audit trail failed: {e}");
+            ApiError::from(e)
         })
     }
 
@@ -101,13 +142,7 @@ impl Ctx {
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let mut store = self.store();
-        let tx = store.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        let index = engine::Index::build(&policy::load(&tx)?);
-        tx.commit()?;
-        *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
-        Ok(out)
+        self.write_with_sessions(true, |tx, _| f(tx))
     }
 
     /// Like [`Ctx::write_policy`], for a policy change that also ends sessions (disabling or deleting
@@ -141,6 +176,11 @@ impl Ctx {
         let applied = (|| {
             let out = f(&tx, &mut table)?;
             let index = if rebuild_index { Some(engine::Index::build(&policy::load(&tx)?)) } else { None };
+            if let Some(index) = &index {
+                // A change that killed a principal (account disabled, expired, deleted; key revoked)
+                // ends its sessions in the same transaction, whichever method made it.
+                session::end_dead(&tx, &mut table, &self.config(), index)?;
+            }
             tx.commit()?;
             Ok((out, index))
         })();
@@ -209,6 +249,75 @@ impl Ctx {
         Err(err)
     }
 
+    /// "May this caller hand out that right?": the delegation ceiling of SPEC "Trust rules", for every
+    /// grant given, revoked, copied or assigned (to a role, a user or an API key). A caller may move
+    /// only what it holds itself (the permission, each access, on every resource the selector covers;
+    /// see [`engine::Index::holds`]); a superuser may move anything. A refusal is audited.
+    pub fn may_hand_out(&self, caller: &Caller, action: &str, grant: &engine::Grant) -> Result<(), ApiError> {
+        let Some(subject) = caller.subject() else {
+            return Err(ApiError::unauthenticated(format!("{action} needs credentials")));
+        };
+        if caller.is_superuser() || self.index().holds(subject, grant, crate::store::now_ms()) {
+            return Ok(());
+        }
+        let err = ApiError::forbidden(format!(
+            "you may hand out only what you hold yourself: you do not hold {} ({}) on {}",
+            grant.permission,
+            access_text(grant),
+            grant.selector.as_text()
+        ));
+        self.audit_denied(caller, action, &err);
+        Err(err)
+    }
+
+    /// The ceiling for acting on an account or key (`users.manage`): its rights must be within the
+    /// caller's own, and a superuser (the built-in admin, a master key) is touched by superusers only.
+    pub fn may_manage(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: engine::SubjectKey,
+        shown: &str,
+    ) -> Result<(), ApiError> {
+        let Some(subject) = caller.subject() else {
+            return Err(ApiError::unauthenticated(format!("{action} needs credentials")));
+        };
+        if caller.is_superuser() {
+            return Ok(());
+        }
+        let err = match self.index().rights_within(target, subject, crate::store::now_ms()) {
+            Ok(()) => return Ok(()),
+            Err(None) => ApiError::forbidden(format!("{shown} is a superuser: only a superuser may do that")),
+            Err(Some(g)) => ApiError::forbidden(format!(
+                "{shown} holds {} ({}) on {}, which you do not: you may act only on accounts whose rights are within yours",
+                g.permission,
+                access_text(g),
+                g.selector.as_text()
+            )),
+        };
+        self.audit_denied(caller, action, &err);
+        Err(err)
+    }
+
+    /// The ceiling for giving or taking away roles: the caller must hold every grant of each role.
+    pub fn may_assign_roles(
+        &self,
+        caller: &Caller,
+        action: &str,
+        conn: &rusqlite::Connection,
+        role_ids: &[i64],
+    ) -> Result<(), ApiError> {
+        if caller.is_superuser() {
+            return Ok(());
+        }
+        for &id in role_ids {
+            for grant in policy::role_grants(conn, id)? {
+                self.may_hand_out(caller, action, &grant)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `caller` holds the built-in permission `perm`, without auditing a refusal: for
     /// deciding what to show, never for deciding what to do.
     pub fn permits(&self, caller: &Caller, perm: &str) -> bool {
@@ -218,22 +327,25 @@ impl Ctx {
             })
     }
 
-    /// Records a refused privileged action.
+    /// Records a refused privileged action (counted, written at the next flush).
     pub fn audit_denied(&self, caller: &Caller, action: &str, err: &ApiError) {
         let detail = serde_json::json!({"code": err.code, "message": err.message});
-        let r = self.store().write(|tx| {
-            crate::store::audit::record(
-                tx,
-                &caller.actor(),
-                action,
-                None,
-                crate::store::audit::Outcome::Denied,
-                Some(&detail),
-            )
-        });
-        if let Err(e) = r {
-            tracing::warn!("cannot audit a refusal: {e}");
-        }
+        self.audit_later(
+            &caller.actor(),
+            action,
+            None,
+            crate::store::audit::Outcome::Denied,
+            err.code.as_str(),
+            Some(detail),
+        );
+    }
+}
+
+fn access_text(g: &engine::Grant) -> &'static str {
+    match (g.read, g.write) {
+        (true, true) => "read and write",
+        (true, false) => "read",
+        _ => "write",
     }
 }
 
@@ -275,6 +387,7 @@ pub const METHODS: &[&str] = &[
     "user.delete",
     "user.set_password",
     "user.copy_roles",
+    "user.unlock",
     "key.create",
     "key.list",
     "key.revoke",
@@ -330,6 +443,7 @@ pub fn dispatch(ctx: &Ctx, caller: &Caller, method: &str, params: &Value) -> Res
         "user.enable" => user::set_enabled(ctx, caller, params, true),
         "user.delete" => user::delete(ctx, caller, params),
         "user.set_password" => user::set_password(ctx, caller, params),
+        "user.unlock" => user::unlock(ctx, caller, params),
         "key.create" => key::create(ctx, caller, params),
         "key.list" => key::list(ctx, caller, params),
         "key.revoke" => key::revoke(ctx, caller, params),

@@ -1,7 +1,10 @@
 //! `role.*`, grants held by roles or directly by users, and `user.copy_roles`.
 //!
 //! Must never happen: the built-in `supervisor` role changed or deleted; the admin given roles or
-//! grants; a grant stored with a selector or permission name the engine cannot read.
+//! grants; a grant stored with a selector or permission name the engine cannot read; a caller giving,
+//! taking away or copying a right it does not hold itself, or changing the grants of an account
+//! stronger than itself (the ceiling: [`Ctx::may_hand_out`], [`Ctx::may_assign_roles`],
+//! [`Ctx::may_manage`]).
 
 use super::auth::Caller;
 use super::{ADMIN_ID, Ctx, params, to_value};
@@ -66,6 +69,9 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     let p: CreateParams = params("role.create", p)?;
     ctx.authorize(caller, "roles.manage")?;
     accounts::validate_name("role name", &p.name)?;
+    if p.description.as_deref().is_some_and(|d| d.chars().count() > 1024 || d.chars().any(char::is_control)) {
+        return Err(ApiError::bad_request("description must be at most 1024 characters without control characters"));
+    }
     ctx.write_policy(|tx| {
         if find_role(tx, &p.name).is_ok() {
             return Err(ApiError::conflict(format!("a role named {:?} already exists", p.name)));
@@ -75,9 +81,8 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
             params![p.name, p.description, now_ms()],
         )?;
         audit::record(tx, &caller.actor(), "role.create", Some(&p.name), Outcome::Ok, None)?;
-        Ok(())
-    })?;
-    show_role(&ctx.store().conn, &p.name)
+        show_role(tx, &p.name)
+    })
 }
 
 #[derive(Deserialize)]
@@ -167,6 +172,8 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         if role.builtin {
             return Err(fixed_role(&role.name));
         }
+        // Deleting a role takes its grants from everyone holding it.
+        ctx.may_assign_roles(caller, "role.delete", tx, &[role.id])?;
         tx.execute("DELETE FROM roles WHERE id = ?1", [role.id])?;
         audit::record(tx, &caller.actor(), "role.delete", Some(&role.name), Outcome::Ok, None)?;
         Ok(())
@@ -181,6 +188,22 @@ enum Holder {
 }
 
 impl Holder {
+    /// The role or user named, checked against the ceiling for changing a user's own grants.
+    fn resolve_for(
+        ctx: &Ctx,
+        caller: &Caller,
+        action: &str,
+        conn: &Connection,
+        role: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<Holder, ApiError> {
+        let holder = Holder::resolve(conn, role, user)?;
+        if let Holder::User(id, name) = &holder {
+            ctx.may_manage(caller, action, crate::authz::SubjectKey::User(*id), &format!("user {name}"))?;
+        }
+        Ok(holder)
+    }
+
     fn resolve(conn: &Connection, role: Option<&str>, user: Option<&str>) -> Result<Holder, ApiError> {
         match (role, user) {
             (Some(r), None) => {
@@ -277,7 +300,7 @@ pub fn grant(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     }
     let effect = if p.deny { "deny" } else { "allow" };
     ctx.write_policy(|tx| {
-        let holder = Holder::resolve(tx, p.role.as_deref(), p.user.as_deref())?;
+        let holder = Holder::resolve_for(ctx, caller, "role.grant", tx, p.role.as_deref(), p.user.as_deref())?;
         let mut skipped = Vec::new();
         if let Some(text) = &p.resources_csv {
             let (ids, skip) = resolve_list(tx, text, p.ignore_missing)?;
@@ -285,6 +308,17 @@ pub fn grant(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
             skipped = skip;
         } else if selectors.is_empty() {
             selectors.push(Selector::All);
+        }
+        for sel in &selectors {
+            let grant = crate::authz::Grant {
+                id: 0,
+                permission: p.permission.clone(),
+                read,
+                write,
+                selector: sel.clone(),
+                effect: if p.deny { crate::authz::Effect::Deny } else { crate::authz::Effect::Allow },
+            };
+            ctx.may_hand_out(caller, "role.grant", &grant)?;
         }
         let (column, holder_id, target) = holder.column();
         let mut ids = Vec::new();
@@ -336,29 +370,30 @@ pub fn revoke(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     let p: RevokeParams = params("role.revoke", p)?;
     ctx.authorize(caller, "roles.manage")?;
     ctx.write_policy(|tx| {
-        let holder = Holder::resolve(tx, p.role.as_deref(), p.user.as_deref())?;
+        let holder = Holder::resolve_for(ctx, caller, "role.revoke", tx, p.role.as_deref(), p.user.as_deref())?;
         let (column, holder_id, target) = holder.column();
-        let n = match (&p.id, &p.permission) {
-            (Some(id), None) => {
-                tx.execute(&format!("DELETE FROM grants WHERE {column} = ?1 AND id = ?2"), params![holder_id, id])?
-            }
-            (None, Some(perm)) if p.resources.is_empty() => tx.execute(
-                &format!("DELETE FROM grants WHERE {column} = ?1 AND permission = ?2"),
-                params![holder_id, perm],
-            )?,
+        // The grants this revoke removes, each checked against the ceiling before any is deleted.
+        let held = policy::grants_where(tx, &format!("{column} = ?1"), holder_id)?;
+        let chosen: Vec<&crate::authz::Grant> = match (&p.id, &p.permission) {
+            (Some(id), None) => held.iter().filter(|g| g.id == *id).collect(),
+            (None, Some(perm)) if p.resources.is_empty() => held.iter().filter(|g| &g.permission == perm).collect(),
             (None, Some(perm)) => {
-                let mut n = 0;
+                let mut sels = Vec::new();
                 for r in &p.resources {
-                    let sel = Selector::parse(r).map_err(|e| ApiError::bad_request(e.to_string()))?.as_text();
-                    n += tx.execute(
-                        &format!("DELETE FROM grants WHERE {column} = ?1 AND permission = ?2 AND selector = ?3"),
-                        params![holder_id, perm, sel],
-                    )?;
+                    sels.push(Selector::parse(r).map_err(|e| ApiError::bad_request(e.to_string()))?);
                 }
-                n
+                held.iter().filter(|g| &g.permission == perm && sels.contains(&g.selector)).collect()
             }
             _ => return Err(ApiError::bad_request("give either a grant id or a permission (with optional resources)")),
         };
+        for g in &chosen {
+            ctx.may_hand_out(caller, "role.revoke", g)?;
+        }
+        let mut n = 0;
+        for g in &chosen {
+            n +=
+                tx.execute(&format!("DELETE FROM grants WHERE {column} = ?1 AND id = ?2"), params![holder_id, g.id])?;
+        }
         if n == 0 {
             return Err(ApiError::not_found(format!("{target} has no such grant")));
         }
@@ -390,9 +425,13 @@ pub fn copy_roles(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiErr
         if to.id == ADMIN_ID {
             return Err(protected_admin());
         }
+        ctx.may_manage(caller, "user.copy_roles", crate::authz::SubjectKey::User(to.id), &format!("user {}", to.name))?;
         let roles = policy::user_role_names(tx, from.id)?;
         let ids = policy::role_ids(tx, &roles)?;
+        ctx.may_assign_roles(caller, "user.copy_roles", tx, &ids)?;
         if p.replace {
+            let had = policy::role_ids(tx, &policy::user_role_names(tx, to.id)?)?;
+            ctx.may_assign_roles(caller, "user.copy_roles", tx, &had)?;
             policy::clear_user_roles(tx, to.id)?;
         }
         policy::add_user_roles(tx, to.id, &ids)?;

@@ -13,7 +13,7 @@
 
 use super::{Caller, Ctx, Principal, params, to_value};
 use crate::accounts::secret;
-use crate::config::{Config, LicenseConfig};
+use crate::config::{Config, CooldownScope, LicenseConfig};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::sessions::{Full, Limits, Live, Table};
 use crate::store::audit::{self, Actor, Outcome};
@@ -83,9 +83,12 @@ pub fn resolve(ctx: &Ctx, token: &str) -> Result<(Principal, i64), ApiError> {
             if !secret::matches(body, &live.digest) {
                 return Err(invalid());
             }
+            // The session is exactly as good as the account or key that opened it, asked now.
+            let subject = super::auth::subject_of(&live.principal).ok_or_else(invalid)?;
+            let principal = super::auth::live(ctx, subject, None)?;
             live.beat = Instant::now();
             live.last_seen_ms = now_ms();
-            return Ok((live.principal.clone(), id));
+            return Ok((principal, id));
         }
     }
     // Not live: the database says how it ended. The digest is checked first, so a stranger cannot
@@ -201,18 +204,28 @@ pub fn open(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
         };
         let cooldown = lic.terminate_cooldown.0.as_millis() as i64;
         if cooldown > 0 {
-            let ended: Option<i64> = tx.query_row(
-                "SELECT max(ended_at) FROM sessions WHERE state = 'terminated' AND user_id = ?1 AND host IS ?2",
-                params![user_id, host],
-                |r| r.get(0),
-            )?;
+            // `user` (the default) blocks the user on every host, so a new or re-cased host name does
+            // not sidestep it; `user_host` only on the same host, compared without case.
+            let ended: Option<i64> = match lic.cooldown_scope {
+                CooldownScope::User => tx.query_row(
+                    "SELECT max(ended_at) FROM sessions WHERE state = 'terminated' AND user_id = ?1",
+                    params![user_id],
+                    |r| r.get(0),
+                )?,
+                CooldownScope::UserHost => tx.query_row(
+                    "SELECT max(ended_at) FROM sessions
+                     WHERE state = 'terminated' AND user_id = ?1 AND lower(host) IS lower(?2)",
+                    params![user_id, host],
+                    |r| r.get(0),
+                )?,
+            };
             if let Some(ended) = ended.filter(|e| e + cooldown > now) {
                 let retry = (ended + cooldown - now + 999) / 1000;
                 return Err(ApiError::new(
                     ErrorCode::SessionTerminated,
                     format!(
-                        "a session of {user_name} on {} was terminated by a supervisor; reopening is blocked for {retry} s more",
-                        host.as_deref().unwrap_or("this host")
+                        "a session of {user_name} was terminated by a supervisor; reopening is blocked for {retry} s more"
+
                     ),
                 )
                 .with("retry_after_s", retry));
@@ -350,7 +363,7 @@ pub fn heartbeat(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiErro
 pub fn close(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let (principal, id) = session_of(ctx, caller, "session.close", p)?;
     let config = ctx.config();
-    let actor = Caller { principal, origin: caller.origin.clone(), session: Some(id) }.actor();
+    let actor = Caller { principal, session: Some(id), ..caller.clone() }.actor();
     let freed = ctx.write_sessions(|tx, table| {
         let freed = end(tx, table, &config, &[id], End::Closed, &actor, None)?;
         Ok(freed)
@@ -507,10 +520,28 @@ fn expire_due(tx: &Transaction<'_>, table: &mut Table, config: &Config) -> Resul
 /// a session is due.
 pub fn sweep(ctx: &Ctx) -> Result<u32, ApiError> {
     let config = ctx.config();
-    if ctx.sessions().due(Instant::now(), config.license.heartbeat_timeout.0).is_empty() {
+    let index = ctx.index();
+    let now = now_ms();
+    let any_dead = |t: &Table| {
+        t.sessions()
+            .iter()
+            .any(|l| super::auth::subject_of(&l.principal).is_some_and(|s| index.principal(s, now).is_err()))
+    };
+    let (due, dead) = {
+        let table = ctx.sessions();
+        (!table.due(Instant::now(), config.license.heartbeat_timeout.0).is_empty(), any_dead(&table))
+    };
+    if !due && !dead {
         return Ok(0);
     }
-    let n = ctx.write_sessions(|tx, table| expire_due(tx, table, &config))?;
+    let n = ctx.write_sessions(|tx, table| {
+        let n = expire_due(tx, table, &config)?;
+        let ended = end_dead(tx, table, &config, &ctx.index())?;
+        if ended > 0 {
+            tracing::info!(ended, "sessions ended: their account or API key is no longer valid");
+        }
+        Ok(n)
+    })?;
     if n > 0 {
         tracing::info!(expired = n, "sessions expired: no heartbeat");
     }
@@ -624,6 +655,38 @@ pub fn prune(ctx: &Ctx) -> rusqlite::Result<usize> {
         params![r.audit_max_rows as i64, now - cooldown],
     )?;
     Ok(by_age + by_count)
+}
+
+/// Ends, inside a policy transaction, every live session whose account or API key is no longer live
+/// under `index` (the policy being committed): disabled, expired, deleted, revoked. Also run every
+/// second by [`sweep`], for expiry dates that pass without any change.
+pub fn end_dead(
+    tx: &Transaction<'_>,
+    table: &mut Table,
+    config: &Config,
+    index: &crate::authz::Index,
+) -> Result<usize, ApiError> {
+    let now = now_ms();
+    let dead: Vec<(i64, String)> = table
+        .sessions()
+        .into_iter()
+        .filter_map(|l| {
+            let subject = super::auth::subject_of(&l.principal)?;
+            index.principal(subject, now).err().map(|reason| (l.id, super::auth::dead(subject, &reason).message))
+        })
+        .collect();
+    for (id, why) in &dead {
+        end(
+            tx,
+            table,
+            config,
+            &[*id],
+            End::Terminated,
+            &Actor::system(),
+            Some(&format!("credential no longer valid: {why}")),
+        )?;
+    }
+    Ok(dead.len())
 }
 
 /// Terminates live sessions inside a policy transaction (user disabled or deleted, API key revoked),

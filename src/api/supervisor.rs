@@ -30,6 +30,9 @@ use serde_json::{Value, json};
 pub const MAX_MESSAGE: usize = 1000;
 /// Longest lock reason, in characters.
 pub const MAX_REASON: usize = 500;
+/// Longest `expires_in` of a lock: a year and a day (longer would be a mistake, and far longer would
+/// overflow the date arithmetic).
+pub const MAX_LOCK_TIME: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
 
 /// `"k"`: the owner's API key; `"u"`: the owner user. `None` (JSON null) is "any supervisor".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -283,9 +286,9 @@ pub fn lock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     ctx.authorize(caller, "supervisor.lock")?;
     let reason = clean_text("reason", p.reason, MAX_REASON)?;
     if let Some(d) = p.expires_in
-        && d.0.is_zero()
+        && (d.0.is_zero() || d.0 > MAX_LOCK_TIME)
     {
-        return Err(ApiError::bad_request("expires_in must be longer than zero"));
+        return Err(ApiError::bad_request("expires_in must be longer than zero and at most 366d"));
     }
     let who = who_caller(ctx, caller);
     let mut store = ctx.store();

@@ -2,11 +2,15 @@
 //!
 //! Must never happen: the built-in admin deleted, disabled, expired or given other roles; anyone but
 //! a superuser setting the admin's password; a caller deleting itself; a disabled account keeping a
-//! live token.
+//! live token; a `users.manage` holder acting on an account stronger than itself (the ceiling, see
+//! [`Ctx::may_manage`]); an unprivileged caller told whether a name exists (permission checks come
+//! before any name is looked up); a reply reporting a committed change as failed (what is shown is
+//! read in the transaction that made it).
 
-use super::auth::{self, Caller, Principal};
+use super::auth::{self, Caller, Credential, Principal};
 use super::{ADMIN_ID, Ctx, double_option, params, session, to_value};
 use crate::accounts::{self, User, password};
+use crate::authz::SubjectKey;
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Actor, Outcome};
 use crate::store::{now_ms, outbox, policy};
@@ -18,12 +22,27 @@ fn protected(what: &str) -> ApiError {
     ApiError::new(ErrorCode::ProtectedAccount, format!("the built-in admin account cannot be {what}"))
 }
 
-/// A user as `user.show` and `user.list` present it: the account plus its roles.
-fn present(conn: &Connection, u: &User) -> Result<Value, ApiError> {
+/// A user as `user.show` and `user.list` present it: the account plus its roles, and the lock as
+/// the login gate holds it now (the table has it as of the last flush).
+fn present(ctx: &Ctx, conn: &Connection, u: &User) -> Result<Value, ApiError> {
     let mut v = to_value(u)?;
     v["roles"] = json!(policy::user_role_names(conn, u.id)?);
     v["grants"] = super::role::direct_grants(conn, u.id)?;
+    v["locked_until"] = json!(ctx.gate().locked_until(&u.name, now_ms()));
     Ok(v)
+}
+
+/// Latest expiry date accepted (year 9999), so date arithmetic never overflows.
+const MAX_DATE_MS: i64 = 253_402_300_799_000;
+
+/// An `expires_at` from a client: unix milliseconds between 1970 and 9999.
+pub fn check_date(what: &str, t: Option<i64>) -> Result<(), ApiError> {
+    match t {
+        Some(t) if !(0..=MAX_DATE_MS).contains(&t) => {
+            Err(ApiError::bad_request(format!("{what} must be unix milliseconds between 0 and {MAX_DATE_MS}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -81,6 +100,8 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     }
     let config = ctx.config();
     accounts::validate_name("user name", &p.name)?;
+    check_date("expires_at", p.expires_at)?;
+    validate_display_name(p.display_name.as_deref())?;
     let hash = match &p.password {
         Some(pw) => {
             accounts::validate_password(pw, &config.accounts)?;
@@ -88,19 +109,35 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         }
         None => None,
     };
-    let id = ctx.write_policy(|tx| {
+    let shown = ctx.write_policy(|tx| {
         let role_ids = policy::role_ids(tx, &p.roles)?;
+        ctx.may_assign_roles(caller, "user.create", tx, &role_ids)?;
         let id = accounts::insert_user(tx, &p.name, p.display_name.as_deref(), hash.as_deref(), p.expires_at)?;
         policy::add_user_roles(tx, id, &role_ids)?;
         let detail = json!({"roles": p.roles, "password": hash.is_some(), "expires_at": p.expires_at});
         audit::record(tx, &caller.actor(), "user.create", Some(&p.name), Outcome::Ok, Some(&detail))?;
         outbox::event(tx, "user.created", &json!({"user": p.name}))?;
-        Ok(id)
+        shown_in(ctx, tx, id)
     })?;
     ctx.outbox_written();
-    let store = ctx.store();
-    let u = accounts::user_by_id(&store.conn, id)?.ok_or_else(|| ApiError::internal("created user vanished"))?;
-    present(&store.conn, &u)
+    Ok(shown)
+}
+
+/// The account as committed by the caller's own transaction.
+fn shown_in(ctx: &Ctx, tx: &Connection, id: i64) -> Result<Value, ApiError> {
+    let u =
+        accounts::user_by_id(tx, id)?.ok_or_else(|| ApiError::internal("the account is not in its own transaction"))?;
+    present(ctx, tx, &u)
+}
+
+/// Display names are shown on panels and terminals: at most 128 characters, no control characters.
+fn validate_display_name(d: Option<&str>) -> Result<(), ApiError> {
+    match d {
+        Some(d) if d.chars().count() > 128 || d.chars().any(char::is_control) => {
+            Err(ApiError::bad_request("display_name must be at most 128 characters without control characters"))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -122,7 +159,8 @@ pub fn register(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError
     accounts::validate_password(&p.password, &config.accounts)?;
     let hash = password::hash(&p.password, &config.accounts.argon2).map_err(ApiError::internal)?;
     let actor = Actor { name: format!("register:{}", p.name), source: caller.origin.describe() };
-    let id = ctx.write_policy(|tx| {
+    validate_display_name(p.display_name.as_deref())?;
+    let shown = ctx.write_policy(|tx| {
         let id = accounts::insert_user(tx, &p.name, p.display_name.as_deref(), Some(&hash), None)?;
         let mut roles = Vec::new();
         for name in &config.accounts.default_roles {
@@ -136,12 +174,10 @@ pub fn register(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError
         }
         audit::record(tx, &actor, "user.register", Some(&p.name), Outcome::Ok, Some(&json!({"roles": roles})))?;
         outbox::event(tx, "user.created", &json!({"user": p.name, "registered": true}))?;
-        Ok(id)
+        shown_in(ctx, tx, id)
     })?;
     ctx.outbox_written();
-    let store = ctx.store();
-    let u = accounts::user_by_id(&store.conn, id)?.ok_or_else(|| ApiError::internal("registered user vanished"))?;
-    present(&store.conn, &u)
+    Ok(shown)
 }
 
 pub fn list(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
@@ -149,7 +185,7 @@ pub fn list(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     ctx.authorize(caller, "users.view")?;
     let store = ctx.store();
     let users = accounts::list_users(&store.conn)?;
-    users.iter().map(|u| present(&store.conn, u)).collect::<Result<Vec<_>, _>>().map(Value::Array)
+    users.iter().map(|u| present(ctx, &store.conn, u)).collect::<Result<Vec<_>, _>>().map(Value::Array)
 }
 
 #[derive(Deserialize)]
@@ -158,12 +194,16 @@ struct NameParams {
     name: Option<String>,
 }
 
-/// The account a method acts on: the named one, or the caller's own.
-fn target(ctx: &Ctx, caller: &Caller, name: Option<&str>) -> Result<User, ApiError> {
-    let conn = &ctx.store().conn;
+/// The account a method acts on: the named one, or the caller's own. `perm` is asked first when the
+/// name is not the caller's own, so an unprivileged caller learns nothing about which names exist.
+fn target(ctx: &Ctx, caller: &Caller, name: Option<&str>, perm: &str) -> Result<User, ApiError> {
     match (name, caller.user_id()) {
-        (Some(n), _) => accounts::require_user(conn, n),
-        (None, Some(id)) => accounts::user_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("your account is gone")),
+        (Some(n), Some(id)) if caller.is_named(n) => own_account(ctx, id),
+        (None, Some(id)) => own_account(ctx, id),
+        (Some(n), _) => {
+            ctx.authorize(caller, perm)?;
+            accounts::require_user(&ctx.store().conn, n)
+        }
         (None, None) if caller.principal == Principal::Anonymous => {
             Err(ApiError::unauthenticated("who are you? pass --token, or name the user"))
         }
@@ -171,13 +211,14 @@ fn target(ctx: &Ctx, caller: &Caller, name: Option<&str>) -> Result<User, ApiErr
     }
 }
 
+fn own_account(ctx: &Ctx, id: i64) -> Result<User, ApiError> {
+    accounts::user_by_id(&ctx.store().conn, id)?.ok_or_else(|| ApiError::not_found("your account is gone"))
+}
+
 pub fn show(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: NameParams = params("user.show", p)?;
-    let u = target(ctx, caller, p.name.as_deref())?;
-    if caller.user_id() != Some(u.id) {
-        ctx.authorize(caller, "users.view")?;
-    }
-    present(&ctx.store().conn, &u)
+    let u = target(ctx, caller, p.name.as_deref(), "users.view")?;
+    present(ctx, &ctx.store().conn, &u)
 }
 
 #[derive(Deserialize)]
@@ -200,11 +241,16 @@ pub fn update(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     if !p.add_roles.is_empty() || !p.remove_roles.is_empty() {
         ctx.authorize(caller, "roles.manage")?;
     }
+    check_date("expires_at", p.expires_at.flatten())?;
+    validate_display_name(p.display_name.as_ref().and_then(|d| d.as_deref()))?;
     let u = accounts::require_user(&ctx.store().conn, &p.name)?;
     if u.id == ADMIN_ID && matches!(p.expires_at, Some(Some(_))) {
         return Err(protected("given an expiry date"));
     }
+    ctx.may_manage(caller, "user.update", SubjectKey::User(u.id), &format!("user {}", u.name))?;
     ctx.write_policy(|tx| {
+        let changed: Vec<i64> = [policy::role_ids(tx, &p.add_roles)?, policy::role_ids(tx, &p.remove_roles)?].concat();
+        ctx.may_assign_roles(caller, "user.update", tx, &changed)?;
         let now = now_ms();
         if let Some(d) = &p.display_name {
             tx.execute(
@@ -222,11 +268,8 @@ pub fn update(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         let detail = json!({"display_name": p.display_name, "expires_at": p.expires_at,
                             "add_roles": p.add_roles, "remove_roles": p.remove_roles});
         audit::record(tx, &caller.actor(), "user.update", Some(&u.name), Outcome::Ok, Some(&detail))?;
-        Ok(())
-    })?;
-    let store = ctx.store();
-    let u = accounts::user_by_id(&store.conn, u.id)?.ok_or_else(|| ApiError::not_found("user vanished"))?;
-    present(&store.conn, &u)
+        shown_in(ctx, tx, u.id)
+    })
 }
 
 #[derive(Deserialize)]
@@ -245,6 +288,7 @@ pub fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Resu
     if u.id == ADMIN_ID {
         return Err(protected("disabled"));
     }
+    ctx.may_manage(caller, method, SubjectKey::User(u.id), &format!("user {}", u.name))?;
     let config = ctx.config();
     let (revoked, ended) = ctx.write_policy_sessions(|tx, table| {
         tx.execute(
@@ -271,19 +315,19 @@ pub fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Resu
 /// Deletes an account with its keys, tokens, grants and role links, in one transaction.
 pub fn delete(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: TargetParams = params("user.delete", p)?;
-    let u = accounts::require_user(&ctx.store().conn, &p.name)?;
-    let own = match &caller.principal {
-        Principal::User { id, .. } => *id == u.id,
-        Principal::Key { owner_id, .. } => *owner_id == u.id,
-        Principal::Anonymous => false,
-    };
-    if own {
-        return Err(ApiError::new(ErrorCode::SelfDelete, "you cannot delete your own account"));
+    let self_delete = || ApiError::new(ErrorCode::SelfDelete, "you cannot delete your own account");
+    if caller.is_named(&p.name) {
+        return Err(self_delete());
     }
     ctx.authorize(caller, "users.manage")?;
+    let u = accounts::require_user(&ctx.store().conn, &p.name)?;
+    if matches!(caller.principal, Principal::Key { owner_id, .. } if owner_id == u.id) {
+        return Err(self_delete());
+    }
     if u.id == ADMIN_ID {
         return Err(protected("deleted"));
     }
+    ctx.may_manage(caller, "user.delete", SubjectKey::User(u.id), &format!("user {}", u.name))?;
     let config = ctx.config();
     let ended = ctx.write_policy_sessions(|tx, table| {
         // The account's sessions end first (their rows stay, for the record); keys, tokens, grants
@@ -307,36 +351,84 @@ struct PasswordParams {
     current_password: Option<String>,
 }
 
-/// Sets a password: your own (with the current one when you came with a token), or another
-/// account's with `users.manage`. The admin's only by a superuser. Revokes the account's tokens.
+/// Sets a password: your own (with the current one, unless this very request proved it or came from
+/// root on the console), or another account's with `users.manage` within the ceiling. The admin's
+/// only by a superuser. Revokes the account's login tokens and ends its sessions: whoever held them
+/// must prove the new password.
 pub fn set_password(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: PasswordParams = params("user.set_password", p)?;
-    let u = target(ctx, caller, p.name.as_deref())?;
+    let u = target(ctx, caller, p.name.as_deref(), "users.manage")?;
     let config = ctx.config();
     if caller.user_id() == Some(u.id) {
-        if let Principal::User { token_id: Some(_), .. } = caller.principal {
+        let proven =
+            caller.credential == Credential::Password || (caller.credential == Credential::Peer && u.id == ADMIN_ID);
+        if !proven {
             let current = p.current_password.as_deref().unwrap_or("");
-            if !u.password_hash.as_deref().is_some_and(|h| password::verify(current, h)) {
+            if current.len() > auth::MAX_PASSWORD
+                || !u.password_hash.as_deref().is_some_and(|h| password::verify(current, h))
+            {
                 return Err(ApiError::new(ErrorCode::InvalidCredentials, "current password is wrong or missing"));
             }
         }
     } else {
-        ctx.authorize(caller, "users.manage")?;
         if u.id == ADMIN_ID && !caller.is_superuser() {
             return Err(protected("given a new password by anyone but a superuser"));
         }
+        ctx.may_manage(caller, "user.set_password", SubjectKey::User(u.id), &format!("user {}", u.name))?;
     }
     accounts::validate_password(&p.password, &config.accounts)?;
     let hash = password::hash(&p.password, &config.accounts.argon2).map_err(ApiError::internal)?;
-    let revoked = ctx.store().write(|tx| {
+    let (revoked, ended) = ctx.write_sessions(|tx, table| {
         tx.execute(
             "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
             rusqlite::params![u.id, hash, now_ms()],
         )?;
-        accounts::lockout::user_succeeded(tx, u.id)?;
         let revoked = accounts::revoke_tokens(tx, u.id)?;
-        audit::record(tx, &caller.actor(), "user.set_password", Some(&u.name), Outcome::Ok, None)?;
-        Ok::<_, ApiError>(revoked)
+        let ended =
+            session::end_matching(tx, table, &config, |t| t.of_user(u.id), &caller.actor(), "password changed")?;
+        let detail = json!({"tokens_revoked": revoked, "sessions_terminated": ended});
+        audit::record(tx, &caller.actor(), "user.set_password", Some(&u.name), Outcome::Ok, Some(&detail))?;
+        Ok((revoked, ended))
     })?;
-    Ok(json!({ "user": u.name, "tokens_revoked": revoked }))
+    ctx.gate().unlock_name(&u.name, now_ms());
+    ctx.store().write(|tx| accounts::save_lockout(tx, &u.name, (0, 0, None)))?;
+    Ok(json!({ "user": u.name, "tokens_revoked": revoked, "sessions_terminated": ended }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnlockParams {
+    name: Option<String>,
+    source: Option<String>,
+}
+
+/// `user.unlock`: ends the failed-login lock of an account (`name`) or the slow-down of a network
+/// source (`source`, as the audit trail names it: `mqtt client=<id>`). Needs `users.manage`, within
+/// the ceiling for an account.
+pub fn unlock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    let p: UnlockParams = params("user.unlock", p)?;
+    ctx.authorize(caller, "users.manage")?;
+    let now = now_ms();
+    let (target, was) = match (&p.name, &p.source) {
+        (Some(name), None) => {
+            let u = accounts::require_user(&ctx.store().conn, name)?;
+            ctx.may_manage(caller, "user.unlock", SubjectKey::User(u.id), &format!("user {}", u.name))?;
+            let was = ctx.gate().unlock_name(&u.name, now);
+            ctx.store().write(|tx| accounts::save_lockout(tx, &u.name, (0, 0, None)))?;
+            (u.name.clone(), was)
+        }
+        (None, Some(source)) => {
+            if source.is_empty() || source.len() > 256 {
+                return Err(ApiError::bad_request("source must be 1-256 bytes, as the audit trail shows it"));
+            }
+            (source.clone(), ctx.gate().unlock_source(source, &ctx.config().accounts))
+        }
+        _ => return Err(ApiError::bad_request("name exactly one of name or source")),
+    };
+    ctx.store().write(|tx| {
+        let detail = json!({"was_locked": was});
+        audit::record(tx, &caller.actor(), "user.unlock", Some(&target), Outcome::Ok, Some(&detail))
+    })?;
+    ctx.flush()?;
+    Ok(json!({ "unlocked": target, "was_locked": was }))
 }

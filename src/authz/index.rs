@@ -53,11 +53,24 @@ struct Resource {
     groups_end: u32,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Account {
     enabled: bool,
     expires_at: Option<i64>,
     profile: u32,
+    name: Box<str>,
+    superuser: bool,
+    owner: Option<i64>,
+}
+
+/// A live account as [`Index::principal`] describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountInfo<'a> {
+    pub name: &'a str,
+    /// The built-in admin or a master API key.
+    pub superuser: bool,
+    /// For an API key: the user that owns it.
+    pub owner: Option<i64>,
 }
 
 /// The effective grants of one profile for one permission, split by access and effect. Every value is the
@@ -268,7 +281,17 @@ impl Index {
                     p
                 }
             };
-            accounts.insert(subject.key, Account { enabled: subject.enabled, expires_at: subject.expires_at, profile });
+            accounts.insert(
+                subject.key,
+                Account {
+                    enabled: subject.enabled,
+                    expires_at: subject.expires_at,
+                    profile,
+                    name: subject.name.as_str().into(),
+                    superuser: subject.superuser,
+                    owner: subject.owner,
+                },
+            );
         }
         let mut order: Vec<SubjectKey> = accounts.keys().copied().collect();
         order.sort_unstable();
@@ -382,6 +405,84 @@ impl Index {
     /// The number of accounts the index knows.
     pub fn accounts(&self) -> usize {
         self.order.len()
+    }
+
+    /// Is this account live at `now_ms`: known (not deleted or revoked), enabled, unexpired? The one
+    /// answer every credential path asks, per request.
+    pub fn principal(&self, subject: SubjectKey, now_ms: i64) -> Result<AccountInfo<'_>, DenyReason> {
+        let a = self.account(subject, now_ms)?;
+        Ok(AccountInfo { name: &a.name, superuser: a.superuser, owner: a.owner })
+    }
+
+    /// Every live superuser (the admin, live master keys), sorted like [`Index::who_can`].
+    pub fn superusers(&self, now_ms: i64) -> Vec<SubjectKey> {
+        self.order.iter().copied().filter(|k| self.account(*k, now_ms).is_ok_and(|a| a.superuser)).collect()
+    }
+
+    /// Every effective grant of `subject` (from its roles and directly), in decision order, whether or
+    /// not the account is live. Empty for an unknown account.
+    pub fn grants_of(&self, subject: SubjectKey) -> Vec<(&Grant, &Origin)> {
+        let Some(account) = self.accounts.get(&subject) else { return Vec::new() };
+        let mut numbers: Vec<u32> = self
+            .permissions
+            .values()
+            .filter_map(|&p| self.set_index.get(&set_key(account.profile, p)))
+            .flat_map(|&set| self.sets[set as usize].grants.iter().copied())
+            .collect();
+        numbers.sort_unstable();
+        numbers.iter().map(|&g| (&self.entries[g as usize].grant, &self.entries[g as usize].origin)).collect()
+    }
+
+    /// The delegation ceiling: does live `subject` hold `grant`'s permission, with each access the grant
+    /// covers, on every resource its selector covers, now and in future? A superuser holds everything.
+    ///
+    /// Exact for a grant on one resource (the same decision as [`Index::check`]). For a group, glob or
+    /// `*` the subject needs an allow grant whose selector contains it (`*` contains everything, `**`
+    /// contains everything, a group itself, `a/**` every glob below `a/`, a glob itself) and no deny
+    /// grant for that permission and access at all: a deny might cut into the selector, and the safe
+    /// answer to "might" is no.
+    pub fn holds(&self, subject: SubjectKey, grant: &Grant, now_ms: i64) -> bool {
+        let Ok(account) = self.account(subject, now_ms) else { return false };
+        if account.superuser {
+            return true;
+        }
+        let Some(set) = self.grant_set(account.profile, &grant.permission) else { return false };
+        [Access::Read, Access::Write].into_iter().filter(|&a| grant.covers(a)).all(|access| match &grant.selector {
+            Selector::Id(resource) => matches!(self.decide(set, access, resource), Verdict::Allow(_)),
+            target => {
+                let entries = set.grants.iter().map(|&g| &self.entries[g as usize].grant).filter(|g| g.covers(access));
+                let mut any_allow = false;
+                for g in entries {
+                    match g.effect {
+                        Effect::Deny => return false,
+                        Effect::Allow => any_allow |= contains(&g.selector, target),
+                    }
+                }
+                any_allow
+            }
+        })
+    }
+
+    /// Are the rights of `target` within those of `holder`: every allow grant of `target` held by
+    /// `holder` (see [`Index::holds`]), and `target` no superuser unless `holder` is one? Returns the
+    /// first grant of `target` that `holder` lacks; a superuser target is reported as `None` inside
+    /// the error. An unknown target has no rights.
+    pub fn rights_within(&self, target: SubjectKey, holder: SubjectKey, now_ms: i64) -> Result<(), Option<&Grant>> {
+        let holder_is_superuser = self.account(holder, now_ms).is_ok_and(|a| a.superuser);
+        if holder_is_superuser {
+            return Ok(());
+        }
+        if self.accounts.get(&target).is_some_and(|a| a.superuser) {
+            return Err(None);
+        }
+        match self
+            .grants_of(target)
+            .into_iter()
+            .find(|(g, _)| g.effect == Effect::Allow && !self.holds(holder, g, now_ms))
+        {
+            Some((g, _)) => Err(Some(g)),
+            None => Ok(()),
+        }
     }
 
     fn account(&self, subject: SubjectKey, now_ms: i64) -> Result<&Account, DenyReason> {
@@ -500,6 +601,22 @@ impl GrantSet {
     }
 }
 
+/// Whether every resource `target` covers, now and in future, is covered by `held` (a safe "no"
+/// where containment cannot be decided from the selectors alone).
+fn contains(held: &Selector, target: &Selector) -> bool {
+    match (held, target) {
+        (Selector::All, _) => true,
+        (Selector::Glob(p), _) if p == "**" => true,
+        (Selector::Group(a), Selector::Group(b)) => a == b,
+        (Selector::Glob(p), Selector::Glob(q)) => {
+            p == q || p.strip_suffix("/**").is_some_and(|base| q.strip_prefix(base).is_some_and(|r| r.starts_with('/')))
+        }
+        (Selector::Glob(p), Selector::Id(r)) => super::glob::Glob::compile(p).matches(r),
+        (Selector::Id(a), Selector::Id(b)) => a == b,
+        _ => false,
+    }
+}
+
 fn lower(slot: &mut u32, grant: u32) {
     *slot = (*slot).min(grant);
 }
@@ -538,6 +655,8 @@ mod tests {
             expires_at: None,
             roles: roles.to_vec(),
             direct,
+            superuser: false,
+            owner: None,
         }
     }
 
@@ -580,6 +699,8 @@ mod tests {
                     expires_at: None,
                     roles: vec![],
                     direct: vec![allow(60, "tag.read", "r", "line1/press3")],
+                    superuser: false,
+                    owner: Some(1),
                 },
             ],
             groups: vec![

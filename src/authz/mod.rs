@@ -22,8 +22,12 @@
 //! several grants match, the one with the lowest grant id decides (ties: role grants by role id before
 //! direct grants), so answers are deterministic and [`Index::explain`] can say which grant decided.
 //!
-//! Superusers (the built-in admin, master API keys) are not modelled here: callers let them pass before
-//! asking the index.
+//! Superusers (the built-in admin, master API keys) are marked on their account but do not pass
+//! [`Index::check`] by themselves: callers ask [`Index::principal`] whether an account is live (and a
+//! superuser) before asking about grants, so liveness has one answer for every path.
+//!
+//! The delegation ceiling lives here too ([`Index::holds`], [`Index::rights_within`]): a caller may
+//! hand out, take away or act on only what it holds itself, decided from the same compiled data.
 
 mod glob;
 mod index;
@@ -36,7 +40,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::sync::Arc;
 
-pub use index::Index;
+pub use index::{AccountInfo, Index};
 pub use selector::{MAX_SELECTOR_LEN, Selector, SelectorError, is_valid_group_name};
 
 /// The kind of access a check asks for. Write does not imply read.
@@ -112,6 +116,13 @@ pub struct Subject {
     /// Role ids; ids of roles that do not exist are ignored.
     pub roles: Vec<i64>,
     pub direct: Vec<Grant>,
+    /// The built-in admin or a master API key: passes every check while it is live. The index
+    /// answers whether it is live; callers let a live superuser pass before asking about grants.
+    #[serde(default)]
+    pub superuser: bool,
+    /// For an API key: the user that owns it.
+    #[serde(default)]
+    pub owner: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -187,6 +187,8 @@ fn policy() -> impl Strategy<Value = Policy> {
             expires_at,
             roles,
             direct,
+            superuser: false,
+            owner: None,
         });
     let group = (select(GROUPS), prop::collection::vec(select(RESOURCES).prop_map(str::to_owned), 0..5))
         .prop_map(|(name, members)| Group { name: name.to_owned(), members });

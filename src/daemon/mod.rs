@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 
+/// How often buffered refusals and login counters are written.
+const FLUSH_EVERY: Duration = Duration::from_secs(10);
+
 /// What `gatewarden serve` was told on its command line.
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
@@ -120,6 +123,10 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     // Session expiry is checked every second in memory; heartbeats reach the file in batches.
     let mut expiry = tokio::time::interval(Duration::from_secs(1));
     expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Refusals and failed logins reach the audit trail (and login counters the users table) in one
+    // transaction every few seconds, never one synced write per refused request.
+    let mut flush = tokio::time::interval(FLUSH_EVERY);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_status = status_line(&ctx);
     let mut persist_every = ctx.config().license.persist_interval.0;
     let mut persist = tokio::time::interval_at(tokio::time::Instant::now() + persist_every, persist_every);
@@ -154,6 +161,7 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
                     last_status = line;
                 }
             }
+            _ = flush.tick() => { let _ = ctx.flush(); }
             _ = persist.tick() => if let Err(e) = api::session::persist(&ctx) {
                 tracing::warn!("writing session heartbeats failed: {e}");
             },
@@ -167,10 +175,12 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
     server.abort();
     let _ = server.await;
-    // The last heartbeats, so sessions resume exactly where they were after the restart.
+    // The last heartbeats, so sessions resume exactly where they were after the restart; the last
+    // refusals and login counters.
     if let Err(e) = api::session::persist(&ctx) {
         tracing::warn!("writing session heartbeats failed: {e}");
     }
+    let _ = ctx.flush();
     if let Some(bridge) = bridge {
         // Offline status out before we go; bounded, so an unreachable broker cannot hold up a stop.
         bridge.shutdown(Duration::from_secs(3)).await;
@@ -274,6 +284,9 @@ fn housekeep(ctx: &Ctx) {
     let config = ctx.config();
     let r = &config.retention;
     let store = ctx.store();
+    if let Err(e) = crate::accounts::prune_lockouts(&store.conn, config.accounts.lockout_window.0.as_millis() as i64) {
+        tracing::warn!("failed-login retention failed: {e}");
+    }
     if let Err(e) = crate::store::audit::prune(&store.conn, r.audit_max_age.0.as_millis() as i64, r.audit_max_rows) {
         tracing::warn!("audit retention failed: {e}");
     }

@@ -1,5 +1,8 @@
-//! The append-only audit trail. Every privileged action, every refusal of one and every failed login
-//! lands here, in the same transaction as the change it records.
+//! The append-only audit trail. Every privileged action lands here in the same transaction as the
+//! change it records. Refusals and failed logins cost the caller nothing on the disk: they are
+//! counted in a [`Buffer`] and written together every few seconds, one row per (actor, source,
+//! action, target, outcome, reason) with how many times it happened, so a flood of refused requests
+//! adds a bounded number of rows, not one synced write each.
 
 use rusqlite::{Connection, params};
 use serde::Serialize;
@@ -13,7 +16,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::Denied => "denied",
@@ -56,6 +59,118 @@ pub fn record(
         ],
     )?;
     Ok(())
+}
+
+/// Distinct refusals kept between two flushes; past it they are only counted.
+pub const MAX_PENDING: usize = 64;
+/// Longest actor, source or target text a buffered row keeps (they may come from the network).
+const MAX_TEXT: usize = 128;
+
+/// Cuts a text that may come from a client to `max` characters, escaping what a terminal or a log
+/// would interpret, and says how long it was.
+pub fn cut(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).flat_map(char::escape_debug).collect();
+    if text.chars().nth(max).is_some() {
+        out.push_str(&format!("...({} bytes)", text.len()));
+    }
+    out
+}
+
+/// What makes two refusals the same row: actor, source, action, target, outcome, reason.
+type PendingKey = (String, String, String, Option<String>, &'static str, String);
+
+#[derive(Debug)]
+struct Pending {
+    actor: Actor,
+    action: String,
+    target: Option<String>,
+    outcome: Outcome,
+    detail: Option<Value>,
+    count: u64,
+    first: i64,
+    last: i64,
+}
+
+/// Refusals and failures waiting for the next flush. Bounded: at most [`MAX_PENDING`] distinct rows,
+/// the rest counted in one summary row.
+#[derive(Debug, Default)]
+pub struct Buffer {
+    pending: Vec<Pending>,
+    index: std::collections::HashMap<PendingKey, usize>,
+    overflow: u64,
+}
+
+impl Buffer {
+    /// Counts one refusal or failure. `reason` tells apart rows that would otherwise merge (an error
+    /// code, "locked"...); `detail` of the first occurrence is kept.
+    pub fn add(
+        &mut self,
+        actor: &Actor,
+        action: &str,
+        target: Option<&str>,
+        outcome: Outcome,
+        reason: &str,
+        detail: Option<Value>,
+    ) {
+        let now = super::now_ms();
+        let target = target.map(|t| cut(t, MAX_TEXT));
+        let key = (
+            cut(&actor.name, MAX_TEXT),
+            cut(&actor.source, MAX_TEXT),
+            action.to_string(),
+            target,
+            outcome.as_str(),
+            reason.to_string(),
+        );
+        if let Some(&i) = self.index.get(&key) {
+            let p = &mut self.pending[i];
+            p.count += 1;
+            p.last = now;
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            self.overflow += 1;
+            return;
+        }
+        self.pending.push(Pending {
+            actor: Actor { name: key.0.clone(), source: key.1.clone() },
+            action: key.2.clone(),
+            target: key.3.clone(),
+            outcome,
+            detail,
+            count: 1,
+            first: now,
+            last: now,
+        });
+        self.index.insert(key, self.pending.len() - 1);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.overflow == 0
+    }
+
+    /// Writes what is pending in `tx` (the caller commits) and empties the buffer.
+    pub fn flush(&mut self, tx: &Connection) -> rusqlite::Result<usize> {
+        let mut n = 0;
+        for p in self.pending.drain(..) {
+            let mut detail = p.detail.unwrap_or_else(|| Value::Object(Default::default()));
+            if let Value::Object(m) = &mut detail {
+                m.insert("count".into(), p.count.into());
+                m.insert("first_ts".into(), p.first.into());
+                m.insert("last_ts".into(), p.last.into());
+            }
+            record(tx, &p.actor, &p.action, p.target.as_deref(), p.outcome, Some(&detail))?;
+            n += 1;
+        }
+        self.index.clear();
+        if self.overflow > 0 {
+            let detail = serde_json::json!({"count": std::mem::take(&mut self.overflow),
+                "note": "more distinct refusals than one flush keeps; only counted"});
+            record(tx, &Actor::system(), "audit.suppressed", None, Outcome::Denied, Some(&detail))?;
+            n += 1;
+        }
+        Ok(n)
+    }
 }
 
 #[derive(Debug, Serialize)]

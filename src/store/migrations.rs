@@ -187,4 +187,31 @@ pub const MIGRATIONS: &[&str] = &[
         expires_at    INTEGER
     );
     "#,
+    // 5: account ids are never reused, so nothing that names an account by id (a supervisor lock's
+    // owner, an ended session) passes to the next account created; the high-water mark is kept by a
+    // trigger, whatever inserts the row. Per-source failed-login counters move to memory
+    // (accounts::lockout), and their table goes.
+    r#"
+    CREATE TABLE id_highwater (
+        kind TEXT PRIMARY KEY,
+        last INTEGER NOT NULL
+    );
+    INSERT INTO id_highwater (kind, last) VALUES ('users', (SELECT coalesce(max(id), 0) FROM users));
+    CREATE TRIGGER users_highwater AFTER INSERT ON users
+        BEGIN UPDATE id_highwater SET last = max(last, NEW.id) WHERE kind = 'users'; END;
+    DROP TABLE source_failures;
+    -- Failed logins by name, whether an account has the name or not (the same work either way, so the
+    -- answer's timing tells nothing); the columns in users stay unused. Bounded and pruned.
+    CREATE TABLE login_failures (
+        name         TEXT    PRIMARY KEY COLLATE NOCASE,
+        failed_count INTEGER NOT NULL,
+        window_start INTEGER NOT NULL,
+        locked_until INTEGER,
+        updated_at   INTEGER NOT NULL
+    );
+    CREATE INDEX login_failures_updated ON login_failures (updated_at);
+    INSERT INTO login_failures (name, failed_count, window_start, locked_until, updated_at)
+        SELECT name, failed_count, coalesce(failed_window_start, 0), locked_until, updated_at FROM users
+        WHERE failed_count > 0 OR locked_until IS NOT NULL;
+    "#,
 ];

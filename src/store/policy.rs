@@ -50,6 +50,35 @@ pub fn user_role_names(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<
     rows.collect()
 }
 
+/// One grant row as the engine reads it: `SELECT id, permission, can_read, can_write, selector, effect`.
+fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<authz::Grant>> {
+    let text: String = r.get(4)?;
+    let Ok(selector) = authz::Selector::parse(&text) else { return Ok(None) };
+    let effect: String = r.get(5)?;
+    Ok(Some(authz::Grant {
+        id: r.get(0)?,
+        permission: r.get(1)?,
+        read: r.get(2)?,
+        write: r.get(3)?,
+        selector,
+        effect: if effect == "deny" { authz::Effect::Deny } else { authz::Effect::Allow },
+    }))
+}
+
+/// The grants of one role.
+pub fn role_grants(conn: &Connection, role_id: i64) -> rusqlite::Result<Vec<authz::Grant>> {
+    grants_where(conn, "role_id = ?1", role_id)
+}
+
+/// Grants of a role or a user (`column` is `role_id` or `user_id`), optionally one grant id.
+pub fn grants_where(conn: &Connection, filter: &str, id: i64) -> rusqlite::Result<Vec<authz::Grant>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT id, permission, can_read, can_write, selector, effect FROM grants WHERE {filter} ORDER BY id"
+    ))?;
+    let rows = st.query_map([id], grant_row)?;
+    rows.filter_map(Result::transpose).collect()
+}
+
 /// Loads everything the authorization index is built from. Runs inside the transaction that changed
 /// the policy, so the new index reflects exactly what is being committed.
 pub fn load(conn: &Connection) -> rusqlite::Result<authz::Policy> {
@@ -100,7 +129,8 @@ pub fn load(conn: &Connection) -> rusqlite::Result<authz::Policy> {
     let mut user_roles = links("SELECT user_id, role_id FROM user_roles")?;
     let mut key_roles = links("SELECT key_id, role_id FROM key_roles")?;
     let mut subjects = Vec::new();
-    let mut st = conn.prepare_cached("SELECT id, name, enabled, expires_at FROM users")?;
+    // The built-in admin is the one builtin user, and a superuser.
+    let mut st = conn.prepare_cached("SELECT id, name, enabled, expires_at, builtin FROM users")?;
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
@@ -111,11 +141,14 @@ pub fn load(conn: &Connection) -> rusqlite::Result<authz::Policy> {
             expires_at: r.get(3)?,
             roles: user_roles.remove(&id).unwrap_or_default(),
             direct: user_grants.remove(&id).unwrap_or_default(),
+            superuser: r.get(4)?,
+            owner: None,
         });
     }
     // A key lives no longer than its owner: disabled with it, expired at the earlier of both dates.
     let mut st = conn.prepare_cached(
-        "SELECT k.id, k.name, u.enabled, k.expires_at, u.expires_at FROM api_keys k JOIN users u ON u.id = k.owner_id",
+        "SELECT k.id, k.name, u.enabled, k.expires_at, u.expires_at, k.master, k.owner_id
+         FROM api_keys k JOIN users u ON u.id = k.owner_id",
     )?;
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
@@ -128,6 +161,8 @@ pub fn load(conn: &Connection) -> rusqlite::Result<authz::Policy> {
             expires_at: expires,
             roles: key_roles.remove(&id).unwrap_or_default(),
             direct: Vec::new(),
+            superuser: r.get(5)?,
+            owner: Some(r.get(6)?),
         });
     }
     let mut groups: Vec<authz::Group> = Vec::new();
