@@ -130,6 +130,11 @@ fn shown_in(ctx: &Ctx, tx: &Connection, id: i64) -> Result<Value, ApiError> {
     present(ctx, tx, &u)
 }
 
+/// An account looked up before its transaction and deleted by another request in between.
+fn gone(name: &str) -> ApiError {
+    ApiError::not_found(format!("no user named {name:?} (it was deleted just now)"))
+}
+
 /// Display names are shown on panels and terminals: at most 128 characters, no control characters.
 fn validate_display_name(d: Option<&str>) -> Result<(), ApiError> {
     match d {
@@ -249,6 +254,9 @@ pub fn update(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     }
     ctx.may_manage(caller, "user.update", SubjectKey::User(u.id), &format!("user {}", u.name))?;
     ctx.write_policy(|tx| {
+        if accounts::user_by_id(tx, u.id)?.is_none() {
+            return Err(gone(&u.name));
+        }
         let changed: Vec<i64> = [policy::role_ids(tx, &p.add_roles)?, policy::role_ids(tx, &p.remove_roles)?].concat();
         ctx.may_assign_roles(caller, "user.update", tx, &changed)?;
         let now = now_ms();
@@ -291,10 +299,13 @@ pub fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Resu
     ctx.may_manage(caller, method, SubjectKey::User(u.id), &format!("user {}", u.name))?;
     let config = ctx.config();
     let (revoked, ended) = ctx.write_policy_sessions(|tx, table| {
-        tx.execute(
+        let n = tx.execute(
             "UPDATE users SET enabled = ?2, updated_at = ?3 WHERE id = ?1",
             rusqlite::params![u.id, enabled, now_ms()],
         )?;
+        if n == 0 {
+            return Err(gone(&u.name));
+        }
         let (revoked, ended) = if enabled {
             (0, 0)
         } else {
@@ -332,8 +343,11 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     let ended = ctx.write_policy_sessions(|tx, table| {
         // The account's sessions end first (their rows stay, for the record); keys, tokens, grants
         // and role links go by ON DELETE CASCADE in this same transaction.
+        // Looked up before the transaction: another request may have deleted it since.
+        if tx.execute("DELETE FROM users WHERE id = ?1", [u.id])? == 0 {
+            return Err(gone(&u.name));
+        }
         let ended = session::end_matching(tx, table, &config, |t| t.of_user(u.id), &caller.actor(), "account deleted")?;
-        tx.execute("DELETE FROM users WHERE id = ?1", [u.id])?;
         let detail = json!({"sessions_terminated": ended});
         audit::record(tx, &caller.actor(), "user.delete", Some(&u.name), Outcome::Ok, Some(&detail))?;
         outbox::event(tx, "user.deleted", &json!({"user": u.name}))?;
@@ -379,10 +393,13 @@ pub fn set_password(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiE
     accounts::validate_password(&p.password, &config.accounts)?;
     let hash = password::hash(&p.password, &config.accounts.argon2).map_err(ApiError::internal)?;
     let (revoked, ended) = ctx.write_sessions(|tx, table| {
-        tx.execute(
+        let n = tx.execute(
             "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
             rusqlite::params![u.id, hash, now_ms()],
         )?;
+        if n == 0 {
+            return Err(gone(&u.name));
+        }
         let revoked = accounts::revoke_tokens(tx, u.id)?;
         let ended =
             session::end_matching(tx, table, &config, |t| t.of_user(u.id), &caller.actor(), "password changed")?;

@@ -68,12 +68,21 @@ pub enum UserCommand {
     Enable { name: String },
     /// Delete a user with its keys, tokens, sessions and grants
     Delete { name: String },
-    /// Set a password (default: your own). With a token on your own account, stdin holds the
-    /// current password on the first line and the new one on the second.
+    /// Set a password (default: your own). On your own account (unless root on the console), stdin
+    /// holds the current password on the first line and the new one on the second. Ends the
+    /// account's sessions and login tokens.
     Passwd {
         name: Option<String>,
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// End the failed-login lock of an account, or the slow-down of a network source
+    Unlock {
+        #[arg(required_unless_present = "source", conflicts_with = "source")]
+        name: Option<String>,
+        /// A source as the audit trail names it, e.g. "mqtt client=panel7"
+        #[arg(long, value_name = "SOURCE")]
+        source: Option<String>,
     },
 }
 
@@ -212,13 +221,14 @@ pub fn user(global: &Global, cmd: UserCommand) -> Result<Value, CliError> {
         UserCommand::Passwd { name, password_stdin } => {
             let mut lines = stdin_lines();
             let mut p = json!({ "name": name });
-            // Changing your own password with a token needs the current one.
-            if name.is_none() && global.token.is_some() {
+            // Changing your own password needs the current one, except as root on the console.
+            if name.is_none() && (global.token.is_some() || !nix::unistd::geteuid().is_root()) {
                 p["current_password"] = json!(read_secret(password_stdin, "Current password", &mut lines)?);
             }
             p["password"] = json!(read_secret(password_stdin, "New password", &mut lines)?);
             ("user.set_password", p)
         }
+        UserCommand::Unlock { name, source } => ("user.unlock", json!({ "name": name, "source": source })),
     };
     Client::connect(global)?.call(method, params)
 }

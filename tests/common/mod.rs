@@ -37,9 +37,23 @@ pub fn user(d: &Daemon, name: &str, roles: &[&str]) {
 
 /// Logs `name` in with [`PW`] and returns the token.
 pub fn token(d: &Daemon, name: &str) -> String {
-    let (code, v) = d.cli_json_with(&["login", name, "--password-stdin"], Some(&format!("{PW}\n")), &[]);
+    token_with(d, name, PW)
+}
+
+/// Logs `name` in with `password` and returns the token.
+pub fn token_with(d: &Daemon, name: &str, password: &str) -> String {
+    let (code, v) = d.cli_json_with(&["login", name, "--password-stdin"], Some(&format!("{password}\n")), &[]);
     assert_eq!(code, 0, "{v}");
     v["token"].as_str().unwrap().to_string()
+}
+
+/// Polls `f` every 50 ms for up to 10 s.
+pub fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Runs the CLI with `--json` as the holder of `token`.
