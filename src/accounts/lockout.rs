@@ -102,24 +102,18 @@ fn key(name: &str) -> String {
 }
 
 impl Gate {
-    /// The counters saved at the last run, as `(name, failed_count, window start, locked_until)`.
-    pub fn load(rows: impl IntoIterator<Item = (String, i64, i64, Option<i64>)>) -> Gate {
-        let mut gate = Gate::default();
-        for (name, count, start, locked) in rows {
-            let state = NameState {
-                failures: count.clamp(0, u32::MAX as i64) as u32,
-                window_start: start,
-                locked_until: locked,
-                ..NameState::default()
-            };
-            gate.names.insert(key(&name), state);
-        }
-        gate
-    }
-
-    /// Asks to check a password for `name` from `source`. On [`Admit::Go`] one attempt is reserved:
-    /// call [`Gate::finish`] exactly once.
-    pub fn admit(&mut self, name: &str, source: Option<&str>, cfg: &AccountsConfig, now: i64) -> Admit {
+    /// Asks to check a password for `name` from `source`. `saved` is the name's state in the
+    /// database (failures, window start, lock), which counts when memory does not hold the name (never
+    /// seen since the start, or forgotten to make room: forgetting must not reset a counter). On
+    /// [`Admit::Go`] one attempt is reserved: call [`Gate::finish`] exactly once.
+    pub fn admit(
+        &mut self,
+        name: &str,
+        saved: Option<(u32, i64, Option<i64>)>,
+        source: Option<&str>,
+        cfg: &AccountsConfig,
+        now: i64,
+    ) -> Admit {
         let attempts = cfg.lockout_attempts.max(1);
         let window = cfg.lockout_window.0.as_millis() as i64;
         if let Some(src) = source
@@ -141,7 +135,10 @@ impl Gate {
         if self.names.len() >= MAX_NAMES && !self.names.contains_key(&key(name)) {
             evict(&mut self.names, now, |s| s.keep(now), |s| s.touched);
         }
-        let n = self.names.entry(key(name)).or_default();
+        let n = self.names.entry(key(name)).or_insert_with(|| {
+            let (failures, window_start, locked_until) = saved.unwrap_or_default();
+            NameState { failures, window_start, locked_until, ..NameState::default() }
+        });
         n.touched = now;
         if let Some(retry) = retry_after(n.locked_until, now) {
             return Admit::Locked { retry_after_s: retry };
@@ -252,14 +249,14 @@ mod tests {
     #[test]
     fn parallel_wrong_passwords_get_only_the_limit_checked() {
         let (mut g, c) = (Gate::default(), cfg());
-        let admitted = (0..10).filter(|_| g.admit("alice", None, &c, 1000) == Admit::Go).count();
+        let admitted = (0..10).filter(|_| g.admit("alice", None, None, &c, 1000) == Admit::Go).count();
         assert_eq!(admitted, c.lockout_attempts as usize);
         let mut locked = None;
         for _ in 0..admitted {
             locked = locked.or(g.finish("alice", None, false, &c, 1000).locked_until);
         }
         assert!(locked.is_some());
-        assert!(matches!(g.admit("alice", None, &c, 1001), Admit::Locked { .. }));
+        assert!(matches!(g.admit("alice", None, None, &c, 1001), Admit::Locked { .. }));
     }
 
     #[test]
@@ -268,10 +265,10 @@ mod tests {
         let mut saved = Vec::new();
         for name in ["ghost", "alice"] {
             for _ in 0..c.lockout_attempts {
-                assert_eq!(g.admit(name, None, &c, 5), Admit::Go);
+                assert_eq!(g.admit(name, None, None, &c, 5), Admit::Go);
                 saved.push(g.finish(name, None, false, &c, 5).saved);
             }
-            assert!(matches!(g.admit(name, None, &c, 6), Admit::Locked { .. }), "{name}");
+            assert!(matches!(g.admit(name, None, None, &c, 6), Admit::Locked { .. }), "{name}");
         }
         let n = c.lockout_attempts as usize;
         assert_eq!(saved[..n], saved[n..], "the same state is saved for both");
@@ -282,14 +279,21 @@ mod tests {
         let (mut g, c) = (Gate::default(), cfg());
         for i in 0..c.lockout_attempts {
             let name = format!("u{i}");
-            assert_eq!(g.admit(&name, Some("panel"), &c, 0), Admit::Go);
+            assert_eq!(g.admit(&name, None, Some("panel"), &c, 0), Admit::Go);
             g.finish(&name, Some("panel"), false, &c, 0);
         }
-        assert!(matches!(g.admit("bob", Some("panel"), &c, 10), Admit::SourceSlowed { .. }));
-        assert_eq!(g.admit("bob", Some("panel"), &c, 1000), Admit::Go, "one check per interval");
+        assert!(matches!(g.admit("bob", None, Some("panel"), &c, 10), Admit::SourceSlowed { .. }));
+        assert_eq!(g.admit("bob", None, Some("panel"), &c, 1000), Admit::Go, "one check per interval");
         g.finish("bob", Some("panel"), true, &c, 1000);
-        assert!(matches!(g.admit("eve", Some("panel"), &c, 1500), Admit::SourceSlowed { .. }));
-        assert_eq!(g.admit("eve", Some("other-panel"), &c, 1500), Admit::Go);
+        assert!(matches!(g.admit("eve", None, Some("panel"), &c, 1500), Admit::SourceSlowed { .. }));
+        assert_eq!(g.admit("eve", None, Some("other-panel"), &c, 1500), Admit::Go);
+    }
+
+    #[test]
+    fn a_forgotten_name_takes_its_saved_state_back() {
+        let (mut g, c) = (Gate::default(), cfg());
+        assert_eq!(g.admit("op", Some((c.lockout_attempts - 1, 0, None)), None, &c, 10), Admit::Go);
+        assert!(g.finish("op", None, false, &c, 10).locked_until.is_some(), "the saved failures counted");
     }
 
     #[test]
@@ -297,7 +301,7 @@ mod tests {
         let (mut g, c) = (Gate::default(), cfg());
         for i in 0..(MAX_NAMES + 500) {
             let name = format!("n{i}");
-            if g.admit(&name, Some(&format!("s{i}")), &c, i as i64) == Admit::Go {
+            if g.admit(&name, None, Some(&format!("s{i}")), &c, i as i64) == Admit::Go {
                 g.finish(&name, Some(&format!("s{i}")), false, &c, i as i64);
             }
         }

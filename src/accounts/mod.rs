@@ -291,14 +291,11 @@ pub fn reset_admin(tx: &Connection, password_hash: &str) -> Result<(), ApiError>
     Ok(())
 }
 
-/// A saved failed-login state: name, failures in the window, window start, lock end.
-pub type SavedLockout = (String, i64, i64, Option<i64>);
-
-/// The failed-login counters saved at the last run, for [`lockout::Gate::load`].
-pub fn saved_lockouts(conn: &Connection) -> rusqlite::Result<Vec<SavedLockout>> {
-    let mut st = conn.prepare("SELECT name, failed_count, window_start, locked_until FROM login_failures")?;
-    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-    rows.collect()
+/// The failed-login state saved for a name: failures in the window, window start, lock end.
+pub fn saved_lockout(conn: &Connection, name: &str) -> rusqlite::Result<Option<(u32, i64, Option<i64>)>> {
+    conn.prepare_cached("SELECT failed_count, window_start, locked_until FROM login_failures WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()
 }
 
 /// Saves the failed-login state of a name (account or not: the same write either way).

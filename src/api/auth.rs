@@ -248,8 +248,11 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
         ctx.audit_later(&actor, "login", Some(name), outcome, reason, Some(json!({"reason": reason})));
     };
 
-    let user = accounts::find_user(&ctx.store().conn, name)?;
-    let admitted = ctx.gate().admit(name, source.as_deref(), cfg, now);
+    let (user, saved) = {
+        let store = ctx.store();
+        (accounts::find_user(&store.conn, name)?, accounts::saved_lockout(&store.conn, name)?)
+    };
+    let admitted = ctx.gate().admit(name, saved, source.as_deref(), cfg, now);
     match admitted {
         lockout::Admit::Go => {}
         lockout::Admit::Locked { retry_after_s } => {

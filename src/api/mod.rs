@@ -71,7 +71,6 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(config: Config, store: Store, paths: Paths) -> Result<Ctx, ApiError> {
         let index = engine::Index::build(&policy::load(&store.conn)?);
-        let gate = crate::accounts::lockout::Gate::load(crate::accounts::saved_lockouts(&store.conn)?);
         let mqtt = LinkState {
             state: if config.mqtt.enabled { "not connected" } else { "disabled" }.into(),
             last_error: None,
@@ -86,7 +85,7 @@ impl Ctx {
             started: Instant::now(),
             mqtt: Mutex::new(mqtt),
             outbox_wake: tokio::sync::Notify::new(),
-            gate: Mutex::new(gate),
+            gate: Mutex::new(Default::default()),
             refusals: Mutex::new(Default::default()),
         })
     }
