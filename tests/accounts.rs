@@ -95,13 +95,7 @@ fn five_wrong_passwords_lock_the_account_until_the_lock_expires() {
 
     let audit = d.ok(&["audit", "--limit", "100"]);
     // Failures are counted into one row per (name, source) and flush.
-    let failures: i64 = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "login" && e["outcome"] == "failed")
-        .map(|e| e["detail"]["count"].as_i64().unwrap())
-        .sum();
+    let failures = common::audit_count(&d, "login", "failed");
     assert_eq!(failures, 5, "every failure audited: {audit}");
     assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "login.lock"));
 }

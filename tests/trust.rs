@@ -196,15 +196,8 @@ fn parallel_wrong_logins_get_no_more_guesses_than_the_lockout_limit() {
     let checked = results.iter().filter(|c| *c == "invalid_credentials").count();
     assert!(checked <= 5, "{results:?}");
     assert!(results.iter().all(|c| c == "invalid_credentials" || c == "account_locked"), "{results:?}");
-    let audit = d.ok(&["audit", "--limit", "100"]);
-    let failed: i64 = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "login" && e["outcome"] == "failed")
-        .map(|e| e["detail"]["count"].as_i64().unwrap())
-        .sum();
-    assert!(failed <= 5, "{failed} passwords checked: {audit}");
+    let failed = common::audit_count(&d, "login", "failed");
+    assert!(failed <= 5, "{failed} passwords checked");
     // The right password is refused while locked.
     assert_eq!(code(&d.call("login", json!({"user": "op", "password": PW}))), "account_locked");
 }

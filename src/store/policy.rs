@@ -51,9 +51,13 @@ pub fn user_role_names(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<
 }
 
 /// One grant row as the engine reads it: `SELECT id, permission, can_read, can_write, selector, effect`.
+/// A selector the engine cannot read (written by an older version) is left out, with a warning.
 fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<authz::Grant>> {
     let text: String = r.get(4)?;
-    let Ok(selector) = authz::Selector::parse(&text) else { return Ok(None) };
+    let Ok(selector) = authz::Selector::parse(&text) else {
+        tracing::warn!("grant {} has an unreadable selector {text:?}; ignored", r.get::<_, i64>(0)?);
+        return Ok(None);
+    };
     let effect: String = r.get(5)?;
     Ok(Some(authz::Grant {
         id: r.get(0)?,
@@ -86,25 +90,12 @@ pub fn load(conn: &Connection) -> rusqlite::Result<authz::Policy> {
     let mut role_grants: HashMap<i64, Vec<authz::Grant>> = HashMap::new();
     let mut user_grants: HashMap<i64, Vec<authz::Grant>> = HashMap::new();
     let mut st = conn.prepare_cached(
-        "SELECT id, role_id, user_id, permission, can_read, can_write, selector, effect FROM grants ORDER BY id",
+        "SELECT id, permission, can_read, can_write, selector, effect, role_id, user_id FROM grants ORDER BY id",
     )?;
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
-        let text: String = r.get(6)?;
-        let Ok(selector) = authz::Selector::parse(&text) else {
-            tracing::warn!("grant {} has an unreadable selector {text:?}; ignored", r.get::<_, i64>(0)?);
-            continue;
-        };
-        let effect: String = r.get(7)?;
-        let grant = authz::Grant {
-            id: r.get(0)?,
-            permission: r.get(3)?,
-            read: r.get(4)?,
-            write: r.get(5)?,
-            selector,
-            effect: if effect == "deny" { authz::Effect::Deny } else { authz::Effect::Allow },
-        };
-        match (r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?) {
+        let Some(grant) = grant_row(r)? else { continue };
+        match (r.get::<_, Option<i64>>(6)?, r.get::<_, Option<i64>>(7)?) {
             (Some(role), _) => role_grants.entry(role).or_default().push(grant),
             (None, Some(user)) => user_grants.entry(user).or_default().push(grant),
             (None, None) => {}

@@ -47,6 +47,19 @@ pub fn token_with(d: &Daemon, name: &str, password: &str) -> String {
     v["token"].as_str().unwrap().to_string()
 }
 
+/// How many times `action` ended with `outcome` per the audit trail (refusals and failed logins are
+/// counted into rows with `detail.count`; other rows count once). Flushes pending rows first.
+pub fn audit_count(d: &Daemon, action: &str, outcome: &str) -> i64 {
+    let audit = d.ok(&["audit", "--limit", "10000"]);
+    audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action && e["outcome"] == outcome)
+        .map(|e| e["detail"]["count"].as_i64().unwrap_or(1))
+        .sum()
+}
+
 /// Polls `f` every 50 ms for up to 10 s.
 pub fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
