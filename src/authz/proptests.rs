@@ -1,7 +1,8 @@
 //! Property tests: the compiled index must answer exactly what a naive evaluator answers, written as
 //! plainly as the rules read, straight over the `Policy` (no interning, no precomputation, a recursive
 //! glob matcher of its own), for random small policies and requests: `check`, `explain` (decision and
-//! every matched grant, in order, with its decider) and `who_can`.
+//! every matched grant, in order, with its decider) and `who_can`. And the delegation ceiling is
+//! sound: whatever `holds` lets a subject hand out, the subject itself may do on every resource.
 
 use super::*;
 use proptest::prelude::*;
@@ -39,7 +40,7 @@ mod naive {
         segments_match(&pattern, &resource)
     }
 
-    fn selects(policy: &Policy, selector: &Selector, resource: &str) -> bool {
+    pub fn selects(policy: &Policy, selector: &Selector, resource: &str) -> bool {
         match selector {
             Selector::All => true,
             Selector::Id(id) => id == resource,
@@ -233,6 +234,31 @@ proptest! {
                 naive::who_can(&policy, r.permission, r.access, r.resource, r.now),
                 "who_can {:?}", r
             );
+        }
+    }
+
+    #[test]
+    fn the_ceiling_never_lets_a_right_past_its_holder(
+        policy in policy(),
+        holder in subject_key(),
+        grants in prop::collection::vec(grant(), 1..12),
+        now in 0i64..11,
+    ) {
+        let index = Index::build(&policy);
+        // Every resource the policy names, and ones it does not (future resources).
+        let universe: Vec<&str> = RESOURCES.iter().copied().chain(["z", "a/z/b", "a/b/c/d"]).collect();
+        for g in grants.iter().filter(|g| g.read || g.write) {
+            if !index.holds(holder, g, now) {
+                continue;
+            }
+            for access in [Access::Read, Access::Write].into_iter().filter(|&a| g.covers(a)) {
+                for r in universe.iter().filter(|r| naive::selects(&policy, &g.selector, r)) {
+                    prop_assert!(
+                        index.check(holder, &g.permission, access, r, now).is_allowed(),
+                        "{holder:?} may hand out {g:?} but may not {access} {r}"
+                    );
+                }
+            }
         }
     }
 
