@@ -23,6 +23,11 @@ struct CheckParams {
     access: Access,
 }
 
+/// A question is only asked about a canonical resource id: the engine never sees one no inventory holds.
+fn check_resource(resource: &str) -> Result<(), ApiError> {
+    crate::authz::validate_resource_id(resource).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
 fn read() -> Access {
     Access::Read
 }
@@ -87,6 +92,7 @@ fn superuser_answer() -> Value {
 
 pub fn check(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: CheckParams = params("authz.check", p)?;
+    check_resource(&p.resource)?;
     let subject = resolve(ctx, caller, p.subject.as_deref())?;
     may_ask(ctx, caller, &subject)?;
     let decision = if subject.superuser {
@@ -113,6 +119,7 @@ fn lock_refusal(ctx: &Ctx, subject: &Subject) -> Option<ApiError> {
 
 pub fn explain(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: CheckParams = params("authz.explain", p)?;
+    check_resource(&p.resource)?;
     let subject = resolve(ctx, caller, p.subject.as_deref())?;
     may_ask(ctx, caller, &subject)?;
     if subject.superuser {
@@ -147,6 +154,7 @@ struct WhoParams {
 /// Every enabled, unexpired account that passes, superusers included (marked as such).
 pub fn who_can(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: WhoParams = params("authz.who_can", p)?;
+    check_resource(&p.resource)?;
     ctx.authorize(caller, "users.view")?;
     let now = now_ms();
     let allowed = ctx.index().who_can(&p.permission, p.access, &p.resource, now);

@@ -25,8 +25,9 @@
 //! Superusers (the built-in admin, master API keys) are not modelled here: callers let them pass before
 //! asking the index.
 
-mod glob;
+pub(crate) mod glob;
 mod index;
+mod resource_id;
 mod selector;
 
 #[cfg(test)]
@@ -37,7 +38,8 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use index::Index;
-pub use selector::{MAX_SELECTOR_LEN, Selector, SelectorError, is_valid_group_name};
+pub use resource_id::{MAX_RESOURCE_ID_LEN, ResourceIdError, validate_resource_id};
+pub use selector::{MAX_GLOB_DEEP, MAX_GLOB_SEGMENTS, MAX_SELECTOR_LEN, Selector, SelectorError, is_valid_group_name};
 
 /// The kind of access a check asks for. Write does not imply read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -8,12 +8,28 @@
 //! segments (`a/**/b` matches `a/b` and `a/x/y/b`; `**/b` matches `b` and `x/b`), except at the end of
 //! the pattern, where it matches one or more: `line1/**` matches `line1/a` and `line1/a/b` but not
 //! `line1` itself. A grant on everything *inside* a line is not a grant on the line.
+//!
+//! New selectors are held to the resource id rules ([`validate_resource_id`]): an exact id must be a
+//! canonical id, and a glob's segments follow the same rules (none empty, none `.` or `..`, no
+//! whitespace, control or invisible characters), so a glob cannot be written to match spellings of an
+//! id that no inventory holds. A glob has at most [`MAX_GLOB_SEGMENTS`] segments, at most
+//! [`MAX_GLOB_DEEP`] of them `**`. Grants already stored before these rules keep working: the policy
+//! loader reads them with [`Selector::parse_stored`], the rules of 0.1.0.
+
+use super::resource_id::{self, ResourceIdError, SegmentProblem};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// The longest selector accepted, in bytes.
 pub const MAX_SELECTOR_LEN: usize = 256;
+
+/// The most `/`-separated segments in a glob: ten times a deep plant path.
+pub const MAX_GLOB_SEGMENTS: usize = 32;
+
+/// The most `**` segments in a glob. Matching stays linear whatever the pattern (see the glob
+/// module); this bound keeps patterns readable and their cost small.
+pub const MAX_GLOB_DEEP: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Selector {
@@ -33,8 +49,19 @@ pub enum SelectorError {
     Empty,
     #[error("resource selector {selector:?} is {len} bytes long; at most {MAX_SELECTOR_LEN} are allowed")]
     TooLong { selector: String, len: usize },
-    #[error("resource selector {selector:?} contains whitespace or a control character at byte {at}")]
+    #[error("resource selector {selector:?} contains whitespace, a control or an invisible character at byte {at}")]
     BadChar { selector: String, at: usize },
+    /// An exact-id selector that is not a canonical resource id.
+    #[error("resource selector: {0}")]
+    Id(ResourceIdError),
+    #[error("resource selector {selector:?} has an empty segment: no leading, trailing or doubled '/'")]
+    EmptySegment { selector: String },
+    #[error("resource selector {selector:?} has a {segment:?} segment: selectors are written without '.' or '..'")]
+    DotSegment { selector: String, segment: &'static str },
+    #[error("resource selector {selector:?} has {count} segments; at most {MAX_GLOB_SEGMENTS} are allowed")]
+    TooManySegments { selector: String, count: usize },
+    #[error("resource selector {selector:?} has {count} '**' segments; at most {MAX_GLOB_DEEP} are allowed")]
+    TooManyDeep { selector: String, count: usize },
     #[error("resource selector {selector:?} has no group name after '@'")]
     EmptyGroup { selector: String },
     #[error(
@@ -75,8 +102,41 @@ fn shown(s: &str) -> String {
 }
 
 impl Selector {
-    /// Parses the text form: `*`, `@group`, a pattern containing `*`, or an exact resource id.
+    /// Parses the text form of a new selector: `*`, `@group`, a pattern containing `*`, or an exact
+    /// resource id, each held to the rules of the module doc.
     pub fn parse(s: &str) -> Result<Selector, SelectorError> {
+        if let Err((at, _)) = resource_id::check_characters(s) {
+            if !s.is_empty() && s.len() <= MAX_SELECTOR_LEN {
+                return Err(SelectorError::BadChar { selector: shown(s), at });
+            }
+        }
+        let selector = Selector::parse_stored(s)?;
+        let segments = |problem| match problem {
+            SegmentProblem::Empty => SelectorError::EmptySegment { selector: shown(s) },
+            SegmentProblem::Dot(segment) => SelectorError::DotSegment { selector: shown(s), segment },
+        };
+        match &selector {
+            Selector::Id(id) => resource_id::validate_resource_id(id).map_err(SelectorError::Id)?,
+            Selector::Glob(pattern) => {
+                resource_id::check_segments(pattern).map_err(segments)?;
+                let count = pattern.split('/').count();
+                if count > MAX_GLOB_SEGMENTS {
+                    return Err(SelectorError::TooManySegments { selector: shown(s), count });
+                }
+                let count = pattern.split('/').filter(|p| *p == "**").count();
+                if count > MAX_GLOB_DEEP {
+                    return Err(SelectorError::TooManyDeep { selector: shown(s), count });
+                }
+            }
+            Selector::Group(_) | Selector::All => {}
+        }
+        Ok(selector)
+    }
+
+    /// Parses a selector stored by an earlier version, under the rules of 0.1.0 (length, no whitespace
+    /// or control characters, group names). Only for rows already in the database: a deny grant written
+    /// then must keep denying, and an operator must be able to revoke what exists.
+    pub fn parse_stored(s: &str) -> Result<Selector, SelectorError> {
         if s.is_empty() {
             return Err(SelectorError::Empty);
         }

@@ -62,7 +62,8 @@ pub fn load(conn: &Connection) -> rusqlite::Result<authz::Policy> {
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
         let text: String = r.get(6)?;
-        let Ok(selector) = authz::Selector::parse(&text) else {
+        // Stored rows keep the rules they were written under: a deny written then must keep denying.
+        let Ok(selector) = authz::Selector::parse_stored(&text) else {
             tracing::warn!("grant {} has an unreadable selector {text:?}; ignored", r.get::<_, i64>(0)?);
             continue;
         };
