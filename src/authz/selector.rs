@@ -49,8 +49,10 @@ pub enum SelectorError {
     Empty,
     #[error("resource selector {selector:?} is {len} bytes long; at most {MAX_SELECTOR_LEN} are allowed")]
     TooLong { selector: String, len: usize },
-    #[error("resource selector {selector:?} contains whitespace, a control or an invisible character at byte {at}")]
-    BadChar { selector: String, at: usize },
+    #[error(
+        "resource selector {selector:?} contains whitespace or an invisible or control character (U+{code:04X}) at byte {at}"
+    )]
+    BadChar { selector: String, at: usize, code: u32 },
     /// An exact-id selector that is not a canonical resource id.
     #[error("resource selector: {0}")]
     Id(ResourceIdError),
@@ -105,10 +107,10 @@ impl Selector {
     /// Parses the text form of a new selector: `*`, `@group`, a pattern containing `*`, or an exact
     /// resource id, each held to the rules of the module doc.
     pub fn parse(s: &str) -> Result<Selector, SelectorError> {
-        if let Err((at, _)) = resource_id::check_characters(s) {
-            if !s.is_empty() && s.len() <= MAX_SELECTOR_LEN {
-                return Err(SelectorError::BadChar { selector: shown(s), at });
-            }
+        if let Err((at, c)) = resource_id::check_characters(s)
+            && s.len() <= MAX_SELECTOR_LEN
+        {
+            return Err(SelectorError::BadChar { selector: shown(s), at, code: u32::from(c) });
         }
         let selector = Selector::parse_stored(s)?;
         let segments = |problem| match problem {
@@ -143,8 +145,8 @@ impl Selector {
         if s.len() > MAX_SELECTOR_LEN {
             return Err(SelectorError::TooLong { selector: shown(s), len: s.len() });
         }
-        if let Some((at, _)) = s.char_indices().find(|(_, c)| c.is_whitespace() || c.is_control()) {
-            return Err(SelectorError::BadChar { selector: shown(s), at });
+        if let Some((at, c)) = s.char_indices().find(|(_, c)| c.is_whitespace() || c.is_control()) {
+            return Err(SelectorError::BadChar { selector: shown(s), at, code: u32::from(c) });
         }
         if s == "*" {
             return Ok(Selector::All);
