@@ -289,6 +289,15 @@ fn login_in(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
     cmd.env_remove("GATEWARDEN_SOCKET").env_remove("RUNTIME_DIRECTORY").env_remove("STATE_DIRECTORY");
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let _ = child.stdin.take().unwrap().write_all(format!("{PW}\n").as_bytes());
+    // A CLI that sent its request to a decoy would wait for a reply forever: give up on it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the CLI is still waiting on the socket in {}", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     child.wait_with_output().unwrap()
 }
 
@@ -473,6 +482,18 @@ fn half_written_connections_of_a_group_member_do_not_lock_root_out() {
     let _ = helper.wait();
 }
 
+/// Whether a fresh connection gets a `status` result (not a refusal, not a closed connection).
+fn status_answers(socket: &std::path::Path) -> bool {
+    let Ok(mut s) = UnixStream::connect(socket) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(b"{\"id\":1,\"method\":\"status\"}\n").is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    let _ = BufReader::new(&s).read_line(&mut line);
+    serde_json::from_str::<Value>(&line).is_ok_and(|v| v["result"].is_object())
+}
+
 #[test]
 fn half_written_root_connections_give_their_slots_back_within_seconds() {
     let d = Daemon::start_with(SLOTS_CONFIG);
@@ -485,16 +506,7 @@ fn half_written_root_connections_give_their_slots_back_within_seconds() {
     assert!(more[0].contains("too many clients"), "{more:?}");
     let started = Instant::now();
     let deadline = started + Duration::from_secs(20);
-    loop {
-        if let Ok(mut c) = d.connect()
-            && let Some(v) = {
-                c.send_raw(b"{\"id\":1,\"method\":\"status\"}\n");
-                c.read_reply()
-            }
-            && v["result"].is_object()
-        {
-            break;
-        }
+    while !status_answers(&d.socket) {
         assert!(Instant::now() < deadline, "root never got a slot back");
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -268,10 +268,11 @@ async fn connection(stream: UnixStream, origin: Origin, ctx: Arc<Ctx>) {
             }
             Ok(Ok(Frame::Line(line))) => line,
         };
-        wait = timeout;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        // A request came: from now on the connection may idle like any other.
+        wait = timeout;
         let resp = match Request::decode(&line) {
             Err(bad) => {
                 let (id, err) = *bad;
