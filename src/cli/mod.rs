@@ -482,3 +482,46 @@ fn config_check(file: Option<PathBuf>) -> Result<Value, CliError> {
         "mqtt": if config.mqtt.enabled { config.mqtt.url.as_str() } else { "disabled" },
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn verdict(owners: &TrustedOwners, path: &Path) -> Result<(), String> {
+        owners.check_path(path).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn socket_trust_follows_owner_and_modes() {
+        let me = nix::unistd::getuid().as_raw();
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("gatewarden.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let set = |p: &Path, mode: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        let mine = TrustedOwners { uids: vec![me] };
+        set(dir.path(), 0o755);
+        set(&sock, 0o660);
+        assert_eq!(verdict(&mine, &sock), Ok(()));
+        set(&sock, 0o666);
+        assert!(verdict(&mine, &sock).unwrap_err().contains("writable by every user"));
+        set(&sock, 0o660);
+        set(dir.path(), 0o777);
+        assert!(verdict(&mine, &sock).unwrap_err().contains("its directory"));
+        // Sticky: others may add files but not replace ours.
+        set(dir.path(), 0o1777);
+        assert_eq!(verdict(&mine, &sock), Ok(()));
+        set(dir.path(), 0o755);
+        // Owned by nobody we trust.
+        let strangers = TrustedOwners { uids: vec![me.wrapping_add(4242)] };
+        assert!(verdict(&strangers, &sock).unwrap_err().contains(&format!("owned by uid {me}")));
+        // A symlink is judged by what it points at.
+        let link_dir = tempfile::tempdir().unwrap();
+        let link = link_dir.path().join("gatewarden.sock");
+        std::os::unix::fs::symlink(&sock, &link).unwrap();
+        set(dir.path(), 0o777);
+        assert!(verdict(&mine, &link).unwrap_err().contains("its directory"));
+        // Missing: left to the connection attempt to report.
+        assert_eq!(verdict(&mine, &dir.path().join("missing.sock")), Ok(()));
+    }
+}
