@@ -268,6 +268,41 @@ mod tests {
     }
 
     #[test]
+    fn new_selectors_follow_the_resource_id_rules() {
+        type IsExpected = fn(&SelectorError) -> bool;
+        let deep = vec!["**/a"; 42].join("/") + "/b";
+        let wide = vec!["a"; 33].join("/") + "/*";
+        let cases: &[(&str, IsExpected)] = &[
+            ("line1//safety", |e| matches!(e, SelectorError::Id(ResourceIdError::EmptySegment { .. }))),
+            ("line1/./safety", |e| matches!(e, SelectorError::Id(ResourceIdError::DotSegment { .. }))),
+            ("line1/safety/", |e| matches!(e, SelectorError::Id(ResourceIdError::EmptySegment { .. }))),
+            ("line1/safe\u{200b}ty", |e| matches!(e, SelectorError::BadChar { at: 10, code: 0x200B, .. })),
+            ("line1/\u{202e}*", |e| matches!(e, SelectorError::BadChar { code: 0x202E, .. })),
+            ("line1//*", |e| matches!(e, SelectorError::EmptySegment { .. })),
+            ("/line1/*", |e| matches!(e, SelectorError::EmptySegment { .. })),
+            ("line1/**/", |e| matches!(e, SelectorError::EmptySegment { .. })),
+            ("line1/../*", |e| matches!(e, SelectorError::DotSegment { segment: "..", .. })),
+            ("./*", |e| matches!(e, SelectorError::DotSegment { segment: ".", .. })),
+            (&deep, |e| matches!(e, SelectorError::TooManySegments { count: 85, .. })),
+            ("**/a/**/b/**/c/**/d/**", |e| matches!(e, SelectorError::TooManyDeep { count: 5, .. })),
+            (&wide, |e| matches!(e, SelectorError::TooManySegments { count: 34, .. })),
+        ];
+        for (text, is_expected) in cases {
+            match Selector::parse(text) {
+                Ok(s) => panic!("{text:?} parsed as {s:?}"),
+                Err(e) => assert!(is_expected(&e), "{text:?}: unexpected error {e:?}"),
+            }
+        }
+        assert!(Selector::parse("**/a/**/b/**/c/**").is_ok());
+        assert!(Selector::parse(&(vec!["a"; 31].join("/") + "/*")).is_ok());
+        // What 0.1.0 stored still reads, so a stored deny keeps denying.
+        for old in ["line1//*", "line1/./safety", &deep] {
+            assert!(Selector::parse_stored(old).is_ok(), "{old:?}");
+        }
+        assert!(Selector::parse_stored("a b").is_err());
+    }
+
+    #[test]
     fn a_longest_selector_is_accepted() {
         let max = "a".repeat(MAX_SELECTOR_LEN);
         assert_eq!(Selector::parse(&max), Ok(Selector::Id(max.clone())));
