@@ -77,6 +77,37 @@ fn resource_id_with_double_slash_is_refused() {
 }
 
 #[test]
+fn non_canonical_rows_stored_by_0_1_0_stay_readable_and_removable() {
+    let mut d = plant();
+    d.ok(&["group", "add", "g"]);
+    d.stop();
+    let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+    conn.execute_batch(
+        "INSERT INTO resources (id, kind, attributes, created_at, updated_at) VALUES ('line1//old', 'device', '{}', 0, 0);
+         INSERT INTO group_members (group_id, resource_id) SELECT id, 'line1//old' FROM resource_groups;
+         INSERT INTO grants (role_id, permission, can_read, can_write, selector, effect, created_at)
+         SELECT id, 'tag.read', 1, 0, 'line1//*', 'allow', 0 FROM roles WHERE name = 'operators';",
+    )
+    .unwrap();
+    drop(conn);
+    d.launch();
+    d.wait_ready();
+    assert!(d.log().contains("1 stored resource ids do not follow the current rules"), "{}", d.log());
+    assert!(d.log().contains("1 stored grant selectors do not follow"), "{}", d.log());
+    let ids: Vec<Value> = d.ok(&["resource", "list"]).as_array().unwrap().iter().map(|r| r["id"].clone()).collect();
+    assert!(ids.contains(&json!("line1//old")), "{ids:?}");
+    assert_eq!(d.ok(&["group", "list"])[0]["members"], 1);
+    let grants = d.ok(&["role", "show", "operators"])["grants"].to_string();
+    assert!(grants.contains("line1//*"), "{grants}");
+    // Removable with the commands that take what exists.
+    d.ok(&["role", "revoke", "operators", "tag.read", "--resource", "line1//*"]);
+    d.ok(&["group", "member-remove", "g", "line1//old"]);
+    d.ok(&["resource", "delete", "line1//old"]);
+    assert_eq!(d.ok(&["group", "list"])[0]["members"], 0);
+    assert_eq!(d.ok(&["resource", "list"]).as_array().unwrap().len(), 2);
+}
+
+#[test]
 fn glob_selectors_with_non_canonical_segments_are_refused() {
     let d = plant();
     for (sel, named) in [

@@ -86,6 +86,7 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     tighten_state_files(&paths.state_dir);
     let mut store = Store::open(&paths.db)?;
     ensure_admin(&mut store, &config, &opts)?;
+    report_non_canonical(&store.conn);
     let listener = server::bind(&paths.socket, config.daemon.socket_group.as_deref())?;
     let socket_path = paths.socket.clone();
     let ctx =
@@ -301,6 +302,44 @@ fn create_state_dir(dir: &std::path::Path) -> Result<(), DaemonError> {
     std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir).map_err(err)?;
     // The umask (077) took the group bits off; give back exactly what is meant.
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).map_err(err)
+}
+
+/// Says, once at start, which stored resource ids, group members and grant selectors an earlier
+/// version accepted that the current rules refuse. They are left as they are: they keep working (a deny
+/// keeps denying), `resource list`, `role show` and `group` commands show them, and `resource delete`,
+/// `group member-remove` and `role revoke` remove them; only new input is held to the rules.
+fn report_non_canonical(conn: &rusqlite::Connection) {
+    let scan = |sql: &str, bad: &dyn Fn(&str) -> bool| -> rusqlite::Result<(usize, Option<String>)> {
+        let mut st = conn.prepare(sql)?;
+        let mut rows = st.query([])?;
+        let (mut n, mut first) = (0, None);
+        while let Some(r) = rows.next()? {
+            let text: String = r.get(0)?;
+            if bad(&text) {
+                n += 1;
+                first.get_or_insert(text);
+            }
+        }
+        Ok((n, first))
+    };
+    let bad_id = |id: &str| crate::authz::validate_resource_id(id).is_err();
+    let bad_selector = |s: &str| crate::authz::Selector::parse(s).is_err();
+    let checks: [(&str, &str, &dyn Fn(&str) -> bool); 3] = [
+        ("resource ids", "SELECT id FROM resources", &bad_id),
+        ("group members", "SELECT DISTINCT resource_id FROM group_members", &bad_id),
+        ("grant selectors", "SELECT DISTINCT selector FROM grants", &bad_selector),
+    ];
+    for (what, sql, bad) in checks {
+        match scan(sql, bad) {
+            Ok((0, _)) => {}
+            Ok((n, first)) => tracing::warn!(
+                "{n} stored {what} do not follow the current rules (first: {}); they keep working, and new \
+                 input is held to the rules: replace them with canonical ones",
+                crate::text::shown(first.as_deref().unwrap_or_default(), 64)
+            ),
+            Err(e) => tracing::warn!("checking stored {what}: {e}"),
+        }
+    }
 }
 
 /// The one-line summary systemd shows in `systemctl status`.
