@@ -309,7 +309,8 @@ fn create_state_dir(dir: &std::path::Path) -> Result<(), DaemonError> {
 /// keeps denying), `resource list`, `role show` and `group` commands show them, and `resource delete`,
 /// `group member-remove` and `role revoke` remove them; only new input is held to the rules.
 fn report_non_canonical(conn: &rusqlite::Connection) {
-    let scan = |sql: &str, bad: &dyn Fn(&str) -> bool| -> rusqlite::Result<(usize, Option<String>)> {
+    type Rule = fn(&str) -> bool;
+    let scan = |sql: &str, bad: Rule| -> rusqlite::Result<(usize, Option<String>)> {
         let mut st = conn.prepare(sql)?;
         let mut rows = st.query([])?;
         let (mut n, mut first) = (0, None);
@@ -322,12 +323,12 @@ fn report_non_canonical(conn: &rusqlite::Connection) {
         }
         Ok((n, first))
     };
-    let bad_id = |id: &str| crate::authz::validate_resource_id(id).is_err();
-    let bad_selector = |s: &str| crate::authz::Selector::parse(s).is_err();
-    let checks: [(&str, &str, &dyn Fn(&str) -> bool); 3] = [
-        ("resource ids", "SELECT id FROM resources", &bad_id),
-        ("group members", "SELECT DISTINCT resource_id FROM group_members", &bad_id),
-        ("grant selectors", "SELECT DISTINCT selector FROM grants", &bad_selector),
+    let bad_id: Rule = |id| crate::authz::validate_resource_id(id).is_err();
+    let bad_selector: Rule = |s| crate::authz::Selector::parse(s).is_err();
+    let checks = [
+        ("resource ids", "SELECT id FROM resources", bad_id),
+        ("group members", "SELECT DISTINCT resource_id FROM group_members", bad_id),
+        ("grant selectors", "SELECT DISTINCT selector FROM grants", bad_selector),
     ];
     for (what, sql, bad) in checks {
         match scan(sql, bad) {
