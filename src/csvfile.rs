@@ -3,10 +3,19 @@
 //! The header row names the identifier kind in its first column (`device`, `serial`, `tag` ...).
 //! An inventory (`resource import`) may have more columns: they become the resources' attributes.
 //! A list (`group import`, `role grant --resources-file`) has exactly that one column.
-//! Parsing is pure (no database), reports every bad row with its line number, and never panics on
+//! Parsing is pure (no database), reports bad rows with their line numbers, and never panics on
 //! any input: the fuzz target `csv_import` holds it to that.
+//!
+//! What must never happen: a malformed file silently repaired into data nobody wrote. The reader is
+//! strict RFC 4180 (with `\n`, `\r\n` or a lone `\r` ending a line): a quoted field runs to its closing
+//! quote, `""` inside it is a quote; a quote never closed, a quote inside an unquoted field, or text
+//! after a closing quote is an error on its line, never a value. (The `csv` crate accepts all three.)
+//!
+//! Bounds: a refusal reports the first [`MAX_REPORTED`] bad rows in full and counts the rest, and
+//! repeats at most 64 bytes of any value, so a hostile megabyte costs a reply of a few kilobytes.
 
-use serde_json::{Map, Value};
+use crate::text;
+use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
 /// One problem, on one line of the file (line 0: the file as a whole).
@@ -19,6 +28,47 @@ pub struct RowError {
 impl RowError {
     fn new(line: u64, message: impl Into<String>) -> RowError {
         RowError { line, message: message.into() }
+    }
+}
+
+/// The bad rows of a file: the first [`MAX_REPORTED`] in full, and how many there were in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowErrors {
+    /// The first problems, in file order.
+    pub shown: Vec<RowError>,
+    /// Every problem found, shown or not.
+    pub total: usize,
+}
+
+impl RowErrors {
+    /// Records a problem; past [`MAX_REPORTED`] it is only counted.
+    pub fn push(&mut self, line: u64, message: impl Into<String>) {
+        if self.shown.len() < MAX_REPORTED {
+            self.shown.push(RowError::new(line, message));
+        }
+        self.total += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    fn one(line: u64, message: impl Into<String>) -> RowErrors {
+        let mut e = RowErrors::default();
+        e.push(line, message);
+        e
+    }
+
+    /// The reply message: how many bad rows, the first few, and that nothing changed.
+    pub fn summary(&self) -> String {
+        let shown: Vec<String> = self.shown.iter().take(5).map(|e| format!("line {}: {}", e.line, e.message)).collect();
+        let more = if self.total > 5 { format!(" (and {} more)", self.total - 5) } else { String::new() };
+        format!("{} bad row(s), nothing changed: {}{more}", self.total, shown.join("; "))
+    }
+
+    /// The reply data: `errors` (the rows shown) and `more_errors` (how many are not).
+    pub fn data(&self) -> (Value, Value) {
+        (json!(self.shown), json!(self.total - self.shown.len()))
     }
 }
 
@@ -39,6 +89,15 @@ pub struct Sheet {
 /// Longest accepted file, so a hostile upload cannot make us build a huge table.
 pub const MAX_ROWS: usize = 100_000;
 
+/// How many bad rows a refusal lists in full; the rest are counted.
+pub const MAX_REPORTED: usize = 20;
+
+/// The longest attribute value, in bytes (the SPEC's bound on texts).
+pub const MAX_ATTRIBUTE_LEN: usize = 1024;
+
+/// How much of a value an error message repeats.
+const SHOWN: usize = 64;
+
 /// Identifier kinds and attribute names: `device`, `serial_no`, `tag`.
 pub fn is_valid_column_name(s: &str) -> bool {
     !s.is_empty()
@@ -47,83 +106,77 @@ pub fn is_valid_column_name(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Resource identifiers: 1-256 bytes, no whitespace or control characters, no `*`, not starting
-/// with `@` (those would read as selectors).
+/// Resource identifiers: canonical ids, see [`crate::authz::validate_resource_id`].
 pub fn validate_resource_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("resource id is empty".into());
-    }
-    if id.len() > 256 {
-        return Err(format!("resource id is {} bytes long; at most 256", id.len()));
-    }
-    if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("resource id {id:?} contains whitespace or control characters"));
-    }
-    if id.contains('*') || id.starts_with('@') {
-        return Err(format!("resource id {id:?} may not contain '*' or start with '@' (those are selectors)"));
-    }
-    Ok(())
+    crate::authz::validate_resource_id(id).map_err(|e| e.to_string())
 }
 
 /// Parses an inventory: first column the identifier, further columns attributes.
-pub fn parse_inventory(text: &str) -> Result<Sheet, Vec<RowError>> {
+pub fn parse_inventory(text: &str) -> Result<Sheet, RowErrors> {
     parse(text, true)
 }
 
 /// Parses a resource list: exactly one column, the identifier.
-pub fn parse_list(text: &str) -> Result<Sheet, Vec<RowError>> {
+pub fn parse_list(text: &str) -> Result<Sheet, RowErrors> {
     parse(text, false)
 }
 
-fn parse(text: &str, attributes_allowed: bool) -> Result<Sheet, Vec<RowError>> {
+fn parse(text: &str, attributes_allowed: bool) -> Result<Sheet, RowErrors> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
-        return Err(vec![RowError::new(0, "file is empty: expected a header row naming the identifier kind")]);
+        return Err(RowErrors::one(0, "file is empty: expected a header row naming the identifier kind"));
     }
-    let lines = Lines::new(text);
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let header = match records.next() {
-        Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(vec![RowError::new(1, format!("unreadable header: {e}"))]),
-        None => return Err(vec![RowError::new(0, "file is empty")]),
+    let mut records = Records::new(text);
+    let header = loop {
+        match records.next() {
+            Some(Ok(h)) if h.fields.iter().all(|f| f.trim().is_empty()) => continue,
+            Some(Ok(h)) => break h,
+            Some(Err(e)) => return Err(RowErrors::one(e.line, format!("unreadable header: {}", e.message))),
+            None => return Err(RowErrors::one(0, "file is empty")),
+        }
     };
-    let header_line = header.position().map(|p| lines.at(p.byte())).unwrap_or(1);
-    let names: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    let header_line = header.line;
+    let names: Vec<String> = header.fields.iter().map(|h| h.trim().to_string()).collect();
     let first = names.first().cloned().unwrap_or_default();
     if names.len() == 1
         && let Some(sep) = [';', '\t', '|'].into_iter().find(|c| first.contains(*c))
     {
-        return Err(vec![RowError::new(
-            header_line,
-            format!("the header {first:?} looks separated by {sep:?}: files must be comma-separated"),
-        )]);
-    }
-    if !is_valid_column_name(&first) {
-        return Err(vec![RowError::new(
-            header_line,
-            format!("expected a header row naming the identifier kind (like device, serial or tag), found {first:?}"),
-        )]);
-    }
-    if !attributes_allowed && names.len() > 1 {
-        return Err(vec![RowError::new(
+        return Err(RowErrors::one(
             header_line,
             format!(
-                "a resource list has one column naming the identifier kind; this header has {} ({}): one kind per file",
-                names.len(),
-                names.join(", ")
+                "the header {} looks separated by {sep:?}: files must be comma-separated",
+                text::shown(&first, SHOWN)
             ),
-        )]);
+        ));
     }
-    let mut errors = Vec::new();
+    if !is_valid_column_name(&first) {
+        return Err(RowErrors::one(
+            header_line,
+            format!(
+                "expected a header row naming the identifier kind (like device, serial or tag), found {}",
+                text::shown(&first, SHOWN)
+            ),
+        ));
+    }
+    if !attributes_allowed && names.len() > 1 {
+        let listed = text::shown(&names.join(", "), SHOWN);
+        return Err(RowErrors::one(
+            header_line,
+            format!(
+                "a resource list has one column naming the identifier kind; this header has {} ({listed}): one kind per file",
+                names.len(),
+            ),
+        ));
+    }
+    let mut errors = RowErrors::default();
     for (i, name) in names.iter().enumerate().skip(1) {
         if !is_valid_column_name(name) {
-            errors.push(RowError::new(
+            errors.push(
                 header_line,
-                format!("column {} header {name:?} is not a valid attribute name", i + 1),
-            ));
+                format!("column {} header {} is not a valid attribute name", i + 1, text::shown(name, SHOWN)),
+            );
         } else if names[..i].contains(name) {
-            errors.push(RowError::new(header_line, format!("column {name:?} appears twice in the header")));
+            errors.push(header_line, format!("column {} appears twice in the header", text::shown(name, SHOWN)));
         }
     }
     let mut rows = Vec::new();
@@ -132,77 +185,183 @@ fn parse(text: &str, attributes_allowed: bool) -> Result<Sheet, Vec<RowError>> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| lines.at(p.byte())).unwrap_or(0);
-                errors.push(RowError::new(line, format!("unreadable row: {e}")));
+                errors.push(e.line, e.message);
                 continue;
             }
         };
-        let line = record.position().map(|p| lines.at(p.byte())).unwrap_or(0);
-        if record.iter().all(|f| f.trim().is_empty()) {
+        let line = record.line;
+        if record.fields.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
         if rows.len() >= MAX_ROWS {
-            errors.push(RowError::new(line, format!("more than {MAX_ROWS} rows; split the file")));
+            errors.push(line, format!("more than {MAX_ROWS} rows; split the file"));
             break;
         }
-        if record.len() != names.len() {
-            errors.push(RowError::new(line, format!("{} fields, but the header has {}", record.len(), names.len())));
+        if record.fields.len() != names.len() {
+            errors.push(line, format!("{} fields, but the header has {}", record.fields.len(), names.len()));
             continue;
         }
-        let id = record.get(0).unwrap_or_default().trim().to_string();
-        if let Err(m) = validate_resource_id(&id) {
-            errors.push(RowError::new(line, m));
+        let id = record.fields[0].trim();
+        if let Err(m) = validate_resource_id(id) {
+            errors.push(line, m);
             continue;
         }
-        if let Some(first_line) = seen.get(&id) {
-            errors.push(RowError::new(line, format!("{id:?} is already listed on line {first_line}")));
+        if let Some(first_line) = seen.get(id) {
+            errors.push(line, format!("{} is already listed on line {first_line}", text::shown(id, SHOWN)));
             continue;
         }
-        seen.insert(id.clone(), line);
-        let attributes = names
-            .iter()
-            .zip(record.iter())
-            .skip(1)
-            .filter(|(_, v)| !v.trim().is_empty())
-            .map(|(k, v)| (k.clone(), Value::String(v.trim().to_string())))
-            .collect();
-        rows.push(Row { line, id, attributes });
+        let mut attributes = Map::new();
+        let mut too_long = false;
+        for (name, value) in names.iter().zip(&record.fields).skip(1) {
+            let value = value.trim();
+            if value.len() > MAX_ATTRIBUTE_LEN {
+                errors.push(
+                    line,
+                    format!("column {name}: the value is {} bytes long; at most {MAX_ATTRIBUTE_LEN}", value.len()),
+                );
+                too_long = true;
+            } else if !value.is_empty() {
+                attributes.insert(name.clone(), Value::String(value.to_string()));
+            }
+        }
+        if too_long {
+            continue;
+        }
+        seen.insert(id.to_string(), line);
+        rows.push(Row { line, id: id.to_string(), attributes });
     }
     if errors.is_empty() { Ok(Sheet { kind: first, rows }) } else { Err(errors) }
 }
 
-/// Line numbers as a person counts them in an editor, for any line ending: `\n`, `\r\n`, or a lone
-/// `\r` (old spreadsheet exports). The csv crate's own count sees only `\n`.
-struct Lines<'a> {
+/// One record of the file and the line it starts on (1-based, as an editor counts, whatever the line
+/// endings).
+struct Record {
+    line: u64,
+    fields: Vec<String>,
+}
+
+/// A strict RFC 4180 reader over the whole text (see the module doc). After an error it resumes at
+/// the next line; a quote never closed ends the file, since everything after it was inside it.
+struct Records<'a> {
     text: &'a [u8],
-    /// Byte offset where each line after the first starts.
-    starts: Vec<u64>,
+    at: usize,
+    line: u64,
+    done: bool,
 }
 
-impl Lines<'_> {
-    fn new(text: &str) -> Lines<'_> {
-        let b = text.as_bytes();
-        let starts = (0..b.len())
-            .filter(|&i| b[i] == b'\n' || (b[i] == b'\r' && b.get(i + 1) != Some(&b'\n')))
-            .map(|i| i as u64 + 1)
-            .collect();
-        Lines { text: b, starts }
+impl<'a> Records<'a> {
+    fn new(text: &'a str) -> Records<'a> {
+        Records { text: text.as_bytes(), at: 0, line: 1, done: false }
     }
 
-    /// The 1-based line of the record starting at byte `offset`. The csv crate places a record after
-    /// blank lines at the first blank line; the record itself starts after them.
-    fn at(&self, offset: u64) -> u64 {
-        let skip = self.text.iter().skip(offset as usize).take_while(|&&c| c == b'\n' || c == b'\r').count();
-        let offset = offset + skip as u64;
-        self.starts.partition_point(|&s| s <= offset) as u64 + 1
+    /// Consumes a line ending at `self.at`, if there is one; true if it did.
+    fn line_end(&mut self) -> bool {
+        match self.text.get(self.at) {
+            Some(b'\r') => {
+                self.at += if self.text.get(self.at + 1) == Some(&b'\n') { 2 } else { 1 };
+                self.line += 1;
+                true
+            }
+            Some(b'\n') => {
+                self.at += 1;
+                self.line += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Skips the rest of the current line after an error.
+    fn skip_line(&mut self) {
+        while self.at < self.text.len() && !matches!(self.text[self.at], b'\r' | b'\n') {
+            self.at += 1;
+        }
+        self.line_end();
+    }
+
+    fn slice(&self, from: usize, to: usize) -> String {
+        // Cuts fall on ASCII delimiters, so they are character boundaries of the UTF-8 text.
+        String::from_utf8_lossy(&self.text[from..to]).into_owned()
+    }
+
+    fn record(&mut self) -> Result<Record, RowError> {
+        let line = self.line;
+        let mut fields = Vec::new();
+        loop {
+            let field = if self.text.get(self.at) == Some(&b'"') {
+                let opened = self.line;
+                self.at += 1;
+                let mut value = String::new();
+                let mut from = self.at;
+                loop {
+                    match self.text.get(self.at) {
+                        None => {
+                            self.done = true;
+                            return Err(RowError::new(
+                                opened,
+                                "a quoted field opened on this line is never closed (a '\"' is missing)",
+                            ));
+                        }
+                        Some(b'"') if self.text.get(self.at + 1) == Some(&b'"') => {
+                            value.push_str(&self.slice(from, self.at + 1));
+                            self.at += 2;
+                            from = self.at;
+                        }
+                        Some(b'"') => {
+                            value.push_str(&self.slice(from, self.at));
+                            self.at += 1;
+                            break;
+                        }
+                        Some(b'\r' | b'\n') => {
+                            self.line_end();
+                        }
+                        Some(_) => self.at += 1,
+                    }
+                }
+                if !matches!(self.text.get(self.at), None | Some(b',' | b'\r' | b'\n')) {
+                    let bad = self.line;
+                    self.skip_line();
+                    return Err(RowError::new(
+                        bad,
+                        "text after the closing quote of a field: quote the whole field, and write a quote inside it as \"\"",
+                    ));
+                }
+                value
+            } else {
+                let from = self.at;
+                while self.at < self.text.len() && !matches!(self.text[self.at], b',' | b'\r' | b'\n') {
+                    self.at += 1;
+                }
+                if self.text[from..self.at].contains(&b'"') {
+                    let bad = self.line;
+                    self.skip_line();
+                    return Err(RowError::new(
+                        bad,
+                        "a quote inside an unquoted field: quote the whole field, and write a quote inside it as \"\"",
+                    ));
+                }
+                self.slice(from, self.at)
+            };
+            fields.push(field);
+            if self.text.get(self.at) == Some(&b',') {
+                self.at += 1;
+                continue;
+            }
+            self.line_end();
+            return Ok(Record { line, fields });
+        }
     }
 }
 
-/// Formats row errors for a reply message: the first few in the text, all of them in the data.
-pub fn summarize(errors: &[RowError]) -> String {
-    let shown: Vec<String> = errors.iter().take(5).map(|e| format!("line {}: {}", e.line, e.message)).collect();
-    let more = if errors.len() > 5 { format!(" (and {} more)", errors.len() - 5) } else { String::new() };
-    format!("{} bad row(s), nothing changed: {}{more}", errors.len(), shown.join("; "))
+impl Iterator for Records<'_> {
+    type Item = Result<Record, RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.at >= self.text.len() {
+            return None;
+        }
+        Some(self.record())
+    }
 }
 
 #[cfg(test)]
@@ -225,8 +384,8 @@ mod tests {
             let text = ["device", "a/1", "", "a/2", "bad id"].join(nl) + nl;
             let e = parse_list(&text).unwrap_err();
             assert_eq!(
-                e,
-                vec![RowError::new(5, "resource id \"bad id\" contains whitespace or control characters")],
+                e.shown,
+                vec![RowError::new(5, "resource id \"bad id\" contains whitespace at byte 3")],
                 "{nl:?}"
             );
             let ok = parse_list(&["device", "a/1", "", "a/2"].join(nl)).unwrap();
@@ -236,14 +395,14 @@ mod tests {
 
     #[test]
     fn list_rejects_bad_shapes_with_line_numbers() {
-        let e = parse_list("line1/press3\nline1/press4\n").unwrap_err();
+        let e = parse_list("line1/press3\nline1/press4\n").unwrap_err().shown;
         assert_eq!(e[0].line, 1);
         assert!(e[0].message.contains("header row"), "{:?}", e);
-        let e = parse_list("device;serial\nA;B\n").unwrap_err();
+        let e = parse_list("device;serial\nA;B\n").unwrap_err().shown;
         assert!(e[0].message.contains("comma-separated"), "{:?}", e);
-        let e = parse_list("device,serial\nA,B\n").unwrap_err();
+        let e = parse_list("device,serial\nA,B\n").unwrap_err().shown;
         assert!(e[0].message.contains("one kind per file"), "{:?}", e);
-        let e = parse_list("device\nok1\nbad id\nok2\nok1\n").unwrap_err();
+        let e = parse_list("device\nok1\nbad id\nok2\nok1\n").unwrap_err().shown;
         assert_eq!(e.iter().map(|e| e.line).collect::<Vec<_>>(), vec![3, 5]);
         assert!(parse_list("").is_err());
         assert!(parse_list("\u{feff}device\nA\n").is_ok());
@@ -251,7 +410,85 @@ mod tests {
 
     #[test]
     fn inventory_rejects_wrong_field_counts() {
-        let e = parse_inventory("device,line\nA,1\nB\nC,3,extra\n").unwrap_err();
+        let e = parse_inventory("device,line\nA,1\nB\nC,3,extra\n").unwrap_err().shown;
         assert_eq!(e.iter().map(|e| e.line).collect::<Vec<_>>(), vec![3, 4]);
+    }
+
+    fn refused(text: &str) -> Vec<(u64, String)> {
+        match parse_inventory(text) {
+            Ok(sheet) => panic!("{text:?} accepted as {sheet:?}"),
+            Err(e) => e.shown.into_iter().map(|e| (e.line, e.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn unterminated_quote_on_the_last_row_is_refused_not_repaired() {
+        for list in [true, false] {
+            let text = "device\nline1/press3\n\"unterminated\n";
+            let e = if list { parse_list(text) } else { parse_inventory(text) }.unwrap_err().shown;
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert_eq!(e[0].line, 3);
+            assert!(e[0].message.contains("never closed"), "{e:?}");
+        }
+        // Without a final newline, and opened on an earlier line of a multi-line field.
+        assert_eq!(refused("device\n\"unterminated")[0].0, 2);
+        assert_eq!(refused("device,note\na,\"one\ntwo\nthree")[0].0, 2);
+    }
+
+    #[test]
+    fn stray_quotes_are_refused_with_their_line() {
+        let e = refused("device\nab\"c\nok\n");
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, 2);
+        assert!(e[0].1.contains("quote inside an unquoted field"), "{e:?}");
+        let e = refused("device,note\nok,1\n\"a\"b,2\nc,3\n");
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, 3);
+        assert!(e[0].1.contains("after the closing quote"), "{e:?}");
+    }
+
+    #[test]
+    fn quoted_fields_follow_rfc_4180() {
+        let s =
+            parse_inventory("device,note\r\n\"a/b\",\"say \"\"hi\"\", then, go\"\r\n\"c\",\"two\nlines\"\r\nd,\r\n")
+                .unwrap();
+        let got: Vec<(&str, u64, Option<&Value>)> =
+            s.rows.iter().map(|r| (r.id.as_str(), r.line, r.attributes.get("note"))).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a/b", 2, Some(&json!("say \"hi\", then, go"))),
+                ("c", 3, Some(&json!("two\nlines"))),
+                ("d", 5, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_huge_bad_file_gives_a_bounded_report() {
+        let bad_id = format!("line1//{}", "x".repeat(200));
+        let mut text = String::from("device\n");
+        while text.len() < 1 << 20 {
+            text.push_str(&bad_id);
+            text.push('\n');
+        }
+        let e = parse_list(&text).unwrap_err();
+        assert_eq!(e.shown.len(), MAX_REPORTED);
+        assert!(e.total > 4000, "{}", e.total);
+        let reply = serde_json::to_string(&e.data()).unwrap().len() + e.summary().len();
+        assert!(reply < 8 * 1024, "{reply} bytes");
+        assert!(e.summary().contains(&format!("and {} more", e.total - 5)), "{}", e.summary());
+    }
+
+    #[test]
+    fn non_canonical_ids_are_refused() {
+        let e = refused("device\nline1//safety\nline1/./safety\nline1/safety/\nline1/safe\u{200b}ty\n");
+        assert_eq!(e.iter().map(|e| e.0).collect::<Vec<_>>(), vec![2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn long_attribute_values_are_refused() {
+        let e = refused(&format!("device,note\na,{}\n", "n".repeat(MAX_ATTRIBUTE_LEN + 1)));
+        assert!(e[0].1.contains("at most 1024"), "{e:?}");
     }
 }

@@ -2,6 +2,7 @@
 //! replays their corpus on every `cargo test` (tests/fuzz_corpus.rs). Each takes arbitrary bytes and
 //! must return without panicking; besides "no panic", each checks a property of what it parsed.
 
+use crate::authz::glob::{self, Glob};
 use crate::authz::{Access, Grant, Index, Policy, Selector, Subject, SubjectKey};
 use crate::config::Config;
 use crate::csvfile;
@@ -67,4 +68,42 @@ pub fn selector(data: &[u8]) {
     for r in [resource, pattern, "", "/", "a/b/c"] {
         let _ = index.check(SubjectKey::User(1), "p", Access::Read, r, 0);
     }
+}
+
+/// Selector-vs-resource matching (input: pattern, newline, resource). The glob matcher's work stays
+/// within `4 x (|pattern| + 1) x (|resource| + 1)` steps on any input; it answers what the plain
+/// recursive rules answer (on inputs small enough for them); and for a selector that parses and a
+/// canonical id, the index allows exactly when the glob matches.
+pub fn glob_match(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let (pattern, resource) = text.split_once('\n').unwrap_or((text, ""));
+    // Four times the limits: past them the API refuses the input before any matching.
+    if pattern.len() > 4 * crate::authz::MAX_SELECTOR_LEN || resource.len() > 4 * crate::authz::MAX_RESOURCE_ID_LEN {
+        return;
+    }
+    let compiled = Glob::compile(pattern);
+    let (matched, work) = compiled.work(resource);
+    let bound = 4 * (pattern.len() as u64 + 1) * (resource.len() as u64 + 1);
+    assert!(work <= bound, "{work} steps > {bound} for {pattern:?} vs {resource:?}");
+    assert_eq!(compiled.matches(resource), matched);
+    if pattern.split('/').count() <= 8 && pattern.len() <= 24 && resource.len() <= 32 {
+        assert_eq!(matched, glob::reference(pattern, resource), "{pattern:?} vs {resource:?}");
+    }
+    let Ok(selector @ Selector::Glob(_)) = Selector::parse(pattern) else { return };
+    if crate::authz::validate_resource_id(resource).is_err() {
+        return;
+    }
+    let grant = Grant { id: 1, permission: "p".into(), read: true, write: false, selector, effect: Default::default() };
+    let subject = Subject {
+        key: SubjectKey::User(1),
+        name: "u".into(),
+        enabled: true,
+        expires_at: None,
+        roles: vec![],
+        direct: vec![grant],
+        superuser: false,
+        owner: None,
+    };
+    let index = Index::build(&Policy { subjects: vec![subject], ..Default::default() });
+    assert_eq!(index.check(SubjectKey::User(1), "p", Access::Read, resource, 0).is_allowed(), matched);
 }

@@ -39,3 +39,8 @@ fn config_load() {
 fn selector_parse() {
     replay("selector_parse", gatewarden::fuzz::selector);
 }
+
+#[test]
+fn glob_match() {
+    replay("glob_match", gatewarden::fuzz::glob_match);
+}

@@ -4,8 +4,8 @@
 use super::auth::Caller;
 use super::role::{resolve_list, row_errors};
 use super::{Ctx, params};
-use crate::authz::is_valid_group_name;
-use crate::csvfile::{self, RowError};
+use crate::authz::{is_valid_group_name, validate_resource_id};
+use crate::csvfile::{self, RowErrors};
 use crate::protocol::ApiError;
 use crate::store::audit::{self, Outcome};
 use crate::store::now_ms;
@@ -34,7 +34,7 @@ struct AddParams {
 pub fn add(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: AddParams = params("resource.add", p)?;
     ctx.authorize(caller, "resources.manage")?;
-    csvfile::validate_resource_id(&p.id).map_err(ApiError::bad_request)?;
+    validate_resource_id(&p.id).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if !csvfile::is_valid_column_name(&p.kind) {
         return Err(ApiError::bad_request(format!("kind {:?} is not valid: use a lowercase word like device", p.kind)));
     }
@@ -119,7 +119,7 @@ pub fn import(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     ctx.authorize(caller, "resources.manage")?;
     let sheet = csvfile::parse_inventory(&p.csv).map_err(row_errors)?;
     ctx.write_policy(|tx| {
-        let (mut created, mut updated, mut errors) = (0, 0, Vec::new());
+        let (mut created, mut updated, mut errors) = (0, 0, RowErrors::default());
         let now = now_ms();
         for row in &sheet.rows {
             let kind: Option<String> = tx
@@ -128,10 +128,9 @@ pub fn import(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
                 .optional()?;
             let attrs = Value::Object(row.attributes.clone()).to_string();
             match kind {
-                Some(k) if k != sheet.kind => errors.push(RowError {
-                    line: row.line,
-                    message: format!("{:?} exists as a {k}, not a {} (mixed kinds)", row.id, sheet.kind),
-                }),
+                Some(k) if k != sheet.kind => {
+                    errors.push(row.line, format!("{:?} exists as a {k}, not a {} (mixed kinds)", row.id, sheet.kind))
+                }
                 Some(_) => {
                     tx.execute(
                         "UPDATE resources SET attributes = ?2, updated_at = ?3 WHERE id = ?1",
@@ -231,6 +230,10 @@ struct MembersParams {
 pub fn group_add(ctx: &Ctx, caller: &Caller, p: &Value, method: &str) -> Result<Value, ApiError> {
     let p: MembersParams = params(method, p)?;
     ctx.authorize(caller, "resources.manage")?;
+    // A member is a canonical id, like every id that enters (removing one that is not stays possible).
+    for id in &p.resources {
+        validate_resource_id(id).map_err(|e| ApiError::bad_request(format!("{e}; nothing changed")))?;
+    }
     ctx.write_policy(|tx| {
         let gid = group_id(tx, &p.group)?;
         let (ids, skipped) = match &p.csv {
@@ -248,10 +251,10 @@ pub fn group_add(ctx: &Ctx, caller: &Caller, p: &Value, method: &str) -> Result<
                     }
                 }
                 if !missing.is_empty() {
-                    return Err(ApiError::not_found(format!(
-                        "no resource named {}; nothing changed",
-                        missing.join(", ")
-                    )));
+                    let more = missing.len().saturating_sub(csvfile::MAX_REPORTED);
+                    let listed = missing.iter().take(csvfile::MAX_REPORTED).copied().collect::<Vec<_>>().join(", ");
+                    let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+                    return Err(ApiError::not_found(format!("no resource named {listed}{more}; nothing changed")));
                 }
                 (ids, skipped)
             }

@@ -262,7 +262,7 @@ pub fn resolve_list(
     let sheet = csvfile::parse_list(text).map_err(row_errors)?;
     let mut ids = Vec::new();
     let mut skipped = Vec::new();
-    let mut errors = Vec::new();
+    let mut errors = csvfile::RowErrors::default();
     for row in sheet.rows {
         let kind: Option<String> = conn
             .prepare_cached("SELECT kind FROM resources WHERE id = ?1")?
@@ -270,23 +270,19 @@ pub fn resolve_list(
             .optional()?;
         match kind {
             Some(k) if k == sheet.kind => ids.push(row.id),
-            Some(k) => errors.push(csvfile::RowError {
-                line: row.line,
-                message: format!("{:?} is a {k}, not a {} (mixed kinds)", row.id, sheet.kind),
-            }),
+            Some(k) => errors.push(row.line, format!("{:?} is a {k}, not a {} (mixed kinds)", row.id, sheet.kind)),
             None if ignore_missing => skipped.push(json!({"line": row.line, "id": row.id})),
-            None => errors.push(csvfile::RowError {
-                line: row.line,
-                message: format!("no {} named {:?} in the inventory", sheet.kind, row.id),
-            }),
+            None => errors.push(row.line, format!("no {} named {:?} in the inventory", sheet.kind, row.id)),
         }
     }
     if errors.is_empty() { Ok((ids, skipped)) } else { Err(row_errors(errors)) }
 }
 
-/// A bad file: every bad row in `errors`, the first few in the message.
-pub fn row_errors(errors: Vec<csvfile::RowError>) -> ApiError {
-    ApiError::bad_request(csvfile::summarize(&errors)).with("errors", json!(errors))
+/// A bad file: the first bad rows in `errors` (the first few in the message too), how many more in
+/// `more_errors`.
+pub fn row_errors(errors: csvfile::RowErrors) -> ApiError {
+    let (shown, more) = errors.data();
+    ApiError::bad_request(errors.summary()).with("errors", shown).with("more_errors", more)
 }
 
 pub fn grant(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
@@ -380,7 +376,7 @@ pub fn revoke(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
             (None, Some(perm)) => {
                 let mut sels = Vec::new();
                 for r in &p.resources {
-                    sels.push(Selector::parse(r).map_err(|e| ApiError::bad_request(e.to_string()))?);
+                    sels.push(Selector::parse_stored(r).map_err(|e| ApiError::bad_request(e.to_string()))?);
                 }
                 held.iter().filter(|g| &g.permission == perm && sels.contains(&g.selector)).collect()
             }

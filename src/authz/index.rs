@@ -2,8 +2,13 @@
 //! are a few hash lookups on interned integers and allocate nothing; `explain` and `who_can` are the
 //! slower, rarer questions and are answered from the same compiled data, so they cannot disagree with
 //! `check`.
+//!
+//! A resource id longer than [`MAX_RESOURCE_ID_LEN`] is in no inventory and matches no grant, so it is
+//! denied before any glob looks at it. The API refuses such ids with `bad_request` before asking; this
+//! is the engine's own guard, so that no caller can make a check cost more than that bound.
 
 use super::glob::Glob;
+use super::resource_id::MAX_RESOURCE_ID_LEN;
 use super::{
     Access, Decision, DenyReason, Effect, Explanation, Grant, GrantRef, Matched, Origin, Policy, Selector, SubjectKey,
 };
@@ -503,6 +508,9 @@ impl Index {
     }
 
     fn decide(&self, set: &GrantSet, access: Access, resource: &str) -> Verdict {
+        if resource.len() > MAX_RESOURCE_ID_LEN {
+            return Verdict::NoGrant;
+        }
         let d = deny_slot(access);
         let a = d + 1;
         let mut deny = set.all[d];
@@ -550,7 +558,7 @@ impl Index {
 
     fn entry_matches(&self, grant: u32, access: Access, resource: &str) -> bool {
         let entry = &self.entries[grant as usize];
-        if !entry.grant.covers(access) {
+        if !entry.grant.covers(access) || resource.len() > MAX_RESOURCE_ID_LEN {
             return false;
         }
         match entry.selector {
@@ -912,6 +920,21 @@ mod tests {
         let index = Index::build(&policy);
         assert_eq!(index.check(SubjectKey::User(1), "p", Access::Read, "ghost", 0), NO_GRANT);
         assert_eq!(index.check(SubjectKey::User(1), "p", Access::Read, "@ghost", 0), NO_GRANT);
+    }
+
+    #[test]
+    fn resource_ids_longer_than_the_limit_match_no_grant() {
+        let policy = Policy {
+            roles: vec![],
+            subjects: vec![subject(1, &[], vec![allow(1, "p", "r", "*"), allow(2, "p", "r", "**")])],
+            groups: vec![],
+        };
+        let index = Index::build(&policy);
+        let long = "a/".repeat(MAX_RESOURCE_ID_LEN);
+        assert_eq!(index.check(SubjectKey::User(1), "p", Access::Read, &long, 0), NO_GRANT);
+        assert_eq!(index.explain(SubjectKey::User(1), "p", Access::Read, &long, 0).matched, vec![]);
+        assert!(index.who_can("p", Access::Read, &long, 0).is_empty());
+        assert!(index.check(SubjectKey::User(1), "p", Access::Read, &long[..MAX_RESOURCE_ID_LEN], 0).is_allowed());
     }
 
     #[test]

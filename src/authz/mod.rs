@@ -29,8 +29,9 @@
 //! The delegation ceiling lives here too ([`Index::holds`], [`Index::rights_within`]): a caller may
 //! hand out, take away or act on only what it holds itself, decided from the same compiled data.
 
-mod glob;
+pub(crate) mod glob;
 mod index;
+mod resource_id;
 mod selector;
 
 #[cfg(test)]
@@ -41,7 +42,8 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use index::{AccountInfo, Index};
-pub use selector::{MAX_SELECTOR_LEN, Selector, SelectorError, is_valid_group_name};
+pub use resource_id::{MAX_RESOURCE_ID_LEN, ResourceIdError, validate_resource_id};
+pub use selector::{MAX_GLOB_DEEP, MAX_GLOB_SEGMENTS, MAX_SELECTOR_LEN, Selector, SelectorError, is_valid_group_name};
 
 /// The kind of access a check asks for. Write does not imply read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! Property tests: the compiled index must answer exactly what a naive evaluator answers, written as
 //! plainly as the rules read, straight over the `Policy` (no interning, no precomputation, a recursive
-//! glob matcher of its own), for random small policies and requests: `check`, `explain` (decision and
+//! glob matcher, `glob::reference`), for random small policies and requests: `check`, `explain` (decision and
 //! every matched grant, in order, with its decider) and `who_can`. And the delegation ceiling is
 //! sound: whatever `holds` lets a subject hand out, the subject itself may do on every resource.
 
@@ -12,32 +12,8 @@ use proptest::sample::select;
 mod naive {
     use super::super::*;
 
-    fn segment_matches(pattern: &[u8], segment: &[u8]) -> bool {
-        match pattern.split_first() {
-            None => segment.is_empty(),
-            Some((b'*', rest)) => (0..=segment.len()).any(|k| segment_matches(rest, &segment[k..])),
-            Some((c, rest)) => segment.first() == Some(c) && segment_matches(rest, &segment[1..]),
-        }
-    }
-
-    fn segments_match(pattern: &[&str], resource: &[&str]) -> bool {
-        match pattern.split_first() {
-            None => resource.is_empty(),
-            // A trailing `**` takes one or more segments, any other `**` zero or more.
-            Some((&"**", [])) => !resource.is_empty(),
-            Some((&"**", rest)) => (0..=resource.len()).any(|k| segments_match(rest, &resource[k..])),
-            Some((segment, rest)) => {
-                !resource.is_empty()
-                    && segment_matches(segment.as_bytes(), resource[0].as_bytes())
-                    && segments_match(rest, &resource[1..])
-            }
-        }
-    }
-
     pub fn glob(pattern: &str, resource: &str) -> bool {
-        let pattern: Vec<&str> = pattern.split('/').collect();
-        let resource: Vec<&str> = resource.split('/').collect();
-        segments_match(&pattern, &resource)
+        super::glob::reference(pattern, resource)
     }
 
     pub fn selects(policy: &Policy, selector: &Selector, resource: &str) -> bool {
@@ -214,6 +190,10 @@ fn request() -> impl Strategy<Value = Request> {
         .prop_map(|(subject, permission, access, resource, now)| Request { subject, permission, access, resource, now })
 }
 
+/// The constant of the glob matcher's bound, `work <= C x (|pattern| + 1) x (|resource| + 1)` (see the
+/// glob module doc for why it is linear in each).
+const GLOB_WORK_BOUND: u64 = 4;
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
@@ -268,6 +248,35 @@ proptest! {
         resource in "[ab/]{0,9}",
     ) {
         prop_assert_eq!(glob::Glob::compile(&pattern).matches(&resource), naive::glob(&pattern, &resource));
+    }
+
+    #[test]
+    fn glob_work_is_bounded_and_answers_like_the_naive_one(
+        pattern in "[ab/*]{0,16}",
+        resource in "[ab/]{0,24}",
+    ) {
+        let (matched, work) = glob::Glob::compile(&pattern).work(&resource);
+        prop_assert_eq!(matched, naive::glob(&pattern, &resource));
+        prop_assert!(work <= GLOB_WORK_BOUND * (pattern.len() as u64 + 1) * (resource.len() as u64 + 1),
+            "{} steps for {:?} vs {:?}", work, pattern, resource);
+    }
+
+    /// Adversarial shapes too big for the naive matcher: many stars, deep `**` runs, long runs of
+    /// near-matches, up to the length limits.
+    #[test]
+    fn glob_work_stays_bounded_on_hostile_patterns(
+        tokens in prop::collection::vec(select(&["**", "*", "a", "*a*", "a*a*a*b", "*b", "b", "aa*"][..]), 1..40),
+        unit in select(&["a", "aa", "a/a", "aaaa/aa", "a/b"][..]),
+        repeat in 1usize..128,
+        tail in select(&["", "/b", "/c", "b"][..]),
+    ) {
+        let pattern = tokens.join("/");
+        let mut resource = vec![unit; repeat].join("/");
+        resource.push_str(tail);
+        resource.truncate(crate::authz::MAX_RESOURCE_ID_LEN);
+        let (_, work) = glob::Glob::compile(&pattern).work(&resource);
+        prop_assert!(work <= GLOB_WORK_BOUND * (pattern.len() as u64 + 1) * (resource.len() as u64 + 1),
+            "{} steps for {:?} vs {:?}", work, pattern, resource);
     }
 
     #[test]

@@ -8,12 +8,28 @@
 //! segments (`a/**/b` matches `a/b` and `a/x/y/b`; `**/b` matches `b` and `x/b`), except at the end of
 //! the pattern, where it matches one or more: `line1/**` matches `line1/a` and `line1/a/b` but not
 //! `line1` itself. A grant on everything *inside* a line is not a grant on the line.
+//!
+//! New selectors are held to the resource id rules ([`validate_resource_id`]): an exact id must be a
+//! canonical id, and a glob's segments follow the same rules (none empty, none `.` or `..`, no
+//! whitespace, control or invisible characters), so a glob cannot be written to match spellings of an
+//! id that no inventory holds. A glob has at most [`MAX_GLOB_SEGMENTS`] segments, at most
+//! [`MAX_GLOB_DEEP`] of them `**`. Grants already stored before these rules keep working: the policy
+//! loader reads them with [`Selector::parse_stored`], the rules of 0.1.0.
+
+use super::resource_id::{self, ResourceIdError, SegmentProblem};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// The longest selector accepted, in bytes.
 pub const MAX_SELECTOR_LEN: usize = 256;
+
+/// The most `/`-separated segments in a glob: ten times a deep plant path.
+pub const MAX_GLOB_SEGMENTS: usize = 32;
+
+/// The most `**` segments in a glob. Matching stays linear whatever the pattern (see the glob
+/// module); this bound keeps patterns readable and their cost small.
+pub const MAX_GLOB_DEEP: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Selector {
@@ -33,8 +49,21 @@ pub enum SelectorError {
     Empty,
     #[error("resource selector {selector:?} is {len} bytes long; at most {MAX_SELECTOR_LEN} are allowed")]
     TooLong { selector: String, len: usize },
-    #[error("resource selector {selector:?} contains whitespace or a control character at byte {at}")]
-    BadChar { selector: String, at: usize },
+    #[error(
+        "resource selector {selector:?} contains whitespace or an invisible or control character (U+{code:04X}) at byte {at}"
+    )]
+    BadChar { selector: String, at: usize, code: u32 },
+    /// An exact-id selector that is not a canonical resource id.
+    #[error("resource selector: {0}")]
+    Id(ResourceIdError),
+    #[error("resource selector {selector:?} has an empty segment: no leading, trailing or doubled '/'")]
+    EmptySegment { selector: String },
+    #[error("resource selector {selector:?} has a {segment:?} segment: selectors are written without '.' or '..'")]
+    DotSegment { selector: String, segment: &'static str },
+    #[error("resource selector {selector:?} has {count} segments; at most {MAX_GLOB_SEGMENTS} are allowed")]
+    TooManySegments { selector: String, count: usize },
+    #[error("resource selector {selector:?} has {count} '**' segments; at most {MAX_GLOB_DEEP} are allowed")]
+    TooManyDeep { selector: String, count: usize },
     #[error("resource selector {selector:?} has no group name after '@'")]
     EmptyGroup { selector: String },
     #[error(
@@ -75,16 +104,49 @@ fn shown(s: &str) -> String {
 }
 
 impl Selector {
-    /// Parses the text form: `*`, `@group`, a pattern containing `*`, or an exact resource id.
+    /// Parses the text form of a new selector: `*`, `@group`, a pattern containing `*`, or an exact
+    /// resource id, each held to the rules of the module doc.
     pub fn parse(s: &str) -> Result<Selector, SelectorError> {
+        if let Err((at, c)) = resource_id::check_characters(s)
+            && s.len() <= MAX_SELECTOR_LEN
+        {
+            return Err(SelectorError::BadChar { selector: shown(s), at, code: u32::from(c) });
+        }
+        let selector = Selector::parse_stored(s)?;
+        let segments = |problem| match problem {
+            SegmentProblem::Empty => SelectorError::EmptySegment { selector: shown(s) },
+            SegmentProblem::Dot(segment) => SelectorError::DotSegment { selector: shown(s), segment },
+        };
+        match &selector {
+            Selector::Id(id) => resource_id::validate_resource_id(id).map_err(SelectorError::Id)?,
+            Selector::Glob(pattern) => {
+                resource_id::check_segments(pattern).map_err(segments)?;
+                let count = pattern.split('/').count();
+                if count > MAX_GLOB_SEGMENTS {
+                    return Err(SelectorError::TooManySegments { selector: shown(s), count });
+                }
+                let count = pattern.split('/').filter(|p| *p == "**").count();
+                if count > MAX_GLOB_DEEP {
+                    return Err(SelectorError::TooManyDeep { selector: shown(s), count });
+                }
+            }
+            Selector::Group(_) | Selector::All => {}
+        }
+        Ok(selector)
+    }
+
+    /// Parses a selector stored by an earlier version, under the rules of 0.1.0 (length, no whitespace
+    /// or control characters, group names). Only for rows already in the database: a deny grant written
+    /// then must keep denying, and an operator must be able to revoke what exists.
+    pub fn parse_stored(s: &str) -> Result<Selector, SelectorError> {
         if s.is_empty() {
             return Err(SelectorError::Empty);
         }
         if s.len() > MAX_SELECTOR_LEN {
             return Err(SelectorError::TooLong { selector: shown(s), len: s.len() });
         }
-        if let Some((at, _)) = s.char_indices().find(|(_, c)| c.is_whitespace() || c.is_control()) {
-            return Err(SelectorError::BadChar { selector: shown(s), at });
+        if let Some((at, c)) = s.char_indices().find(|(_, c)| c.is_whitespace() || c.is_control()) {
+            return Err(SelectorError::BadChar { selector: shown(s), at, code: u32::from(c) });
         }
         if s == "*" {
             return Ok(Selector::All);
@@ -203,6 +265,41 @@ mod tests {
                 Err(e) => assert!(is_expected(&e), "{text:?}: unexpected error {e:?}"),
             }
         }
+    }
+
+    #[test]
+    fn new_selectors_follow_the_resource_id_rules() {
+        type IsExpected = fn(&SelectorError) -> bool;
+        let deep = vec!["**/a"; 42].join("/") + "/b";
+        let wide = vec!["a"; 33].join("/") + "/*";
+        let cases: &[(&str, IsExpected)] = &[
+            ("line1//safety", |e| matches!(e, SelectorError::Id(ResourceIdError::EmptySegment { .. }))),
+            ("line1/./safety", |e| matches!(e, SelectorError::Id(ResourceIdError::DotSegment { .. }))),
+            ("line1/safety/", |e| matches!(e, SelectorError::Id(ResourceIdError::EmptySegment { .. }))),
+            ("line1/safe\u{200b}ty", |e| matches!(e, SelectorError::BadChar { at: 10, code: 0x200B, .. })),
+            ("line1/\u{202e}*", |e| matches!(e, SelectorError::BadChar { code: 0x202E, .. })),
+            ("line1//*", |e| matches!(e, SelectorError::EmptySegment { .. })),
+            ("/line1/*", |e| matches!(e, SelectorError::EmptySegment { .. })),
+            ("line1/**/", |e| matches!(e, SelectorError::EmptySegment { .. })),
+            ("line1/../*", |e| matches!(e, SelectorError::DotSegment { segment: "..", .. })),
+            ("./*", |e| matches!(e, SelectorError::DotSegment { segment: ".", .. })),
+            (&deep, |e| matches!(e, SelectorError::TooManySegments { count: 85, .. })),
+            ("**/a/**/b/**/c/**/d/**", |e| matches!(e, SelectorError::TooManyDeep { count: 5, .. })),
+            (&wide, |e| matches!(e, SelectorError::TooManySegments { count: 34, .. })),
+        ];
+        for (text, is_expected) in cases {
+            match Selector::parse(text) {
+                Ok(s) => panic!("{text:?} parsed as {s:?}"),
+                Err(e) => assert!(is_expected(&e), "{text:?}: unexpected error {e:?}"),
+            }
+        }
+        assert!(Selector::parse("**/a/**/b/**/c/**").is_ok());
+        assert!(Selector::parse(&(vec!["a"; 31].join("/") + "/*")).is_ok());
+        // What 0.1.0 stored still reads, so a stored deny keeps denying.
+        for old in ["line1//*", "line1/./safety", &deep] {
+            assert!(Selector::parse_stored(old).is_ok(), "{old:?}");
+        }
+        assert!(Selector::parse_stored("a b").is_err());
     }
 
     #[test]

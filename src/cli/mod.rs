@@ -42,7 +42,9 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Control socket of the daemon [default: $RUNTIME_DIRECTORY, /run/gatewarden or ./gatewarden-state]
+    /// Control socket of the daemon [default: $RUNTIME_DIRECTORY, /run/gatewarden, $STATE_DIRECTORY,
+    /// else ./gatewarden-state]. Whichever it is, the CLI talks to it only when the socket and its
+    /// directory belong to root, to you or to the gatewarden user and others cannot write to them
     #[arg(long, global = true, env = "GATEWARDEN_SOCKET", value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Print exactly the method's result (or {"error": ...}) as JSON
@@ -205,12 +207,16 @@ pub struct Client {
 impl Client {
     pub fn connect(global: &Global) -> Result<Client, CliError> {
         let path = socket_path(global.socket.as_deref());
+        let trusted = TrustedOwners::of_this_process();
+        trusted.check_path(&path)?;
         let stream = UnixStream::connect(&path).map_err(|e| {
             CliError::Failed(format!(
                 "cannot reach gatewarden at {}: is `gatewarden serve` running? ({e})",
                 path.display()
             ))
         })?;
+        // The path was checked, but it could have been swapped since: the listening process decides.
+        trusted.check_peer(&path, &stream)?;
         let auth = global.token.as_ref().filter(|t| !t.is_empty()).map(|t| auth_for_secret(t));
         Ok(Client { path, reader: BufReader::new(stream), auth, next_id: 1 })
     }
@@ -255,7 +261,10 @@ pub fn auth_for_secret(secret: &str) -> Auth {
     }
 }
 
-/// Where the CLI looks for the daemon when `--socket` is not given.
+/// Where the CLI looks for the daemon when `--socket` is not given. The last fallback is relative to
+/// the working directory (`gatewarden serve` on embedded defaults there); like every other socket, it
+/// is used only when [`TrustedOwners::check_path`] accepts it, so a socket someone else left in the
+/// directory a technician happens to be in never receives a password or a token.
 pub fn socket_path(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = explicit {
         return p.to_path_buf();
@@ -270,6 +279,83 @@ pub fn socket_path(explicit: Option<&Path>) -> PathBuf {
     match std::env::var_os("STATE_DIRECTORY").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir).join("gatewarden.sock"),
         None => PathBuf::from("gatewarden-state/gatewarden.sock"),
+    }
+}
+
+/// The system user of a packaged install (packaging/gatewarden.sysusers): it owns the daemon's socket.
+pub const DAEMON_USER: &str = "gatewarden";
+
+/// Who may own the socket the CLI sends credentials to: root, the invoking user, and the gatewarden
+/// system user. "Is this socket safe to send a password or a token to?" is answered here and only here.
+pub struct TrustedOwners {
+    uids: Vec<u32>,
+}
+
+impl TrustedOwners {
+    pub fn of_this_process() -> TrustedOwners {
+        let mut uids = vec![0, nix::unistd::getuid().as_raw()];
+        if let Ok(Some(user)) = nix::unistd::User::from_name(DAEMON_USER) {
+            uids.push(user.uid.as_raw());
+        }
+        TrustedOwners { uids }
+    }
+
+    fn trusts(&self, uid: u32) -> bool {
+        self.uids.contains(&uid)
+    }
+
+    /// The socket (symlinks resolved) and the directory holding it must be owned by a trusted uid, and
+    /// not writable by others (a directory writable by others is accepted only with the sticky bit,
+    /// which stops them from replacing the socket).
+    pub fn check_path(&self, path: &Path) -> Result<(), CliError> {
+        use std::os::unix::fs::MetadataExt;
+        // Missing: let the connection attempt report it as it always did.
+        let Ok(real) = std::fs::canonicalize(path) else { return Ok(()) };
+        let refuse = |what: String| {
+            Err(CliError::Failed(format!(
+                "refusing to use the control socket {}: {what}. A socket there could belong to anyone, and \
+                 the CLI would send it your password or token. Pass --socket (or GATEWARDEN_SOCKET) with \
+                 the socket of your gatewarden, owned by root, by you or by the {DAEMON_USER} user",
+                path.display()
+            )))
+        };
+        let socket = std::fs::metadata(&real).map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))?;
+        if !self.trusts(socket.uid()) {
+            return refuse(format!("it is owned by uid {}", socket.uid()));
+        }
+        if socket.mode() & 0o002 != 0 {
+            return refuse(format!("it is writable by every user (mode {:o})", socket.mode() & 0o7777));
+        }
+        let dir = real.parent().unwrap_or(Path::new("/"));
+        let meta = std::fs::metadata(dir).map_err(|e| CliError::Failed(format!("{}: {e}", dir.display())))?;
+        if !self.trusts(meta.uid()) {
+            return refuse(format!("its directory {} is owned by uid {}", dir.display(), meta.uid()));
+        }
+        if meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0 {
+            return refuse(format!(
+                "its directory {} is writable by every user (mode {:o})",
+                dir.display(),
+                meta.mode() & 0o7777
+            ));
+        }
+        Ok(())
+    }
+
+    /// The process listening on the other end must run as a trusted uid too.
+    pub fn check_peer(&self, path: &Path, stream: &UnixStream) -> Result<(), CliError> {
+        use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+        let creds = getsockopt(stream, PeerCredentials)
+            .map_err(|e| CliError::Failed(format!("{}: cannot read the daemon's credentials: {e}", path.display())))?;
+        if self.trusts(creds.uid()) {
+            Ok(())
+        } else {
+            Err(CliError::Failed(format!(
+                "refusing to use the control socket {}: the process serving it runs as uid {}, not as root, \
+                 you or the {DAEMON_USER} user; pass --socket with the socket of your gatewarden",
+                path.display(),
+                creds.uid()
+            )))
+        }
     }
 }
 
@@ -297,9 +383,9 @@ pub fn run(cli: Cli) -> i32 {
             if json {
                 println!("{}", json!({ "error": e }));
             } else {
-                eprintln!("error: {}: {}", e.code.as_str(), e.message);
+                eprintln!("error: {}: {}", e.code.as_str(), output::safe(&e.message));
                 for (k, v) in &e.data {
-                    eprintln!("  {k}: {v}");
+                    eprintln!("  {}: {}", output::safe(k), output::safe(&v.to_string()));
                 }
             }
             EXIT_FAILED
@@ -319,7 +405,7 @@ fn report(json: bool, code: ErrorCode, message: &str) {
     if json {
         println!("{}", json!({ "error": { "code": code, "message": message } }));
     } else {
-        eprintln!("error: {message}");
+        eprintln!("error: {}", output::safe(message));
     }
 }
 
@@ -336,7 +422,7 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
             let v = accounts::login(global, user, password_stdin)?;
             // Human output is the bare token, so `export GATEWARDEN_TOKEN=$(gatewarden login ...)` works.
             if !global.json {
-                println!("{}", v["token"].as_str().unwrap_or_default());
+                println!("{}", output::safe(v["token"].as_str().unwrap_or_default()));
                 return Ok(None);
             }
             Ok(Some(v))
@@ -395,4 +481,47 @@ fn config_check(file: Option<PathBuf>) -> Result<Value, CliError> {
         "seats": config.license.seats,
         "mqtt": if config.mqtt.enabled { config.mqtt.url.as_str() } else { "disabled" },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn verdict(owners: &TrustedOwners, path: &Path) -> Result<(), String> {
+        owners.check_path(path).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn socket_trust_follows_owner_and_modes() {
+        let me = nix::unistd::getuid().as_raw();
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("gatewarden.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let set = |p: &Path, mode: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        let mine = TrustedOwners { uids: vec![me] };
+        set(dir.path(), 0o755);
+        set(&sock, 0o660);
+        assert_eq!(verdict(&mine, &sock), Ok(()));
+        set(&sock, 0o666);
+        assert!(verdict(&mine, &sock).unwrap_err().contains("writable by every user"));
+        set(&sock, 0o660);
+        set(dir.path(), 0o777);
+        assert!(verdict(&mine, &sock).unwrap_err().contains("its directory"));
+        // Sticky: others may add files but not replace ours.
+        set(dir.path(), 0o1777);
+        assert_eq!(verdict(&mine, &sock), Ok(()));
+        set(dir.path(), 0o755);
+        // Owned by nobody we trust.
+        let strangers = TrustedOwners { uids: vec![me.wrapping_add(4242)] };
+        assert!(verdict(&strangers, &sock).unwrap_err().contains(&format!("owned by uid {me}")));
+        // A symlink is judged by what it points at.
+        let link_dir = tempfile::tempdir().unwrap();
+        let link = link_dir.path().join("gatewarden.sock");
+        std::os::unix::fs::symlink(&sock, &link).unwrap();
+        set(dir.path(), 0o777);
+        assert!(verdict(&mine, &link).unwrap_err().contains("its directory"));
+        // Missing: left to the connection attempt to report.
+        assert_eq!(verdict(&mine, &dir.path().join("missing.sock")), Ok(()));
+    }
 }

@@ -1,7 +1,19 @@
 //! Human output: a result object becomes `key: value` lines, a list of objects becomes a table.
 //! Timestamps (unix ms in fields named `ts`, `since`, `*_at`) are shown as UTC.
+//!
+//! Every string the CLI prints for a person (keys, values, error messages) passes through [`safe`],
+//! so a value someone stored (an audit detail, a resource attribute, a terminate reason) cannot move
+//! the cursor, clear the screen, forge a line or reorder the text around it on the technician's
+//! terminal. `--json` output is left to the JSON encoder: it is for programs.
 
 use serde_json::Value;
+use std::borrow::Cow;
+
+/// The one door to the terminal: control characters (C0, C1, ESC, DEL), format, bidi and zero-width
+/// characters become visible escapes like `\u{1b}` (see [`crate::text::escape`]).
+pub fn safe(s: &str) -> Cow<'_, str> {
+    crate::text::escape(s)
+}
 
 /// Prints a method result for a person.
 pub fn print_human(v: &Value) {
@@ -13,23 +25,23 @@ pub fn render(v: &Value) -> String {
         Value::Array(items) if items.is_empty() => "(none)\n".to_string(),
         Value::Array(items) if items.iter().all(Value::is_object) => table(items),
         Value::Object(map) => {
-            let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
+            let width = map.keys().map(|k| safe(k).chars().count()).max().unwrap_or(0);
             let mut out = String::new();
             for (k, v) in map {
                 match v {
                     Value::Object(inner) if !inner.is_empty() => {
-                        out.push_str(&format!("{k}:\n"));
+                        out.push_str(&format!("{}:\n", safe(k)));
                         for line in render(v).lines() {
                             out.push_str(&format!("  {line}\n"));
                         }
                     }
                     Value::Array(items) if items.iter().any(Value::is_object) => {
-                        out.push_str(&format!("{k}:\n"));
+                        out.push_str(&format!("{}:\n", safe(k)));
                         for line in render(v).lines() {
                             out.push_str(&format!("  {line}\n"));
                         }
                     }
-                    _ => out.push_str(&format!("{k:width$}  {}\n", cell(k, v))),
+                    _ => out.push_str(&format!("{:width$}  {}\n", safe(k), cell(k, v))),
                 }
             }
             out
@@ -54,7 +66,7 @@ fn table(items: &[Value]) -> String {
     let widths: Vec<usize> = cols
         .iter()
         .enumerate()
-        .map(|(i, c)| rows.iter().map(|r| r[i].chars().count()).chain([c.len()]).max().unwrap_or(0))
+        .map(|(i, c)| rows.iter().map(|r| r[i].chars().count()).chain([safe(c).chars().count()]).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
     let line = |cells: Vec<String>| {
@@ -62,7 +74,7 @@ fn table(items: &[Value]) -> String {
         s.truncate(s.trim_end().len());
         s + "\n"
     };
-    out.push_str(&line(cols.iter().map(|c| c.to_uppercase()).collect()));
+    out.push_str(&line(cols.iter().map(|c| safe(c).to_uppercase()).collect()));
     for r in rows {
         out.push_str(&line(r));
     }
@@ -76,13 +88,13 @@ fn is_time_key(k: &str) -> bool {
 fn cell(key: &str, v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => safe(s).into_owned(),
         Value::Number(n) if is_time_key(key) => n.as_i64().map(format_ms).unwrap_or_else(|| n.to_string()),
         Value::Array(a) if a.iter().all(|x| x.is_string() || x.is_number()) => {
             let parts: Vec<String> = a.iter().map(|x| cell("", x)).collect();
             if parts.is_empty() { "-".into() } else { parts.join(",") }
         }
-        other => other.to_string(),
+        other => safe(&other.to_string()).into_owned(),
     }
 }
 
@@ -143,6 +155,18 @@ mod tests {
         assert_eq!(parse_utc("2024-02-29"), Some(1_709_164_800_000));
         assert_eq!(parse_utc("2024-13-01"), None);
         assert_eq!(parse_utc("yesterday"), None);
+    }
+
+    #[test]
+    fn terminal_controls_in_values_and_keys_are_escaped() {
+        let v = json!([{"action": "supervisor.message", "detail": {"text": "\u{1b}[2J\u{202e}evil"}, "who": "a\nb"}]);
+        let t = render(&v);
+        assert!(!t.chars().any(|c| c != '\n' && crate::text::is_hidden(c)), "{t:?}");
+        assert!(t.contains("\\u{202e}evil") && t.contains("a\\nb"), "{t}");
+        assert_eq!(t.lines().count(), 2, "{t}");
+        let o = render(&json!({"x\u{1b}[31m": {"k\u{200b}": "v\u{9b}"}}));
+        assert!(o.contains("x\\u{1b}[31m:") && o.contains("k\\u{200b}") && o.contains("v\\u{9b}"), "{o}");
+        assert!(!o.chars().any(|c| c != '\n' && crate::text::is_hidden(c)), "{o:?}");
     }
 
     #[test]

@@ -83,10 +83,13 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Setup(format!("SIGINT: {e}")))?;
     let mut sighup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Setup(format!("SIGHUP: {e}")))?;
     let paths = resolve_paths(&config, opts.config_path.clone());
+    private_files();
     create_state_dir(&paths.state_dir)?;
     let _state_lock = lock_state_dir(&paths.state_dir)?;
+    tighten_state_files(&paths.state_dir);
     let mut store = Store::open(&paths.db)?;
     ensure_admin(&mut store, &config, &opts)?;
+    report_non_canonical(&store.conn);
     let listener = server::bind(&paths.socket, config.daemon.socket_group.as_deref())?;
     let socket_path = paths.socket.clone();
     let ctx =
@@ -259,10 +262,95 @@ fn ensure_admin(store: &mut Store, config: &Config, opts: &ServeOptions) -> Resu
     Ok(())
 }
 
+/// Every file the daemon creates is private to its user: the database holds password hashes and
+/// token digests, and SQLite gives the WAL and shm files the database's own mode. With umask 077 they
+/// are 0600 whatever umask the daemon was started with (022 on most shells). The control socket and
+/// the state directory set their modes explicitly.
+fn private_files() {
+    use nix::sys::stat::{Mode, umask};
+    umask(Mode::from_bits_truncate(0o077));
+}
+
+/// The files of the state directory, tightened at every start.
+const STATE_FILES: &[&str] =
+    &["gatewarden.db", "gatewarden.db-wal", "gatewarden.db-shm", "gatewarden.db-journal", "gatewarden.lock"];
+
+/// Files an earlier version (or a restore) left readable by others become 0600 (our own files only:
+/// another owner's file is reported, not touched).
+fn tighten_state_files(dir: &std::path::Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let me = nix::unistd::geteuid().as_raw();
+    for name in STATE_FILES {
+        let path = dir.join(name);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if !meta.is_file() || meta.mode() & 0o077 == 0 {
+            continue;
+        }
+        if meta.uid() != me {
+            tracing::warn!(
+                "{} is mode {:o} and owned by uid {}; make it 0600",
+                path.display(),
+                meta.mode() & 0o777,
+                meta.uid()
+            );
+            continue;
+        }
+        match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => tracing::info!("{} was mode {:o}; now 0600", path.display(), meta.mode() & 0o777),
+            Err(e) => tracing::warn!("{}: cannot make it 0600: {e}", path.display()),
+        }
+    }
+}
+
+/// Creates the state directory (0750: the socket's group may need to reach a socket inside it).
 fn create_state_dir(dir: &std::path::Path) -> Result<(), DaemonError> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let err = |source| DaemonError::StateDir { path: dir.display().to_string(), source };
-    std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir).map_err(err)
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir).map_err(err)?;
+    // The umask (077) took the group bits off; give back exactly what is meant.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).map_err(err)
+}
+
+/// Says, once at start, which stored resource ids, group members and grant selectors an earlier
+/// version accepted that the current rules refuse. They are left as they are: they keep working (a deny
+/// keeps denying), `resource list`, `role show` and `group` commands show them, and `resource delete`,
+/// `group member-remove` and `role revoke` remove them; only new input is held to the rules.
+fn report_non_canonical(conn: &rusqlite::Connection) {
+    type Rule = fn(&str) -> bool;
+    let scan = |sql: &str, bad: Rule| -> rusqlite::Result<(usize, Option<String>)> {
+        let mut st = conn.prepare(sql)?;
+        let mut rows = st.query([])?;
+        let (mut n, mut first) = (0, None);
+        while let Some(r) = rows.next()? {
+            let text: String = r.get(0)?;
+            if bad(&text) {
+                n += 1;
+                first.get_or_insert(text);
+            }
+        }
+        Ok((n, first))
+    };
+    let bad_id: Rule = |id| crate::authz::validate_resource_id(id).is_err();
+    let bad_selector: Rule = |s| crate::authz::Selector::parse(s).is_err();
+    let checks = [
+        ("resource ids", "SELECT id FROM resources", bad_id),
+        ("group members", "SELECT DISTINCT resource_id FROM group_members", bad_id),
+        ("grant selectors", "SELECT DISTINCT selector FROM grants", bad_selector),
+    ];
+    for (what, sql, bad) in checks {
+        match scan(sql, bad) {
+            Ok((0, _)) => {}
+            Ok((n, first)) => tracing::warn!(
+                "{n} stored {what} do not follow the current rules (first: {}); they keep working, and new \
+                 input is held to the rules: replace them with canonical ones",
+                crate::text::shown(first.as_deref().unwrap_or_default(), 64)
+            ),
+            Err(e) => tracing::warn!("checking stored {what}: {e}"),
+        }
+    }
 }
 
 /// The one-line summary systemd shows in `systemctl status`.
@@ -276,7 +364,14 @@ fn status_line(ctx: &Ctx) -> String {
     format!("seats {in_use}/{} in use, {sessions} sessions; supervisor lock: {lock}", config.license.seats)
 }
 
-/// Periodic upkeep: retention of the audit trail, of ended sessions and of undelivered MQTT messages.
+/// Deletes login tokens past their expiry: they can never be used again, and the table would otherwise
+/// grow with every login. Returns how many went.
+fn prune_login_tokens(conn: &rusqlite::Connection, now_ms: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM login_tokens WHERE expires_at <= ?1", [now_ms])
+}
+
+/// Periodic upkeep: retention of the audit trail, of ended sessions, of undelivered MQTT messages, and
+/// expired login tokens.
 fn housekeep(ctx: &Ctx) {
     if let Err(e) = api::session::prune(ctx) {
         tracing::warn!("session retention failed: {e}");
@@ -296,6 +391,11 @@ fn housekeep(ctx: &Ctx) {
         Ok(n) if !config.mqtt.enabled => tracing::debug!("outbox retention dropped {n} messages (MQTT disabled)"),
         Ok(n) => tracing::warn!("outbox retention dropped {n} undelivered MQTT messages (broker away too long)"),
         Err(e) => tracing::warn!("outbox retention failed: {e}"),
+    }
+    match prune_login_tokens(&store.conn, crate::store::now_ms()) {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!("{n} expired login tokens deleted"),
+        Err(e) => tracing::warn!("login token retention failed: {e}"),
     }
 }
 

@@ -5,17 +5,122 @@
 //! sends nothing for `daemon.client_timeout`, or dribbles a line slower than that, is disconnected.
 //! At most `daemon.max_clients` connections are served at once; the next is told so and closed.
 //! Who the caller is comes from SO_PEERCRED, never from anything the client says about itself.
+//!
+//! What must never happen: members of the socket's group locking root out. Connection slots are
+//! therefore decided per peer uid, right after SO_PEERCRED and before anything is read ([`Slots`]): a
+//! uid other than root and the daemon's own may hold at most a quarter of the slots, all of them
+//! together at most `max_clients` minus a few slots kept for root and the daemon's uid; and a
+//! connection must complete its first line within [`FIRST_LINE_TIMEOUT`] (or `client_timeout` if
+//! shorter), so half-written connections, even root's own, give their slots back within seconds.
 
 use crate::api::{self, Ctx, Origin};
 use crate::protocol::{ApiError, ErrorCode, Request, Response};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Semaphore;
+
+/// How long a new connection may take to send its first complete line.
+pub const FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The connection slots of the control socket, per peer uid. Pure accounting (no I/O), so the rules
+/// are tested on their own; the server holds one behind a mutex and a [`Slot`] gives its place back
+/// when its connection ends.
+#[derive(Debug)]
+pub struct Slots {
+    capacity: usize,
+    /// Slots only root and the daemon's own uid may take.
+    reserved: usize,
+    /// The most slots one other uid may hold.
+    per_uid: usize,
+    privileged: [u32; 2],
+    in_use: usize,
+    /// Slots held by uids other than the privileged ones, in all and per uid.
+    others: usize,
+    by_uid: HashMap<u32, usize>,
+}
+
+/// Why a connection did not get a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Every slot open to this uid is taken.
+    Full,
+    /// This uid holds its share already.
+    UidShare(usize),
+}
+
+impl Slots {
+    /// `capacity` slots (`daemon.max_clients`); root and `daemon_uid` are privileged. Kept for them:
+    /// one eighth of the slots, at least 1 and at most 8 (none when there is a single slot). Each other
+    /// uid: at most a quarter of the rest, at least 1.
+    pub fn new(capacity: usize, daemon_uid: u32) -> Slots {
+        let reserved = if capacity >= 2 { (capacity / 8).clamp(1, 8) } else { 0 };
+        let per_uid = ((capacity - reserved) / 4).max(1);
+        Slots { capacity, reserved, per_uid, privileged: [0, daemon_uid], in_use: 0, others: 0, by_uid: HashMap::new() }
+    }
+
+    fn is_privileged(&self, uid: u32) -> bool {
+        self.privileged.contains(&uid)
+    }
+
+    /// Takes a slot for a connection of `uid`, or says why not.
+    pub fn admit(&mut self, uid: u32) -> Result<(), Refusal> {
+        if self.in_use >= self.capacity {
+            return Err(Refusal::Full);
+        }
+        if !self.is_privileged(uid) {
+            if self.others >= self.capacity - self.reserved {
+                return Err(Refusal::Full);
+            }
+            let held = self.by_uid.get(&uid).copied().unwrap_or(0);
+            if held >= self.per_uid {
+                return Err(Refusal::UidShare(self.per_uid));
+            }
+            self.by_uid.insert(uid, held + 1);
+            self.others += 1;
+        }
+        self.in_use += 1;
+        Ok(())
+    }
+
+    /// Gives back a slot `admit` gave to `uid`.
+    pub fn release(&mut self, uid: u32) {
+        self.in_use = self.in_use.saturating_sub(1);
+        if !self.is_privileged(uid) {
+            self.others = self.others.saturating_sub(1);
+            match self.by_uid.get_mut(&uid) {
+                Some(n) if *n > 1 => *n -= 1,
+                _ => {
+                    self.by_uid.remove(&uid);
+                }
+            }
+        }
+    }
+}
+
+/// One taken slot; dropping it gives it back.
+struct Slot {
+    slots: Arc<Mutex<Slots>>,
+    uid: u32,
+}
+
+impl Slot {
+    fn take(slots: &Arc<Mutex<Slots>>, uid: u32) -> Result<Slot, Refusal> {
+        slots.lock().unwrap_or_else(|e| e.into_inner()).admit(uid)?;
+        Ok(Slot { slots: slots.clone(), uid })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).release(self.uid);
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
@@ -61,29 +166,44 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, BindError>
 
 /// Accepts connections until the task is dropped.
 pub async fn serve(listener: UnixListener, ctx: Arc<Ctx>) {
-    let limits = Arc::new(Semaphore::new(ctx.config().daemon.max_clients));
+    let daemon_uid = nix::unistd::geteuid().as_raw();
+    let slots = Arc::new(Mutex::new(Slots::new(ctx.config().daemon.max_clients, daemon_uid)));
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
                 tracing::warn!("control socket accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (uid, origin) = match getsockopt(&stream, PeerCredentials) {
+            Ok(c) => (c.uid(), Origin::Socket { uid: c.uid(), pid: c.pid() }),
+            Err(e) => {
+                tracing::warn!("control socket: cannot read peer credentials, closing: {e}");
                 continue;
             }
         };
         let ctx = ctx.clone();
-        match limits.clone().try_acquire_owned() {
-            Ok(permit) => {
+        match Slot::take(&slots, uid) {
+            Ok(slot) => {
                 tokio::spawn(async move {
-                    connection(stream, ctx).await;
-                    drop(permit);
+                    connection(stream, origin, ctx).await;
+                    drop(slot);
                 });
             }
-            Err(_) => {
+            Err(refusal) => {
+                let message = match refusal {
+                    Refusal::Full => "too many clients connected; try again shortly".to_string(),
+                    Refusal::UidShare(n) => format!("uid {uid} already has {n} connections open; close one first"),
+                };
+                tracing::debug!("{}: refused: {message}", origin.describe());
                 tokio::spawn(async move {
-                    let err = ApiError::new(ErrorCode::Internal, "too many clients connected; try again shortly");
-                    let _ = reply(&mut { stream }, Response::from_result(Value::Null, Err(err))).await;
+                    let err = ApiError::new(ErrorCode::Internal, message);
+                    let resp = Response::from_result(Value::Null, Err(err));
+                    // A peer that does not read cannot hold this task either.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), reply(&mut { stream }, resp)).await;
                 });
             }
         }
@@ -127,22 +247,17 @@ async fn reply(stream: &mut UnixStream, resp: Response) -> io::Result<()> {
     stream.write_all(&line).await
 }
 
-async fn connection(stream: UnixStream, ctx: Arc<Ctx>) {
-    let origin = match getsockopt(&stream, PeerCredentials) {
-        Ok(c) => Origin::Socket { uid: c.uid(), pid: c.pid() },
-        Err(e) => {
-            tracing::warn!("control socket: cannot read peer credentials, closing: {e}");
-            return;
-        }
-    };
+async fn connection(stream: UnixStream, origin: Origin, ctx: Arc<Ctx>) {
     let config = ctx.config();
     let (max, timeout) = (config.daemon.max_request_bytes, config.daemon.client_timeout.0);
     drop(config);
     let mut reader = BufReader::new(stream);
+    // The first line must come soon: a slot is not for holding a connection open without a request.
+    let mut wait = timeout.min(FIRST_LINE_TIMEOUT);
     loop {
-        let line = match tokio::time::timeout(timeout, read_frame(&mut reader, max)).await {
+        let line = match tokio::time::timeout(wait, read_frame(&mut reader, max)).await {
             Err(_) => {
-                tracing::debug!("{}: idle for {timeout:?}, closing", origin.describe());
+                tracing::debug!("{}: no complete line within {wait:?}, closing", origin.describe());
                 return;
             }
             Ok(Err(_)) | Ok(Ok(Frame::Eof)) => return,
@@ -156,6 +271,8 @@ async fn connection(stream: UnixStream, ctx: Arc<Ctx>) {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        // A request came: from now on the connection may idle like any other.
+        wait = timeout;
         let resp = match Request::decode(&line) {
             Err(bad) => {
                 let (id, err) = *bad;
@@ -212,6 +329,73 @@ mod tests {
                 Frame::Eof => return out,
             }
         }
+    }
+
+    #[test]
+    fn other_uids_get_a_share_and_root_keeps_its_slots() {
+        let mut s = Slots::new(256, 999);
+        assert_eq!((s.reserved, s.per_uid), (8, 62));
+        // One group member fills its share...
+        for _ in 0..62 {
+            assert_eq!(s.admit(1000), Ok(()));
+        }
+        assert_eq!(s.admit(1000), Err(Refusal::UidShare(62)));
+        // ...three more fill theirs; together they stop short of the reserved slots.
+        for uid in [1001, 1002, 1003] {
+            for _ in 0..62 {
+                assert_eq!(s.admit(uid), Ok(()));
+            }
+        }
+        assert_eq!(s.others, 248);
+        assert_eq!(s.admit(1004), Err(Refusal::Full));
+        // Root and the daemon's own uid still get in, up to the capacity.
+        for uid in [0, 999, 0, 0, 0, 0, 0, 999] {
+            assert_eq!(s.admit(uid), Ok(()));
+        }
+        assert_eq!(s.admit(0), Err(Refusal::Full));
+        // A slot given back is taken again by whoever asks first within the rules.
+        s.release(1000);
+        assert_eq!(s.admit(0), Ok(()));
+        assert_eq!(s.admit(1000), Err(Refusal::Full));
+        s.release(0);
+        assert_eq!(s.admit(1004), Ok(()));
+        assert_eq!(s.admit(1000), Err(Refusal::Full));
+        assert_eq!(s.by_uid.get(&1000), Some(&61));
+    }
+
+    #[test]
+    fn slot_accounting_never_drifts() {
+        // Any order of admits and releases leaves the counters equal to what is held.
+        let mut s = Slots::new(16, 5);
+        let mut held: Vec<u32> = Vec::new();
+        let uids = [0u32, 5, 7, 7, 8, 7, 9, 0, 7, 8];
+        for round in 0..500usize {
+            let uid = uids[round * 7 % uids.len()];
+            if round % 3 == 2 && !held.is_empty() {
+                let u = held.remove(round % held.len());
+                s.release(u);
+            } else if s.admit(uid).is_ok() {
+                held.push(uid);
+            }
+            assert_eq!(s.in_use, held.len());
+            assert_eq!(s.others, held.iter().filter(|u| **u != 0 && **u != 5).count());
+            assert!(s.in_use <= 16 && s.others <= 16 - s.reserved);
+            for (uid, n) in &s.by_uid {
+                assert_eq!(*n, held.iter().filter(|u| *u == uid).count());
+                assert!(*n <= s.per_uid);
+            }
+        }
+    }
+
+    #[test]
+    fn tiny_capacities_still_work() {
+        let mut one = Slots::new(1, 5);
+        assert_eq!(one.admit(1000), Ok(()));
+        assert_eq!(one.admit(0), Err(Refusal::Full));
+        let mut two = Slots::new(2, 5);
+        assert_eq!(two.admit(1000), Ok(()));
+        assert_eq!(two.admit(1001), Err(Refusal::Full));
+        assert_eq!(two.admit(0), Ok(()));
     }
 
     #[tokio::test]

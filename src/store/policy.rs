@@ -54,7 +54,8 @@ pub fn user_role_names(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<
 /// A selector the engine cannot read (written by an older version) is left out, with a warning.
 fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<authz::Grant>> {
     let text: String = r.get(4)?;
-    let Ok(selector) = authz::Selector::parse(&text) else {
+    // Stored rows keep the rules they were written under: a deny written then must keep denying.
+    let Ok(selector) = authz::Selector::parse_stored(&text) else {
         tracing::warn!("grant {} has an unreadable selector {text:?}; ignored", r.get::<_, i64>(0)?);
         return Ok(None);
     };
