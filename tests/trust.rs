@@ -543,3 +543,40 @@ fn refusals_by_the_ceiling_are_audited() {
         "{audit}"
     );
 }
+
+/// Anything a request writes into a row is bounded: resource attributes, and the selectors an audit
+/// row names for a grant from a long resource list.
+#[test]
+fn resource_attributes_and_audited_grant_lists_are_bounded() {
+    let d = Daemon::start();
+    let big = json!({"id": "line1/p1", "kind": "device", "attributes": {"note": "n".repeat(2000)}});
+    assert_eq!(code(&d.call("resource.add", big)), "bad_request");
+    let many: serde_json::Map<String, Value> = (0..100).map(|i| (format!("a{i}"), json!("x"))).collect();
+    let r = d.call("resource.add", json!({"id": "line1/p1", "kind": "device", "attributes": many}));
+    assert_eq!(code(&r), "bad_request");
+    let r = d.call("resource.add", json!({"id": "line1/p1", "kind": "device", "attributes": {"Bad Name": "x"}}));
+    assert_eq!(code(&r), "bad_request");
+    assert_eq!(d.sql_count("SELECT count(*) FROM resources"), 0);
+
+    let csv: String = std::iter::once("device".to_string())
+        .chain((0..300).map(|i| format!("line1/p{i}")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    d.ok(&["call", "resource.import", &json!({"csv": csv}).to_string()]);
+    d.ok(&["role", "add", "ops"]);
+    d.ok(&[
+        "call",
+        "role.grant",
+        &json!({"role": "ops", "permission": "tag.read", "read": true, "resources_csv": csv}).to_string(),
+    ]);
+    d.ok(&["call", "role.revoke", &json!({"role": "ops", "permission": "tag.read"}).to_string()]);
+    for action in ["role.grant", "role.revoke"] {
+        let detail: String = rusqlite::Connection::open(d.db_path())
+            .unwrap()
+            .query_row("SELECT detail FROM audit WHERE action = ?1", [action], |r| r.get(0))
+            .unwrap();
+        let v: Value = serde_json::from_str(&detail).unwrap();
+        assert!(v["resources"].as_array().unwrap().len() <= 20, "{action}: {detail}");
+        assert!(detail.len() < 2048, "{action}: {} bytes", detail.len());
+    }
+}

@@ -31,6 +31,36 @@ struct AddParams {
     attributes: Map<String, Value>,
 }
 
+/// At most this many attributes on one resource, as a CSV inventory could carry.
+const MAX_ATTRIBUTES: usize = 64;
+
+/// Attributes as `resource import` bounds them: column-like names, and text values of at most
+/// `csvfile::MAX_ATTRIBUTE_LEN` bytes (other JSON values at most that long once written).
+fn check_attributes(attrs: &Map<String, Value>) -> Result<(), ApiError> {
+    if attrs.len() > MAX_ATTRIBUTES {
+        return Err(ApiError::bad_request(format!("at most {MAX_ATTRIBUTES} attributes per resource")));
+    }
+    for (k, v) in attrs {
+        if !csvfile::is_valid_column_name(k) {
+            return Err(ApiError::bad_request(format!(
+                "attribute name {:?} is not valid: use a lowercase word like serial",
+                crate::store::audit::cut(k, 64)
+            )));
+        }
+        let len = match v {
+            Value::String(s) => s.len(),
+            other => other.to_string().len(),
+        };
+        if len > csvfile::MAX_ATTRIBUTE_LEN {
+            return Err(ApiError::bad_request(format!(
+                "attribute {k}: the value is {len} bytes long; at most {}",
+                csvfile::MAX_ATTRIBUTE_LEN
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn add(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: AddParams = params("resource.add", p)?;
     ctx.authorize(caller, "resources.manage")?;
@@ -38,6 +68,7 @@ pub fn add(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     if !csvfile::is_valid_column_name(&p.kind) {
         return Err(ApiError::bad_request(format!("kind {:?} is not valid: use a lowercase word like device", p.kind)));
     }
+    check_attributes(&p.attributes)?;
     ctx.write_policy(|tx| {
         let exists: i64 = tx.query_row("SELECT count(*) FROM resources WHERE id = ?1", [&p.id], |r| r.get(0))?;
         if exists > 0 {
@@ -176,7 +207,7 @@ pub fn group_create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiE
     ctx.authorize(caller, "resources.manage")?;
     if !is_valid_group_name(&p.name) {
         return Err(ApiError::bad_request(format!(
-            "group name {:?} is not valid: letters, digits, '.', '_', '-', '/'",
+            "group name {:?} is not valid: letters, digits, '.', '_' and '-', starting with a letter or digit",
             p.name
         )));
     }

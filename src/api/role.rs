@@ -252,6 +252,14 @@ struct GrantParams {
     deny: bool,
 }
 
+/// At most this many selectors are named in one audit row (the count says how many there were): a
+/// grant from a long resource list must not make the row as long as the list.
+const AUDITED_SELECTORS: usize = 20;
+
+fn first_of(items: impl Iterator<Item = String>) -> Vec<String> {
+    items.take(AUDITED_SELECTORS).collect()
+}
+
 /// Resolves a CSV resource list against the inventory: every row must name an existing resource of
 /// the header's kind. Returns the ids to apply and the rows skipped by `ignore_missing`.
 pub fn resolve_list(
@@ -341,7 +349,7 @@ pub fn grant(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
             ids.push(tx.last_insert_rowid());
         }
         let detail = json!({"permission": p.permission, "read": read, "write": write, "effect": effect,
-                            "resources": selectors.iter().map(Selector::as_text).collect::<Vec<_>>(),
+                            "resources": first_of(selectors.iter().map(Selector::as_text)), "resource_count": selectors.len(),
                             "skipped": skipped.len()});
         audit::record(tx, &caller.actor(), "role.grant", Some(&target), Outcome::Ok, Some(&detail))?;
         outbox::event(tx, "policy.changed", &json!({"target": target}))?;
@@ -393,7 +401,8 @@ pub fn revoke(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         if n == 0 {
             return Err(ApiError::not_found(format!("{target} has no such grant")));
         }
-        let detail = json!({"id": p.id, "permission": p.permission, "resources": p.resources, "revoked": n});
+        let detail = json!({"id": p.id, "permission": p.permission, "resources": first_of(chosen.iter().map(|g| g.selector.as_text())),
+                            "revoked": n});
         audit::record(tx, &caller.actor(), "role.revoke", Some(&target), Outcome::Ok, Some(&detail))?;
         outbox::event(tx, "policy.changed", &json!({"target": target}))?;
         Ok(json!({ "target": target, "revoked": n }))
