@@ -2,6 +2,8 @@
 //! CLI and its control socket, exactly as a technician or a local service would.
 #![allow(dead_code)]
 
+pub mod mqtt;
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
