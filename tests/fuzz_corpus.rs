@@ -39,3 +39,8 @@ fn config_load() {
 fn selector_parse() {
     replay("selector_parse", gatewarden::fuzz::selector);
 }
+
+#[test]
+fn mqtt_request() {
+    replay("mqtt_request", gatewarden::fuzz::mqtt_request);
+}
