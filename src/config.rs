@@ -233,8 +233,10 @@ impl Default for MqttConfig {
             rpc_max_in_flight_per_client: 8,
             rpc_max_bytes_in_flight: 8 * 1024 * 1024,
             rpc_max_large_bytes_in_flight: 4 * 1024 * 1024,
-            rpc_password_checks: 2,
-            rpc_password_waiters: 8,
+            // Each check holds accounts.argon2.memory_kib (19 MiB by default) while it runs: one at a
+            // time keeps a flood's worst case on a panel PC under 64 MiB of RSS (examples/mqtt_flood.rs).
+            rpc_password_checks: 1,
+            rpc_password_waiters: 16,
         }
     }
 }

@@ -66,9 +66,10 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, BindError>
     Ok(listener)
 }
 
-/// Password checks running at once for the control socket. Its queue is never full: each of the
-/// `daemon.max_clients` connections has at most one request in flight.
-pub const SOCKET_PASSWORD_CHECKS: usize = 4;
+/// Password checks running at once for the control socket (each holds the argon2 memory cost, 19 MiB
+/// by default). Its queue is never full: each of the `daemon.max_clients` connections has at most one
+/// request in flight.
+pub const SOCKET_PASSWORD_CHECKS: usize = 2;
 
 /// Accepts connections until the task is dropped.
 pub async fn serve(listener: UnixListener, ctx: Arc<Ctx>) {
@@ -144,7 +145,7 @@ async fn connection(stream: UnixStream, ctx: Arc<Ctx>, gate: &PasswordGate) {
     let origin = match getsockopt(&stream, PeerCredentials) {
         Ok(c) => Origin::Socket { uid: c.uid(), pid: c.pid() },
         Err(e) => {
-            tracing::warn!("control socket: cannot read peer credentials, closing: {e}");
+            crate::warn_throttled!("socket-peercred", "control socket: cannot read peer credentials, closing: {e}");
             return;
         }
     };
