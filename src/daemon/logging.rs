@@ -6,7 +6,8 @@
 //! Must never happen: a network client deciding how many bytes we log. Two tools keep the log
 //! bounded whatever a client sends: [`cut`] shortens and escapes every client-controlled string put in
 //! a log line, and [`Throttle`] lets a repeated warning through at most once per kind per period, the
-//! next line saying how many were suppressed in between.
+//! next line of that kind, or a closing line once a burst stops ([`flush_suppressed`]), saying how many
+//! were suppressed in between.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -131,6 +132,27 @@ impl Throttle {
             }
         }
     }
+
+    /// The kinds whose period has passed with lines suppressed, and how many: a burst that stopped
+    /// still gets its closing count. Each such kind starts a new period.
+    pub fn take_suppressed(&self, now: Instant) -> Vec<(&'static str, u64)> {
+        let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for (kind, at, suppressed) in kinds.iter_mut() {
+            if *suppressed > 0 && now.saturating_duration_since(*at) >= self.every {
+                out.push((*kind, std::mem::take(suppressed)));
+                *at = now;
+            }
+        }
+        out
+    }
+}
+
+/// Writes the closing count of every throttled burst (called every second from the daemon's loop).
+pub fn flush_suppressed() {
+    for (kind, n) in WARNINGS.take_suppressed(Instant::now()) {
+        tracing::warn!("{n} more warnings of kind {kind} suppressed in the last {:?}", WARNINGS.every);
+    }
 }
 
 /// The daemon's one throttle for warnings a network client can cause: one line per kind per 10 s.
@@ -178,6 +200,9 @@ mod tests {
         assert_eq!(t.allow("b", t0 + Duration::from_secs(2)), Some(0), "kinds are independent");
         assert_eq!(t.allow("a", t0 + Duration::from_secs(11)), Some(2), "the next line tells what was dropped");
         assert_eq!(t.allow("a", t0 + Duration::from_secs(12)), None);
+        assert_eq!(t.take_suppressed(t0 + Duration::from_secs(15)), vec![], "not before the period is over");
+        assert_eq!(t.take_suppressed(t0 + Duration::from_secs(21)), vec![("a", 1)], "a burst that stopped is counted");
+        assert_eq!(t.take_suppressed(t0 + Duration::from_secs(40)), vec![]);
     }
     #[test]
     fn levels_and_directives() {
