@@ -185,6 +185,7 @@ fn request_above_the_limit_is_answered_and_one_above_the_packet_size_is_refused_
         let mut raw = RawV5::connect(broker.port, "panel-raw", "panel", &pw);
         raw.publish("gatewarden/t22/rpc/request/panel-raw", request(size).as_bytes(), Some("hmi/panel-raw/r"));
         let after = raw.after(Duration::from_secs(5));
+        println!("{size}-byte request: the broker {after:?}");
         assert!(
             matches!(after, After::Disconnect(0x95) | After::Closed),
             "a {size}-byte request: the broker should refuse it, did {after:?}"
