@@ -130,6 +130,8 @@ fn hmi(port: u16, i: usize, token: &str, start: &std::sync::Barrier) -> Vec<Dura
     o.set_keep_alive(Duration::from_secs(30));
     let (client, mut conn) = Client::new(o, 100);
     let reply = format!("hmi/bench-{i}/reply");
+    // Each HMI asks on its own request topic (the last level is its client id).
+    let request_topic = format!("gatewarden/bench/rpc/request/bench-{i}");
     client.subscribe(&reply, QoS::AtMostOnce).unwrap();
     let mut events = conn.iter();
     for ev in events.by_ref() {
@@ -147,9 +149,7 @@ fn hmi(port: u16, i: usize, token: &str, start: &std::sync::Barrier) -> Vec<Dura
                          "params": {"permission": "tag.write", "resource": format!("line1/dev{}", n % 50), "access": "write"}});
         let props = PublishProperties { response_topic: Some(reply.clone()), ..Default::default() };
         let sent = Instant::now();
-        client
-            .publish_with_properties("gatewarden/bench/rpc/request", QoS::AtMostOnce, false, req.to_string(), props)
-            .unwrap();
+        client.publish_with_properties(&request_topic, QoS::AtMostOnce, false, req.to_string(), props).unwrap();
         for ev in events.by_ref() {
             if let Ok(Event::Incoming(Packet::Publish(p))) = ev {
                 let v: Value = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);

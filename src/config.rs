@@ -211,6 +211,18 @@ pub struct MqttConfig {
     pub rpc_rate: u32,
     /// How many requests an HMI may send at once before `rpc_rate` applies.
     pub rpc_burst: u32,
+    /// Requests over MQTT being served at once, all clients together (see `mqtt::rpc::Intake`).
+    pub rpc_max_in_flight: usize,
+    /// Requests being served at once for one client id.
+    pub rpc_max_in_flight_per_client: usize,
+    /// Request payload bytes held at once, all requests together.
+    pub rpc_max_bytes_in_flight: usize,
+    /// Of those, bytes held in large requests (above 64 KiB), so small ones keep their room.
+    pub rpc_max_large_bytes_in_flight: usize,
+    /// Password checks (argon2) for MQTT requests running at once.
+    pub rpc_password_checks: usize,
+    /// MQTT requests that may wait for a password check; beyond that, `rate_limited` at once.
+    pub rpc_password_waiters: usize,
 }
 
 impl Default for MqttConfig {
@@ -229,6 +241,14 @@ impl Default for MqttConfig {
             reconnect_max: Dur::secs(30),
             rpc_rate: 20,
             rpc_burst: 40,
+            rpc_max_in_flight: 64,
+            rpc_max_in_flight_per_client: 8,
+            rpc_max_bytes_in_flight: 8 * 1024 * 1024,
+            rpc_max_large_bytes_in_flight: 4 * 1024 * 1024,
+            // Each check holds accounts.argon2.memory_kib (19 MiB by default) while it runs: one at a
+            // time keeps a flood's worst case on a panel PC under 64 MiB of RSS (examples/mqtt_flood.rs).
+            rpc_password_checks: 1,
+            rpc_password_waiters: 16,
         }
     }
 }
@@ -383,6 +403,27 @@ impl Config {
         if m.rpc_rate == 0 || m.rpc_burst == 0 {
             return err("mqtt.rpc_rate", "rpc_rate and rpc_burst must be at least 1".into());
         }
+        if m.rpc_max_in_flight == 0 || m.rpc_max_in_flight > 100_000 {
+            return err("mqtt.rpc_max_in_flight", "must be between 1 and 100000".into());
+        }
+        if m.rpc_max_in_flight_per_client == 0 || m.rpc_max_in_flight_per_client > m.rpc_max_in_flight {
+            return err("mqtt.rpc_max_in_flight_per_client", "must be between 1 and mqtt.rpc_max_in_flight".into());
+        }
+        if m.rpc_max_bytes_in_flight < 64 * 1024 {
+            return err("mqtt.rpc_max_bytes_in_flight", "must be at least 65536".into());
+        }
+        if m.rpc_max_large_bytes_in_flight == 0 || m.rpc_max_large_bytes_in_flight > m.rpc_max_bytes_in_flight {
+            return err(
+                "mqtt.rpc_max_large_bytes_in_flight",
+                "must be between 1 and mqtt.rpc_max_bytes_in_flight (small requests need the rest)".into(),
+            );
+        }
+        if !(1..=64).contains(&m.rpc_password_checks) {
+            return err("mqtt.rpc_password_checks", "must be between 1 and 64".into());
+        }
+        if m.rpc_password_waiters > 10_000 {
+            return err("mqtt.rpc_password_waiters", "must be at most 10000".into());
+        }
         if m.client_cert_file.is_some() != m.client_key_file.is_some() {
             return err("mqtt.client_cert_file", "client_cert_file and client_key_file go together".into());
         }
@@ -495,6 +536,17 @@ mod tests {
         let e = Config::parse("[site]\nid = \"a/b\"\n", "g.toml").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("site.id"));
         assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn mqtt_intake_bounds_are_checked() {
+        let e =
+            Config::parse("[mqtt]\nrpc_max_in_flight = 4\nrpc_max_in_flight_per_client = 5\n", "g.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("mqtt.rpc_max_in_flight_per_client"), "{e}");
+        let e = Config::parse("[mqtt]\nrpc_max_large_bytes_in_flight = 99999999\n", "g.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("mqtt.rpc_max_large_bytes_in_flight"), "{e}");
+        let e = Config::parse("[mqtt]\nrpc_password_checks = 0\n", "g.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("mqtt.rpc_password_checks"), "{e}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::authz::glob::{self, Glob};
 use crate::authz::{Access, Grant, Index, Policy, Selector, Subject, SubjectKey};
 use crate::config::Config;
 use crate::csvfile;
+use crate::mqtt::rpc;
 use crate::protocol::Request;
 
 /// The request decoder: anything decodes or is refused; what decodes survives a re-encoding.
@@ -106,4 +107,34 @@ pub fn glob_match(data: &[u8]) {
     };
     let index = Index::build(&Policy { subjects: vec![subject], ..Default::default() });
     assert_eq!(index.check(SubjectKey::User(1), "p", Access::Read, resource, 0).is_allowed(), matched);
+}
+
+/// MQTT request handling up to the point of execution: the input is `topic \n response topic \n
+/// payload` (an empty response topic means none). Whatever it is, a reply may only go below the
+/// requester's own `hmi/<client>` or `<prefix>/rpc/reply/<client>`, plain `rpc/request` is never
+/// admitted, and an admitted client id is one the broker ACL can prove.
+pub fn mqtt_request(data: &[u8]) {
+    const PREFIX: &str = "gatewarden/site1";
+    let mut parts = data.splitn(3, |&b| b == b'\n');
+    let topic = parts.next().unwrap_or_default();
+    let response_topic = parts.next().and_then(|t| std::str::from_utf8(t).ok()).filter(|t| !t.is_empty());
+    let payload = parts.next().unwrap_or_default();
+    let route = rpc::route(PREFIX, topic, response_topic, payload, 4096);
+    if topic == format!("{PREFIX}/rpc/request").as_bytes() {
+        assert_eq!(route.client, None, "plain rpc/request admitted");
+    }
+    match (&route.client, &route.reply_topic) {
+        (None, reply) => assert!(reply.is_none() && !route.executes, "a dropped request has no reply: {route:?}"),
+        (Some(client), reply) => {
+            assert!(rpc::valid_client_id(client), "client {client:?}");
+            assert!(topic.ends_with(client.as_bytes()), "client {client:?} is not the topic's last level");
+            if let Some(reply) = reply {
+                let own = [format!("hmi/{client}"), format!("{PREFIX}/rpc/reply/{client}")]
+                    .iter()
+                    .any(|root| reply == root || reply.starts_with(&format!("{root}/")));
+                assert!(own, "reply to {reply:?} for {client:?}");
+                assert!(rpc::is_own_reply_topic(PREFIX, client, reply));
+            }
+        }
+    }
 }

@@ -51,6 +51,13 @@ impl Request {
         let fail = |id: Value, msg: String| Box::new((id, ApiError::bad_request(msg)));
         let value: Value =
             serde_json::from_slice(bytes).map_err(|e| fail(Value::Null, format!("request is not valid JSON: {e}")))?;
+        Self::from_value(value)
+    }
+
+    /// [`Request::decode`] for a request already parsed as JSON (the MQTT bridge reads `reply_to`
+    /// from it first, so the payload is parsed once).
+    pub fn from_value(value: Value) -> Result<Request, Box<(Value, ApiError)>> {
+        let fail = |id: Value, msg: String| Box::new((id, ApiError::bad_request(msg)));
         let id = value.get("id").cloned().unwrap_or(Value::Null);
         if !value.is_object() {
             return Err(fail(id, "request must be a JSON object".into()));

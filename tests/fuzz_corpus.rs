@@ -44,3 +44,8 @@ fn selector_parse() {
 fn glob_match() {
     replay("glob_match", gatewarden::fuzz::glob_match);
 }
+
+#[test]
+fn mqtt_request() {
+    replay("mqtt_request", gatewarden::fuzz::mqtt_request);
+}

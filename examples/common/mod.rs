@@ -133,7 +133,7 @@ pub fn file_size(p: &Path) -> u64 {
 }
 
 /// A daemon of our own: the `gatewarden` binary next to the examples directory, on a temp dir,
-/// MQTT off, with `license` TOML lines added; stopped and removed on drop.
+/// MQTT off unless asked for, with TOML lines added; stopped and removed on drop.
 /// The built-in admin's password in a daemon of our own.
 pub const ADMIN_PASSWORD: &str = "load-generator-password";
 
@@ -147,6 +147,11 @@ pub struct OwnDaemon {
 
 impl OwnDaemon {
     pub fn start(max_clients: usize, extra_toml: &str) -> OwnDaemon {
+        Self::start_with_mqtt(max_clients, "enabled = false\n", extra_toml)
+    }
+
+    /// As [`OwnDaemon::start`], with `mqtt_toml` as the body of its `[mqtt]` table.
+    pub fn start_with_mqtt(max_clients: usize, mqtt_toml: &str, extra_toml: &str) -> OwnDaemon {
         let exe = std::env::current_exe().expect("current_exe");
         let bin = exe.parent().and_then(Path::parent).map(|d| d.join("gatewarden")).expect("target dir");
         if !bin.exists() {
@@ -157,7 +162,7 @@ impl OwnDaemon {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("admin.pw"), ADMIN_PASSWORD).unwrap();
         let config = format!(
-            "[daemon]\nstate_dir = {:?}\nlog_level = \"warn\"\nmax_clients = {max_clients}\n[mqtt]\nenabled = false\n{extra_toml}",
+            "[daemon]\nstate_dir = {:?}\nlog_level = \"warn\"\nmax_clients = {max_clients}\n[mqtt]\n{mqtt_toml}{extra_toml}",
             dir.join("state").display().to_string(),
         );
         std::fs::write(dir.join("gatewarden.toml"), config).unwrap();
@@ -180,6 +185,10 @@ impl OwnDaemon {
         let r = c.call("login", json!({"user": "admin", "password": ADMIN_PASSWORD}), &Value::Null);
         own.token = result(&r, "login")["token"].as_str().unwrap().to_string();
         own
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
     }
 
     pub fn db(&self) -> PathBuf {

@@ -1,4 +1,11 @@
 //! `status`: what a technician or an HMI needs to see first. Open to any caller that reached us.
+//!
+//! Must never happen: an anonymous or unprivileged caller (an HMI on the plant network) learning the
+//! box's layout: file paths, the broker's address, the schema, how long since the last restart. Those
+//! fields are shown only to holders of `settings.manage` and superusers (root on the console is the
+//! built-in admin, so `gatewarden status` shows everything); everybody else gets the version, the
+//! site, the seats, the supervisor lock and the MQTT link state. Absent fields are left out of the
+//! JSON rather than sent as null.
 
 use super::{Caller, Ctx, params, to_value};
 use crate::protocol::ApiError;
@@ -23,8 +30,12 @@ pub struct Seats {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Mqtt {
     pub enabled: bool,
-    pub url: String,
+    /// Layout: privileged callers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub state: String,
+    /// May name hosts and addresses: privileged callers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     pub outbox_depth: i64,
 }
@@ -32,18 +43,28 @@ pub struct Mqtt {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Status {
     pub version: String,
-    pub uptime_s: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_s: Option<u64>,
     pub site: String,
-    pub database: String,
-    pub schema_version: i64,
-    pub socket: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
     pub mqtt: Mqtt,
     pub seats: Seats,
     pub supervisor_lock: Option<Value>,
 }
 
-pub fn status(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+/// The permission that shows a caller the box's layout in `status`.
+pub const LAYOUT_PERMISSION: &str = "settings.manage";
+
+pub fn status(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let _: Params = params("status", p)?;
+    // `permits` answers for superusers too, and does not audit: this decides what to show only.
+    let layout = ctx.permits(caller, LAYOUT_PERMISSION);
+    let shown = |v| if layout { Some(v) } else { None };
     let config = ctx.config();
     let (schema_version, outbox_depth) = {
         let store = ctx.store();
@@ -56,16 +77,16 @@ pub fn status(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError>
     let link = ctx.mqtt.lock().unwrap_or_else(|p| p.into_inner()).clone();
     to_value(Status {
         version: env!("CARGO_PKG_VERSION").into(),
-        uptime_s: ctx.started.elapsed().as_secs(),
+        uptime_s: layout.then(|| ctx.started.elapsed().as_secs()),
         site: config.site.id.clone(),
-        database: ctx.paths.db.display().to_string(),
-        schema_version,
-        socket: ctx.paths.socket.display().to_string(),
+        database: shown(ctx.paths.db.display().to_string()),
+        schema_version: layout.then_some(schema_version),
+        socket: shown(ctx.paths.socket.display().to_string()),
         mqtt: Mqtt {
             enabled: config.mqtt.enabled,
-            url: config.mqtt.url.clone(),
+            url: shown(config.mqtt.url.clone()),
             state: link.state,
-            last_error: link.last_error,
+            last_error: link.last_error.filter(|_| layout),
             outbox_depth,
         },
         seats: Seats { limit: config.license.seats, in_use, reserved: config.license.reserved.clone(), sessions },

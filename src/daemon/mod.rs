@@ -151,6 +151,7 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
                 }
             }
             _ = expiry.tick() => {
+                logging::flush_suppressed();
                 if let Err(e) = api::session::sweep(&ctx) {
                     tracing::warn!("session expiry failed: {e}");
                 }

@@ -12,6 +12,11 @@
 //! together at most `max_clients` minus a few slots kept for root and the daemon's uid; and a
 //! connection must complete its first line within [`FIRST_LINE_TIMEOUT`] (or `client_timeout` if
 //! shorter), so half-written connections, even root's own, give their slots back within seconds.
+//!
+//! Password checks (argon2: ~20 MiB and a core for ~150 ms each) pass through a [`PasswordGate`]: a
+//! few at once, a bounded queue behind them, and nothing held while a failed login's growing delay is
+//! served ([`run`] returns the delay instead of sleeping it, so each transport first lets go of what
+//! it holds). The socket has a gate of its own, so a flood on MQTT never queues the console's logins.
 
 use crate::api::{self, Ctx, Origin};
 use crate::protocol::{ApiError, ErrorCode, Request, Response};
@@ -20,10 +25,12 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
 
 /// How long a new connection may take to send its first complete line.
 pub const FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -164,16 +171,23 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, BindError>
     Ok(listener)
 }
 
+/// Password checks running at once for the control socket (each holds the argon2 memory cost, 19 MiB
+/// by default). Its queue is never full: each of the `daemon.max_clients` connections has at most one
+/// request in flight.
+pub const SOCKET_PASSWORD_CHECKS: usize = 2;
+
 /// Accepts connections until the task is dropped.
 pub async fn serve(listener: UnixListener, ctx: Arc<Ctx>) {
+    let max_clients = ctx.config().daemon.max_clients;
     let daemon_uid = nix::unistd::geteuid().as_raw();
-    let slots = Arc::new(Mutex::new(Slots::new(ctx.config().daemon.max_clients, daemon_uid)));
+    let slots = Arc::new(Mutex::new(Slots::new(max_clients, daemon_uid)));
+    let gate = Arc::new(PasswordGate::new(SOCKET_PASSWORD_CHECKS, max_clients));
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                tracing::warn!("control socket accept failed: {e}");
+                crate::warn_throttled!("socket-accept", "control socket accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -181,15 +195,15 @@ pub async fn serve(listener: UnixListener, ctx: Arc<Ctx>) {
         let (uid, origin) = match getsockopt(&stream, PeerCredentials) {
             Ok(c) => (c.uid(), Origin::Socket { uid: c.uid(), pid: c.pid() }),
             Err(e) => {
-                tracing::warn!("control socket: cannot read peer credentials, closing: {e}");
+                crate::warn_throttled!("socket-peercred", "control socket: cannot read peer credentials, closing: {e}");
                 continue;
             }
         };
-        let ctx = ctx.clone();
+        let (ctx, gate) = (ctx.clone(), gate.clone());
         match Slot::take(&slots, uid) {
             Ok(slot) => {
                 tokio::spawn(async move {
-                    connection(stream, origin, ctx).await;
+                    connection(stream, origin, ctx, &gate).await;
                     drop(slot);
                 });
             }
@@ -247,7 +261,7 @@ async fn reply(stream: &mut UnixStream, resp: Response) -> io::Result<()> {
     stream.write_all(&line).await
 }
 
-async fn connection(stream: UnixStream, origin: Origin, ctx: Arc<Ctx>) {
+async fn connection(stream: UnixStream, origin: Origin, ctx: Arc<Ctx>, gate: &PasswordGate) {
     let config = ctx.config();
     let (max, timeout) = (config.daemon.max_request_bytes, config.daemon.client_timeout.0);
     drop(config);
@@ -280,7 +294,7 @@ async fn connection(stream: UnixStream, origin: Origin, ctx: Arc<Ctx>) {
             }
             Ok(req) => {
                 let id = req.id.clone();
-                Response::from_result(id, run(&ctx, req, &origin).await)
+                Response::from_result(id, run(&ctx, req, &origin, gate).await.after_delay().await)
             }
         };
         if reply(reader.get_mut(), resp).await.is_err() {
@@ -289,27 +303,95 @@ async fn connection(stream: UnixStream, origin: Origin, ctx: Arc<Ctx>) {
     }
 }
 
-/// Runs a request: inline when it is cheap, on the blocking pool when it hashes a password.
-pub async fn run(ctx: &Arc<Ctx>, req: Request, origin: &Origin) -> Result<Value, ApiError> {
-    let result = run_now(ctx, req, origin).await;
-    // The growing delay after a failed login is served here, without holding a thread.
-    if let Err(e) = &result
-        && e.delay_ms > 0
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(e.delay_ms)).await;
-    }
-    result
+/// How many password checks run at once and how many may wait for one; beyond that a request that
+/// needs one is refused at once with `rate_limited`, so a flood of logins costs a bounded amount of
+/// memory and time and nobody waits behind an unbounded queue.
+pub struct PasswordGate {
+    running: Semaphore,
+    waiting: AtomicUsize,
+    max_waiting: usize,
 }
 
-async fn run_now(ctx: &Arc<Ctx>, req: Request, origin: &Origin) -> Result<Value, ApiError> {
-    if api::is_slow(&req) {
-        let (ctx, origin) = (ctx.clone(), origin.clone());
-        tokio::task::spawn_blocking(move || api::handle(&ctx, &req, &origin))
-            .await
-            .unwrap_or_else(|e| Err(ApiError::internal(format!("handler panicked: {e}"))))
+/// A place in the gate; freed on drop.
+pub struct PasswordPermit<'a>(#[allow(dead_code)] tokio::sync::SemaphorePermit<'a>);
+
+impl PasswordGate {
+    pub fn new(running: usize, max_waiting: usize) -> PasswordGate {
+        PasswordGate { running: Semaphore::new(running.max(1)), waiting: AtomicUsize::new(0), max_waiting }
+    }
+
+    /// A permit to hash one password, after waiting in the bounded queue; `rate_limited` when the
+    /// queue is full.
+    pub async fn enter(&self) -> Result<PasswordPermit<'_>, ApiError> {
+        if let Ok(p) = self.running.try_acquire() {
+            return Ok(PasswordPermit(p));
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "too many password checks waiting; retry shortly, or authenticate with a token",
+            )
+            .with("retry_after_ms", 1000u64));
+        }
+        // Counted out again even if this future is dropped while it waits.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let _waiting = Waiting(&self.waiting);
+        self.running.acquire().await.map(PasswordPermit).map_err(|_| ApiError::internal("the password gate is closed"))
+    }
+
+    /// Requests waiting for a permit now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+}
+
+/// A request's outcome, with the growing delay after a failed login still to be served: the caller
+/// drops everything it holds (intake budget, the request's bytes) before [`Ran::after_delay`].
+#[must_use]
+pub struct Ran {
+    pub result: Result<Value, ApiError>,
+    pub delay: Duration,
+}
+
+impl Ran {
+    /// Serves the delay, without holding a thread or a permit, and returns the result.
+    pub async fn after_delay(self) -> Result<Value, ApiError> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        self.result
+    }
+}
+
+/// Runs a request: inline when it is cheap, on the blocking pool when it hashes a password (after a
+/// place in `gate`, which is released before this returns: never held across the delay).
+pub async fn run(ctx: &Arc<Ctx>, req: Request, origin: &Origin, gate: &PasswordGate) -> Ran {
+    let result = if api::is_slow(&req) {
+        match gate.enter().await {
+            Ok(permit) => {
+                let (ctx, origin) = (ctx.clone(), origin.clone());
+                let r = tokio::task::spawn_blocking(move || api::handle(&ctx, &req, &origin))
+                    .await
+                    .unwrap_or_else(|e| Err(ApiError::internal(format!("handler panicked: {e}"))));
+                drop(permit);
+                r
+            }
+            Err(refused) => Err(refused),
+        }
     } else {
         api::handle(ctx, &req, origin)
-    }
+    };
+    let delay = match &result {
+        Err(e) => Duration::from_millis(e.delay_ms),
+        Ok(_) => Duration::ZERO,
+    };
+    Ran { result, delay }
 }
 
 #[cfg(test)]
@@ -401,6 +483,34 @@ mod tests {
     #[tokio::test]
     async fn frames_split_on_newlines_across_buffer_refills() {
         assert_eq!(frames(b"{\"a\":1}\n{\"b\":2}\nrest", 64).await, vec!["{\"a\":1}", "{\"b\":2}", "rest"]);
+    }
+
+    #[tokio::test]
+    async fn password_gate_queues_a_few_and_refuses_the_rest_at_once() {
+        let gate = PasswordGate::new(1, 2);
+        let first = gate.enter().await.unwrap();
+        let (a, b) = (gate.enter(), gate.enter());
+        tokio::pin!(a, b);
+        // Two wait (polled once each, so they are counted)...
+        assert!(futures_poll(&mut a).await.is_none());
+        assert!(futures_poll(&mut b).await.is_none());
+        assert_eq!(gate.waiting(), 2);
+        // ...the third is refused without waiting.
+        let e = gate.enter().await.err().expect("refused");
+        assert_eq!(e.code, ErrorCode::RateLimited);
+        drop(first);
+        assert!(a.await.is_ok());
+        assert_eq!(gate.waiting(), 1);
+    }
+
+    /// Polls a future once.
+    async fn futures_poll<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        match std::pin::Pin::new(f).poll(&mut cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }
     }
 
     #[tokio::test]

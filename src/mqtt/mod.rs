@@ -2,18 +2,26 @@
 //!
 //! Must never happen: a request on the control socket waiting for the broker (nothing outside this
 //! task ever touches the MQTT client); an outbox row deleted before the broker acknowledged it; a
-//! busy loop while the broker is away; the bridge stopped by anything a client publishes.
+//! busy loop while the broker is away; the bridge stopped by anything a client publishes; a reply
+//! published anywhere but the requester's own reply topic (`rpc::is_own_reply_topic`); memory or log
+//! bytes growing with what a flood sends.
 //!
 //! One task owns rumqttc's event loop and does everything MQTT:
 //! - connects with `clean_start` (requests queued while we were away are stale by the time we are
-//!   back) and a retained Last Will `{"state":"offline"}` on `status`; reconnects after a backoff
-//!   that doubles from 1 s up to `mqtt.reconnect_max`, each wait drawn at random from its upper half;
-//! - on every ConnAck: subscribes to `rpc/request` and `rpc/request/+`, republishes the retained state
+//!   back), a retained Last Will `{"state":"offline"}` on `status`, and a maximum packet size of
+//!   `daemon.max_request_bytes` + [`PACKET_OVERHEAD`] ([`max_packet_size`]; the shipped
+//!   packaging/mosquitto.conf.example sets the broker's `max_packet_size` to the same, so every
+//!   request the broker accepts reaches us and is answered, and a bigger one is refused to its
+//!   sender); reconnects after a backoff that doubles from 1 s up to `mqtt.reconnect_max`, each wait
+//!   drawn at random from its upper half;
+//! - on every ConnAck: subscribes to `rpc/request/+` (and to plain `rpc/request`, only to tell an
+//!   integrator still using it why nothing answers), republishes the retained state
 //!   (`api::status::retained`), and restarts the outbox from its oldest row;
 //! - publishes the outbox in id order, one row in flight (so a reconnect can only repeat the last row,
 //!   never reorder), and deletes the row on its PUBACK (PUBCOMP at QoS 2);
-//! - hands each request to a tokio task (`rpc::serve`) after the per-client rate limit, and publishes
-//!   the replies those tasks send back;
+//! - admits each request through `rpc` (topic and client id, reply topic, per-client rate limit,
+//!   intake budget: all before the payload is read), hands it to a tokio task that holds its intake
+//!   permit while it runs, and publishes the replies those tasks send back;
 //! - on shutdown publishes `{"state":"offline"}` retained, waits for its PUBACK, and disconnects
 //!   cleanly (which tells the broker to drop the Will).
 //!
@@ -26,12 +34,15 @@
 pub mod rpc;
 pub mod tls;
 
-use crate::api::{Ctx, LinkState};
+use crate::api::{Ctx, LinkState, Origin};
 use crate::config::MqttConfig;
+use crate::daemon::logging::cut;
+use crate::daemon::server::{self, PasswordGate};
+use crate::protocol::Response;
 use crate::store::outbox;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{
-    ConnectProperties, Filter, LastWill, Packet, PubAckReason, PubCompReason, Publish, PublishProperties,
+    ConnAck, ConnectProperties, Filter, LastWill, Packet, PubAckReason, PubCompReason, Publish, PublishProperties,
 };
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
 use rumqttc::{Outgoing, TlsConfiguration, Transport};
@@ -41,7 +52,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 /// The running bridge, as the daemon holds it.
@@ -103,16 +114,27 @@ fn options(m: &MqttConfig, prefix: &str, site: &str, max_request: usize) -> Resu
     let will = serde_json::to_vec(&json!({"state": "offline"})).unwrap_or_default();
     o.set_last_will(LastWill::new(format!("{prefix}/status"), will, QoS::AtLeastOnce, true, None));
     // rumqttc refuses (and drops the connection on) any packet above this size, 10 KiB by default;
-    // the broker, told in CONNECT, does not send us larger ones. Room above the request limit so an
-    // oversized request still reaches us and gets its `bad_request`.
-    let max_packet = max_request.saturating_mul(2).max(max_request + 65_536).min(256 * 1024 * 1024);
+    // the broker, told in CONNECT, does not send us larger ones.
     let mut props = ConnectProperties::new();
-    props.max_packet_size = Some(max_packet as u32);
+    props.max_packet_size = Some(max_packet_size(max_request));
     o.set_connect_properties(props);
     if tls {
         o.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls::client_config(m)?)));
     }
     Ok(o)
+}
+
+/// Room in a request packet beyond its payload: fixed header, topic, properties (response topic,
+/// correlation data). A request whose payload is up to this much above `daemon.max_request_bytes`
+/// still reaches us and gets its `bad_request` naming the limit.
+pub const PACKET_OVERHEAD: u32 = 65_536;
+
+/// The largest MQTT packet gatewarden accepts, as told to the broker in CONNECT. The broker's own
+/// `max_packet_size` should be the same (packaging/mosquitto.conf.example): then a packet the broker
+/// accepts is never too big for us, and a bigger one is refused to its publisher (MQTT v5: DISCONNECT
+/// with reason 0x95, packet too large) instead of being dropped silently on its way to us.
+pub fn max_packet_size(max_request_bytes: usize) -> u32 {
+    u32::try_from(max_request_bytes).unwrap_or(u32::MAX).saturating_add(PACKET_OVERHEAD)
 }
 
 /// `mqtt://host[:port]` or `mqtts://host[:port]` (IPv6 in brackets): (tls, host, port).
@@ -204,7 +226,10 @@ struct Bridge {
     replies_tx: mpsc::Sender<rpc::Reply>,
     replies_rx: mpsc::Receiver<rpc::Reply>,
     limiter: rpc::Limiter,
-    password_checks: Arc<Semaphore>,
+    intake: rpc::Intake,
+    password_checks: Arc<PasswordGate>,
+    /// What we told the broker in CONNECT; compared with what it tells us in CONNACK.
+    max_packet: u32,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -218,11 +243,13 @@ impl Bridge {
     fn new(ctx: Arc<Ctx>, options: MqttOptions, prefix: String) -> Bridge {
         let config = ctx.config();
         let (client, eventloop) = AsyncClient::new(options, 1024);
-        let (replies_tx, replies_rx) = mpsc::channel(1024);
+        // As many replies as requests may be in flight, plus room for the `rate_limited` notices.
+        let (replies_tx, replies_rx) = mpsc::channel(config.mqtt.rpc_max_in_flight + 64);
         Bridge {
             client,
             eventloop: Some(eventloop),
             rpc_topic: format!("{prefix}/rpc/request"),
+            max_packet: max_packet_size(config.daemon.max_request_bytes),
             prefix,
             qos: qos(config.mqtt.qos),
             connected: false,
@@ -235,7 +262,11 @@ impl Bridge {
             replies_tx,
             replies_rx,
             limiter: rpc::Limiter::new(config.mqtt.rpc_rate, config.mqtt.rpc_burst),
-            password_checks: Arc::new(Semaphore::new(2)),
+            intake: rpc::Intake::new(rpc::IntakeLimits::of(&config.mqtt)),
+            password_checks: Arc::new(PasswordGate::new(
+                config.mqtt.rpc_password_checks,
+                config.mqtt.rpc_password_waiters,
+            )),
             ctx,
         }
     }
@@ -336,7 +367,7 @@ impl Bridge {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Incoming(Packet::ConnAck(_)) => self.on_connack(),
+            Event::Incoming(Packet::ConnAck(ack)) => self.on_connack(&ack),
             Event::Incoming(Packet::Publish(p)) => self.on_request(p),
             Event::Incoming(Packet::PubAck(ack)) => {
                 let ok = matches!(ack.reason, PubAckReason::Success | PubAckReason::NoMatchingSubscribers);
@@ -349,7 +380,7 @@ impl Bridge {
             Event::Incoming(Packet::SubAck(s)) => {
                 for code in &s.return_codes {
                     if !matches!(code, rumqttc::v5::mqttbytes::v5::SubscribeReasonCode::Success(_)) {
-                        let msg = format!("broker refused the rpc/request subscription: {code:?}");
+                        let msg = format!("broker refused the rpc/request/+ subscription: {code:?}");
                         tracing::error!("mqtt: {msg}");
                         set_link(&self.ctx, "connected", Some(msg));
                     }
@@ -368,7 +399,7 @@ impl Bridge {
         }
     }
 
-    fn on_connack(&mut self) {
+    fn on_connack(&mut self, ack: &ConnAck) {
         self.connected = true;
         self.backoff = FIRST_BACKOFF;
         self.sent.clear();
@@ -379,8 +410,22 @@ impl Bridge {
             *link = LinkState { state: "connected".into(), last_error: None };
         }
         tracing::info!("mqtt: connected to {}", self.ctx.config().mqtt.url);
+        // A broker that accepts bigger packets than we do drops them on their way to us: the HMI
+        // gets no answer at all. Said once per connection; the fix is one line of mosquitto.conf.
+        let broker_max = ack.properties.as_ref().and_then(|p| p.max_packet_size);
+        if broker_max.is_none_or(|b| b > self.max_packet) {
+            let shown = broker_max.map_or("no limit".to_string(), |b| format!("{b} bytes"));
+            tracing::warn!(
+                "mqtt: the broker accepts packets up to {shown} but gatewarden only up to {} \
+                 (daemon.max_request_bytes + {PACKET_OVERHEAD}): a bigger request would vanish unanswered; \
+                 set `max_packet_size {}` in mosquitto.conf (see mosquitto.conf.example)",
+                self.max_packet,
+                self.max_packet
+            );
+        }
         let filters = vec![
-            Filter::new(self.rpc_topic.clone(), QoS::AtLeastOnce),
+            // Plain rpc/request is only listened to, to warn whoever still uses it (never served).
+            Filter::new(self.rpc_topic.clone(), QoS::AtMostOnce),
             Filter::new(format!("{}/+", self.rpc_topic), QoS::AtLeastOnce),
         ];
         if let Err(e) = self.client.try_subscribe_many(filters) {
@@ -423,7 +468,8 @@ impl Bridge {
                 true
             }
             Err(e) => {
-                tracing::warn!("mqtt: cannot publish to {topic}: {e}");
+                // A full channel under a flood would say this for every reply: throttled.
+                crate::warn_throttled!("mqtt-publish-failed", "mqtt: cannot publish to {}: {e}", cut(topic));
                 false
             }
         }
@@ -504,85 +550,107 @@ impl Bridge {
         self.pump_outbox();
     }
 
-    /// An incoming publish on `rpc/request[/<client>]`.
+    /// An incoming publish on `rpc/request/<client>`: admitted or refused here, cheaply, before a
+    /// byte of its payload is read; then served on a task of its own.
     fn on_request(&mut self, p: Publish) {
-        let topic = String::from_utf8_lossy(&p.topic);
-        let named = match topic.strip_prefix(self.rpc_topic.as_str()) {
-            Some("") => None,
-            Some(rest) => match rest.strip_prefix('/') {
-                Some(client) if !client.is_empty() => Some(client.to_string()),
-                _ => return,
-            },
-            None => return,
+        let now = std::time::Instant::now();
+        let response_topic = p.properties.as_ref().and_then(|pr| pr.response_topic.as_deref());
+        let env = match rpc::envelope(&self.prefix, &p.topic, response_topic) {
+            Ok(env) => env,
+            Err(refusal) => return refusal.log(&self.prefix, &p.topic),
         };
-        let max = self.ctx.config().daemon.max_request_bytes;
-        let props = p.properties.unwrap_or_default();
-        let reply_topic =
-            props.response_topic.or_else(|| if p.payload.len() <= max { rpc::reply_to_of(&p.payload) } else { None });
-        // Who is asking decides the rate limit, so it is charged before anything else is looked at.
-        let client = named.or_else(|| reply_topic.clone()).unwrap_or_else(|| "-".into());
-        let admitted = self.limiter.admit(&client, std::time::Instant::now());
-        let reply_topic = match reply_topic {
-            Some(t) if rpc::reply_topic_allowed(&self.prefix, &t) => Some(t),
-            Some(t) => {
-                if admitted == rpc::Admit::Yes {
-                    tracing::warn!("mqtt: request on {topic} names reply topic {t:?}, which is not allowed; dropped");
-                }
-                return;
-            }
-            None => None,
-        };
-        let envelope = rpc::Envelope {
-            client,
-            reply_topic,
-            correlation: props.correlation_data,
-            qos: if p.qos == QoS::AtMostOnce { 0 } else { 1 },
-        };
-        if let rpc::Admit::No { notify, retry_after_ms } = admitted {
+        let correlation = p.properties.as_ref().and_then(|pr| pr.correlation_data.clone());
+        let qos = if p.qos == QoS::AtMostOnce { 0 } else { 1 };
+        if let rpc::Admit::No { notify, retry_after_ms } = self.limiter.admit(&env.client, now) {
             if notify {
-                tracing::warn!(client = %envelope.client, "mqtt: rpc rate limit reached; refusing requests");
-                self.reply(&envelope, &rpc::rate_limited(&envelope.client, retry_after_ms));
+                crate::warn_throttled!("mqtt-rate-limited", "mqtt: client {} is over its rate limit", cut(&env.client));
+                let why = format!("too many requests from {}", env.client);
+                self.refuse(&env, correlation, qos, &why, retry_after_ms);
             }
             return;
         }
-        let (ctx, tx, checks) = (self.ctx.clone(), self.replies_tx.clone(), self.password_checks.clone());
+        let permit = match self.intake.admit(&env.client, p.payload.len()) {
+            Ok(permit) => permit,
+            Err(over) => {
+                if self.limiter.notice(&env.client, now) {
+                    crate::warn_throttled!(
+                        "mqtt-intake-full",
+                        "mqtt: request from {} ({} bytes) refused: {}",
+                        cut(&env.client),
+                        p.payload.len(),
+                        over.describe()
+                    );
+                    self.refuse(&env, correlation, qos, over.describe(), 1000);
+                }
+                return;
+            }
+        };
+        let (ctx, tx, gate, prefix) =
+            (self.ctx.clone(), self.replies_tx.clone(), self.password_checks.clone(), self.prefix.clone());
         tokio::spawn(async move {
-            let resp = rpc::serve(&ctx, &p.payload, envelope.client.clone(), &checks).await;
-            match &envelope.reply_topic {
+            let max = ctx.config().daemon.max_request_bytes;
+            let opened = rpc::open(&prefix, &env, &p.payload, max);
+            // Parsed: the raw bytes go now (the permit still counts them until the request is done).
+            drop(p);
+            let topic = match opened.reply_topic {
+                Ok(topic) => topic,
+                Err(refusal) => return refusal.log(&prefix, b""),
+            };
+            let resp = match opened.request {
+                Err(bad) => {
+                    let (id, err) = *bad;
+                    Response::from_result(id, Err(err))
+                }
+                Ok(req) => {
+                    let id = req.id.clone();
+                    let origin = Origin::Mqtt { client: env.client.clone() };
+                    let ran = server::run(&ctx, req, &origin, &gate).await;
+                    // The request is done with: its budget goes back before a failed login's delay.
+                    drop(permit);
+                    Response::from_result(id, ran.after_delay().await)
+                }
+            };
+            match topic {
                 Some(topic) => {
                     let payload = serde_json::to_vec(&resp).unwrap_or_default();
-                    let reply = rpc::Reply {
-                        topic: topic.clone(),
-                        payload,
-                        correlation: envelope.correlation,
-                        qos: envelope.qos,
-                    };
-                    let _ = tx.send(reply).await;
+                    let _ = tx.send(rpc::Reply { client: env.client, topic, payload, correlation, qos }).await;
                 }
                 None => {
                     if let Some(e) = &resp.error {
-                        tracing::info!(client = %envelope.client, "mqtt: request without a reply topic failed: {e}");
+                        tracing::debug!(
+                            "mqtt: request from {} without a reply topic failed: {}",
+                            cut(&env.client),
+                            cut(&e.message)
+                        );
                     }
                 }
             }
         });
     }
 
-    fn reply(&mut self, envelope: &rpc::Envelope, resp: &crate::protocol::Response) {
-        if let Some(topic) = &envelope.reply_topic {
-            let payload = serde_json::to_vec(resp).unwrap_or_default();
+    /// Tells a refused client why, in one small reply, if it named its own reply topic (v5 only: a
+    /// 3.1.1 client's `reply_to` is inside the payload, which a refusal never reads).
+    fn refuse(&mut self, env: &rpc::Envelope, correlation: Option<bytes::Bytes>, qos: u8, why: &str, retry_ms: u64) {
+        if let Some(topic) = &env.reply_topic {
+            let payload = serde_json::to_vec(&rpc::rate_limited(why, retry_ms)).unwrap_or_default();
             self.publish_reply(rpc::Reply {
+                client: env.client.clone(),
                 topic: topic.clone(),
                 payload,
-                correlation: envelope.correlation.clone(),
-                qos: envelope.qos,
+                correlation,
+                qos,
             });
         }
     }
 
+    /// The one sink of every reply: published only to the requester's own reply topic.
     fn publish_reply(&mut self, r: rpc::Reply) {
+        if !rpc::is_own_reply_topic(&self.prefix, &r.client, &r.topic) {
+            let refusal = rpc::Refusal::ForeignReplyTopic { client: r.client, topic: r.topic };
+            return refusal.log(&self.prefix, b"");
+        }
         if !self.connected {
-            tracing::debug!("mqtt: not connected; reply to {} dropped", r.topic);
+            tracing::debug!("mqtt: not connected; reply to {} dropped", cut(&r.topic));
             return;
         }
         let props = PublishProperties {
@@ -619,6 +687,20 @@ fn describe(e: &ConnectionError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Finding: a 2 MiB request got no answer at all, because the broker accepted it and then dropped
+    /// it against the size we advertise. The shipped broker config and the daemon must agree.
+    #[test]
+    fn shipped_broker_config_accepts_exactly_the_packets_we_do() {
+        let conf = include_str!("../../packaging/mosquitto.conf.example");
+        let broker: Vec<u32> = conf
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("max_packet_size "))
+            .filter_map(|v| v.trim().parse().ok())
+            .collect();
+        let default = crate::config::Config::default().daemon.max_request_bytes;
+        assert_eq!(broker, vec![max_packet_size(default)]);
+    }
 
     #[test]
     fn urls() {

@@ -1,6 +1,9 @@
 //! Test harness: starts the real `gatewarden` binary on a temp directory and drives it through its
-//! CLI and its control socket, exactly as a technician or a local service would.
+//! CLI and its control socket, exactly as a technician or a local service would. `mqtt` adds a real
+//! mosquitto (also as shipped, with its config and ACL) and HMIs for the MQTT tests.
 #![allow(dead_code)]
+
+pub mod mqtt;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
