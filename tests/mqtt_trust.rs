@@ -370,3 +370,53 @@ fn an_hmi_on_its_own_topics_is_served_under_the_shipped_acl() {
     old.publish("gatewarden/ok/rpc/request/panel-311", r#"{"id":2,"method":"status","reply_to":"hmi/panel-311/r"}"#);
     assert_eq!(old.next_on("hmi/panel-311/r").json()["id"], 2);
 }
+
+/// Finding 24: one operator's typos on a shared panel locked every operator out of that panel for 15
+/// minutes (the per-source lockout). A source is slowed, never locked: a spray from it crawls, while
+/// another operator's correct password gets in once the interval has passed, and a supervisor can end
+/// the slow-down with `user unlock --source`.
+#[test]
+fn typos_on_a_shared_panel_slow_it_but_let_the_next_operators_password_in() {
+    let broker = Broker::shipped("t24", &["panel"]);
+    let config = "[accounts]\nlockout_attempts = 3\n[mqtt]\nrpc_rate = 50\nrpc_burst = 50\n";
+    let d = shipped_daemon(&broker, "t24", config);
+    for u in ["anna", "ben", "carl", "dora"] {
+        user(&d, u, &[]);
+    }
+    wait_connected(&d);
+    let mut panel = broker.hmi("panel", "panel");
+    panel.subscribe("hmi/panel/#");
+    let mut n = 0;
+    let mut login = |user: &str, password: &str| {
+        n += 1;
+        let id = format!("l{n}");
+        let req = json!({"id": id, "method": "login", "params": {"user": user, "password": password}});
+        panel.request("gatewarden/t24/rpc/request/panel", req.to_string(), "hmi/panel/r", b"c");
+        let m = panel.next(Duration::from_secs(15), |m| m.topic == "hmi/panel/r" && m.json()["id"] == id.as_str());
+        m.expect("an answer").json()
+    };
+    // Anna mistypes three times (three different names, as a spray would): the panel is slowed.
+    for name in ["anna", "anan", "ana"] {
+        assert_eq!(login(name, "wrong-password-1")["error"]["code"], "invalid_credentials");
+    }
+    let slowed = login("eve", "guess-password-1");
+    assert_eq!(slowed["error"]["code"], "rate_limited", "{slowed}");
+    assert!(slowed["error"]["retry_after_ms"].as_i64().unwrap() <= 1000, "{slowed}");
+    // Ben, a second later, with the right password, gets in: no lock on the panel, none on his name.
+    std::thread::sleep(Duration::from_millis(1100));
+    let ben = login("ben", PW);
+    assert!(ben["result"]["token"].is_string(), "{ben}");
+    // The spray stays slow: the next guess right after is refused unchecked.
+    assert_eq!(login("carl", "guess-password-2")["error"]["code"], "rate_limited");
+    // The supervisor ends the slow-down; Dora gets in at once.
+    let v = d.ok(&["user", "unlock", "--source", "mqtt client=panel"]);
+    assert_eq!(v["was_locked"], true, "{v}");
+    assert!(login("dora", PW)["result"]["token"].is_string());
+    // Anna's own name is not locked by her typos either (3 failures of three different names).
+    assert!(login("anna", PW)["result"]["token"].is_string());
+    let audit = d.ok(&["audit", "--limit", "200"]);
+    assert!(
+        audit.as_array().unwrap().iter().any(|e| e["action"] == "login" && e["detail"]["reason"] == "source slowed"),
+        "the slowed attempts are audited: {audit}"
+    );
+}
