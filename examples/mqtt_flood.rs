@@ -8,9 +8,9 @@
 //!     client id sends a `status` with a session token every 100 ms. Reports the daemon's peak RSS
 //!     (VmHWM) and the honest HMI's latency p50/p99/max while the flood is sent and drained, and
 //!     outside it. Goal: peak RSS < 64 MiB.
-//! (b) With `--minutes N`: N minutes of a hostile mix (bad logins with long or garbage names, refused
-//!     privileged calls, oversize requests, spoofed reply topics), then the growth of the state
-//!     directory in bytes.
+//! (b) With `--minutes N`: N minutes of a hostile mix (bad logins with long or garbage names and with
+//!     fresh well-formed names, refused privileged calls, oversize requests, spoofed reply topics),
+//!     then the growth of the state directory in bytes.
 //!
 //! Everything stays on 127.0.0.1, is bounded in count and time, stops by itself and kills every
 //! process it started (on drop, also when a phase panics).
@@ -387,6 +387,15 @@ fn hostile(port: u16, own: &OwnDaemon, minutes: u64, token: &str) {
                 body.to_string().as_bytes(),
                 Some(&format!("hmi/{id}/r")),
             );
+            // A spray: a fresh, well-formed name each round (costs a hash and a counter like any
+            // failed login).
+            let body =
+                json!({"id": n, "method": "login", "params": {"user": format!("spray{n}"), "password": "nope-nope-1"}});
+            raw.publish(
+                &format!("gatewarden/{SITE}/rpc/request/{id}"),
+                body.to_string().as_bytes(),
+                Some(&format!("hmi/{id}/r")),
+            );
             raw.disconnect();
         }
         let topic = format!("gatewarden/{SITE}/rpc/request/evil");
@@ -424,7 +433,7 @@ fn hostile(port: u16, own: &OwnDaemon, minutes: u64, token: &str) {
     println!(
         "    {n} rounds ({} requests) in {minutes} min: state dir {before} -> {after} bytes ({:+} bytes; \
          database {} bytes, WAL {} bytes)",
-        n * 5 + n / 10,
+        n * 6 + n / 10,
         after as i64 - before as i64,
         common::file_size(&own.db()),
         common::file_size(&state.join("gatewarden.db-wal"))

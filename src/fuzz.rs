@@ -53,19 +53,7 @@ pub fn selector(data: &[u8]) {
     let (pattern, resource) = text.split_once('\n').unwrap_or((text, text));
     let Ok(sel) = Selector::parse(pattern) else { return };
     assert_eq!(Selector::parse(&sel.as_text()).as_ref(), Ok(&sel), "round trip of {pattern:?}");
-    let grant =
-        Grant { id: 1, permission: "p".into(), read: true, write: false, selector: sel, effect: Default::default() };
-    let subject = Subject {
-        key: SubjectKey::User(1),
-        name: "u".into(),
-        enabled: true,
-        expires_at: None,
-        roles: vec![],
-        direct: vec![grant],
-        superuser: false,
-        owner: None,
-    };
-    let index = Index::build(&Policy { subjects: vec![subject], ..Default::default() });
+    let index = one_grant_index(sel);
     for r in [resource, pattern, "", "/", "a/b/c"] {
         let _ = index.check(SubjectKey::User(1), "p", Access::Read, r, 0);
     }
@@ -94,6 +82,12 @@ pub fn glob_match(data: &[u8]) {
     if crate::authz::validate_resource_id(resource).is_err() {
         return;
     }
+    let index = one_grant_index(selector);
+    assert_eq!(index.check(SubjectKey::User(1), "p", Access::Read, resource, 0).is_allowed(), matched);
+}
+
+/// An index holding one user (id 1) with one read grant of permission `p` on `selector`.
+fn one_grant_index(selector: Selector) -> Index {
     let grant = Grant { id: 1, permission: "p".into(), read: true, write: false, selector, effect: Default::default() };
     let subject = Subject {
         key: SubjectKey::User(1),
@@ -105,8 +99,7 @@ pub fn glob_match(data: &[u8]) {
         superuser: false,
         owner: None,
     };
-    let index = Index::build(&Policy { subjects: vec![subject], ..Default::default() });
-    assert_eq!(index.check(SubjectKey::User(1), "p", Access::Read, resource, 0).is_allowed(), matched);
+    Index::build(&Policy { subjects: vec![subject], ..Default::default() })
 }
 
 /// MQTT request handling up to the point of execution: the input is `topic \n response topic \n
