@@ -230,8 +230,9 @@ pub const MAX_PASSWORD: usize = 1024;
 /// the audit trail. Runs on the blocking pool: the hash is computed without holding the database lock.
 ///
 /// Known and unknown names take the same path (see [`accounts::lockout`]): the same counters, the same
-/// errors, a hash each (a dummy one for unknown names), and no synced write in the caller's time; the
-/// failure reaches the audit trail in the next flush.
+/// errors, a hash each (a dummy one for unknown names) and one small transaction per failure saving
+/// the name's counter; the failure itself reaches the audit trail, counted, at the next flush.
+/// Between `admit` and `finish` nothing returns early: an attempt reserved is always given back.
 pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -> Result<User, ApiError> {
     // Bounded before anything costs: a name that cannot exist and an oversized password are refused
     // without a hash, a counter or an audit row.
