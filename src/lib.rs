@@ -2,7 +2,7 @@
 //! supervisor lock for an industrial edge gateway, in one daemon with its own CLI.
 
 pub mod accounts; // users, the built-in admin, passwords, tokens, API keys, lockout
-pub mod api; // request dispatch: one match from method to handler, shared by both transports
+pub mod api; // the route table of every method, and the handlers, shared by both transports
 pub mod authz; // roles, grants, selectors and the compiled index that answers checks
 pub mod cli; // the command line: `serve`, and the control-socket client for everything else
 pub mod config; // TOML config with defaults and precise errors

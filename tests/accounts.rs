@@ -170,7 +170,9 @@ fn deleting_a_user_leaves_no_rows_and_nobody_deletes_themselves() {
     )
     .unwrap();
 
-    assert_eq!(as_token(&d, &t, &["user", "delete", "gone"]).1["error"]["code"], "self_delete");
+    // Without users.manage the door is shut before the name is looked at; with it, the handler says
+    // self_delete (the admin deleting itself, in generated_admin_password_is_logged_once...).
+    assert_eq!(as_token(&d, &t, &["user", "delete", "gone"]).1["error"]["code"], "forbidden");
     d.ok(&["user", "delete", "gone"]);
     for table in [
         "users WHERE id",

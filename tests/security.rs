@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Daemon, PW, token, user};
-use gatewarden::api::METHODS;
+use gatewarden::api::routes::{Needs, ROUTES};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -78,11 +78,17 @@ fn every_method_refuses_a_caller_without_its_permission() {
     let victim_session = d.call_auth("session.open", json!({"type": "hmi"}), json!({"user": "victim", "password": PW}));
     assert!(victim_session["result"]["session_id"].is_i64(), "{victim_session}");
 
-    let missing: Vec<&str> = METHODS.iter().copied().filter(|m| expectation(m).is_none()).collect();
+    let missing: Vec<&str> = ROUTES.iter().map(|r| r.name).filter(|m| expectation(m).is_none()).collect();
     assert!(missing.is_empty(), "methods with no expectation for an unprivileged caller: {missing:?}");
+    // The table and this list agree: a method the table guards with a permission is forbidden here,
+    // and one it leaves to its handler is not refused at the door.
+    for r in ROUTES {
+        let forbidden_here = expectation(r.name).is_some_and(|(_, e)| e == "forbidden");
+        assert_eq!(forbidden_here, matches!(r.needs, Needs::Permission(_)), "{}: {:?}", r.name, r.needs);
+    }
 
     let mut forbidden = 0;
-    for method in METHODS {
+    for method in ROUTES.iter().map(|r| r.name) {
         let (params, expected) = expectation(method).unwrap();
         // A fresh token each time: logout and set_password revoke the caller's tokens.
         let login = d.call("login", json!({"user": "nobody", "password": PW}));
@@ -93,7 +99,7 @@ fn every_method_refuses_a_caller_without_its_permission() {
         if expected == "forbidden" {
             forbidden += 1;
         }
-        if *method == "user.set_password" {
+        if method == "user.set_password" {
             // Put the password back for the next calls.
             d.ok(&["call", "user.set_password", &json!({"name": "nobody", "password": PW}).to_string()]);
         }
@@ -167,4 +173,17 @@ fn no_secret_reaches_the_database_the_audit_or_the_log_in_clear() {
 /// The random part of a bearer secret `<prefix>_<id>.<body>`.
 fn secret_body(s: &str) -> &str {
     s.split_once('.').map(|(_, b)| b).unwrap()
+}
+
+/// The CLI's `call` and the daemon read the same route table: every method is listed, and an unknown
+/// one is refused with a pointer to the list.
+#[test]
+fn call_lists_every_route_and_unknown_methods_are_refused_on_both_sides() {
+    let d = Daemon::start();
+    let list = d.ok(&["call", "--list"]);
+    let listed: Vec<&str> = list.as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
+    let table: Vec<&str> = ROUTES.iter().map(|r| r.name).collect();
+    assert_eq!(listed, table);
+    let e = d.refused(&["call", "user.nuke"], "bad_request");
+    assert!(e["message"].as_str().unwrap().contains("call --list"), "{e}");
 }

@@ -220,7 +220,7 @@ fn a_flood_of_refused_calls_adds_a_bounded_number_of_audit_rows() {
     assert!(added <= 3, "{added} rows for 3000 refusals");
     assert_eq!(
         d.sql_count(
-            "SELECT sum(json_extract(detail, '$.count')) FROM audit WHERE outcome = 'denied' AND action = 'audit.view'"
+            "SELECT sum(json_extract(detail, '$.count')) FROM audit WHERE outcome = 'denied' AND action = 'audit.list'"
         ),
         3000,
         "every refusal counted"

@@ -1,6 +1,7 @@
-//! Request dispatch: one match from method name to handler, shared by the control socket and the
-//! MQTT bridge. Handlers are synchronous; they take the shared `Ctx`, the resolved `Caller` and the
-//! raw params, and return the method's `result` or an `ApiError`.
+//! Request handling, shared by the control socket and the MQTT bridge: the route table
+//! ([`routes::ROUTES`]) declares every method and dispatches it; one file per method family holds the
+//! handlers. Handlers are synchronous; they take the shared `Ctx`, the resolved `Caller` and the raw
+//! params, and return the method's `result` or an `ApiError`.
 //!
 //! Must never happen: a method that changes state without asking `Ctx::authorize` first, or a
 //! mutation applied outside one SQLite transaction.
@@ -11,6 +12,7 @@ pub mod authz;
 pub mod key;
 pub mod resource;
 pub mod role;
+pub mod routes;
 pub mod session;
 pub mod settings;
 pub mod status;
@@ -229,8 +231,14 @@ impl Ctx {
     }
 
     /// Asks the policy whether `caller` holds the built-in permission `perm` (on the gateway as a
-    /// whole: resource `*`). The one place every method's check goes through; a refusal is audited.
+    /// whole: resource `*`). The one place every method's check goes through; a refusal is audited
+    /// under the permission's name.
     pub fn authorize(&self, caller: &Caller, perm: &str) -> Result<(), ApiError> {
+        self.authorize_for(caller, perm, perm)
+    }
+
+    /// [`Ctx::authorize`], auditing a refusal under `action` (the method's name, from dispatch).
+    pub fn authorize_for(&self, caller: &Caller, perm: &str, action: &str) -> Result<(), ApiError> {
         if caller.is_superuser() {
             return Ok(());
         }
@@ -244,7 +252,7 @@ impl Ctx {
             return Ok(());
         }
         let err = ApiError::forbidden(format!("permission {perm} is required"));
-        self.audit_denied(caller, perm, &err);
+        self.audit_denied(caller, action, &err);
         Err(err)
     }
 
@@ -362,123 +370,19 @@ pub fn is_network(origin: &Origin) -> bool {
     matches!(origin, Origin::Mqtt { .. })
 }
 
-/// Methods that hash a password, and so must not run on an async worker thread.
-const SLOW_METHODS: &[&str] = &["login", "user.create", "user.register", "user.set_password"];
-
-/// Whether a request may cost real CPU time (password hashing).
+/// Whether a request may cost real CPU time (a password hashed or verified): the route says so, or
+/// the request authenticates with a password.
 pub fn is_slow(req: &Request) -> bool {
-    auth::needs_password_check(req) || SLOW_METHODS.contains(&req.method.as_str())
+    auth::needs_password_check(req) || routes::find(&req.method).is_some_and(|r| r.password)
 }
-
-/// Every method the dispatcher serves, for `--help` texts and the generated permission tests.
-pub const METHODS: &[&str] = &[
-    "status",
-    "audit.list",
-    "login",
-    "logout",
-    "user.create",
-    "user.register",
-    "user.list",
-    "user.show",
-    "user.update",
-    "user.disable",
-    "user.enable",
-    "user.delete",
-    "user.set_password",
-    "user.copy_roles",
-    "user.unlock",
-    "key.create",
-    "key.list",
-    "key.revoke",
-    "role.create",
-    "role.list",
-    "role.show",
-    "role.delete",
-    "role.grant",
-    "role.revoke",
-    "resource.add",
-    "resource.list",
-    "resource.delete",
-    "resource.import",
-    "group.create",
-    "group.list",
-    "group.add",
-    "group.import",
-    "group.remove",
-    "group.delete",
-    "authz.check",
-    "authz.explain",
-    "authz.who_can",
-    "settings.get",
-    "settings.set",
-    "session.open",
-    "session.heartbeat",
-    "session.close",
-    "session.list",
-    "session.terminate",
-    "supervisor.lock",
-    "supervisor.unlock",
-    "supervisor.message",
-];
 
 /// Handles one request end to end.
 pub fn handle(ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Value, ApiError> {
     let caller = auth::resolve_caller(ctx, req, origin)?;
-    dispatch(ctx, &caller, &req.method, &req.params)
+    routes::dispatch(ctx, &caller, &req.method, &req.params)
 }
 
-pub fn dispatch(ctx: &Ctx, caller: &Caller, method: &str, params: &Value) -> Result<Value, ApiError> {
-    match method {
-        "status" => status::status(ctx, caller, params),
-        "audit.list" => audit::list(ctx, caller, params),
-        "login" => user::login(ctx, caller, params),
-        "logout" => user::logout(ctx, caller, params),
-        "user.create" => user::create(ctx, caller, params),
-        "user.register" => user::register(ctx, caller, params),
-        "user.list" => user::list(ctx, caller, params),
-        "user.show" => user::show(ctx, caller, params),
-        "user.update" => user::update(ctx, caller, params),
-        "user.disable" => user::set_enabled(ctx, caller, params, false),
-        "user.enable" => user::set_enabled(ctx, caller, params, true),
-        "user.delete" => user::delete(ctx, caller, params),
-        "user.set_password" => user::set_password(ctx, caller, params),
-        "user.unlock" => user::unlock(ctx, caller, params),
-        "key.create" => key::create(ctx, caller, params),
-        "key.list" => key::list(ctx, caller, params),
-        "key.revoke" => key::revoke(ctx, caller, params),
-        "user.copy_roles" => role::copy_roles(ctx, caller, params),
-        "role.create" => role::create(ctx, caller, params),
-        "role.list" => role::list(ctx, caller, params),
-        "role.show" => role::show(ctx, caller, params),
-        "role.delete" => role::delete(ctx, caller, params),
-        "role.grant" => role::grant(ctx, caller, params),
-        "role.revoke" => role::revoke(ctx, caller, params),
-        "resource.add" => resource::add(ctx, caller, params),
-        "resource.list" => resource::list(ctx, caller, params),
-        "resource.delete" => resource::delete(ctx, caller, params),
-        "resource.import" => resource::import(ctx, caller, params),
-        "group.create" => resource::group_create(ctx, caller, params),
-        "group.list" => resource::group_list(ctx, caller, params),
-        "group.add" => resource::group_add(ctx, caller, params, "group.add"),
-        "group.import" => resource::group_add(ctx, caller, params, "group.import"),
-        "group.remove" => resource::group_remove(ctx, caller, params),
-        "group.delete" => resource::group_delete(ctx, caller, params),
-        "authz.check" => authz::check(ctx, caller, params),
-        "authz.explain" => authz::explain(ctx, caller, params),
-        "authz.who_can" => authz::who_can(ctx, caller, params),
-        "settings.get" => settings::get(ctx, caller, params),
-        "settings.set" => settings::set(ctx, caller, params),
-        "session.open" => session::open(ctx, caller, params),
-        "session.heartbeat" => session::heartbeat(ctx, caller, params),
-        "session.close" => session::close(ctx, caller, params),
-        "session.list" => session::list(ctx, caller, params),
-        "session.terminate" => session::terminate(ctx, caller, params),
-        "supervisor.lock" => supervisor::lock(ctx, caller, params),
-        "supervisor.unlock" => supervisor::unlock(ctx, caller, params),
-        "supervisor.message" => supervisor::message(ctx, caller, params),
-        other => Err(ApiError::bad_request(format!("unknown method {other:?}"))),
-    }
-}
+pub use routes::dispatch;
 
 /// Decodes a method's params; `null` or absent params mean "all defaults".
 pub fn params<T: DeserializeOwned>(method: &str, params: &Value) -> Result<T, ApiError> {

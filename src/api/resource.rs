@@ -258,7 +258,17 @@ struct MembersParams {
 
 /// `group.add` and `group.import`: puts existing resources into a group, all or nothing unless
 /// `ignore_missing`.
-pub fn group_add(ctx: &Ctx, caller: &Caller, p: &Value, method: &str) -> Result<Value, ApiError> {
+/// `group.add`: members by id.
+pub fn group_add_members(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    group_add(ctx, caller, p, "group.add")
+}
+
+/// `group.import`: members from a CSV list.
+pub fn group_import(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    group_add(ctx, caller, p, "group.import")
+}
+
+fn group_add(ctx: &Ctx, caller: &Caller, p: &Value, method: &str) -> Result<Value, ApiError> {
     let p: MembersParams = params(method, p)?;
     ctx.authorize(caller, "resources.manage")?;
     // A member is a canonical id, like every id that enters (removing one that is not stays possible).

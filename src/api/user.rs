@@ -286,9 +286,19 @@ struct TargetParams {
     name: String,
 }
 
+/// `user.disable`.
+pub fn disable(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    set_enabled(ctx, caller, p, false)
+}
+
+/// `user.enable`.
+pub fn enable(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+    set_enabled(ctx, caller, p, true)
+}
+
 /// `user.disable` / `user.enable`. Disabling revokes every login token at once; enabling does not
 /// bring them back.
-pub fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Result<Value, ApiError> {
+fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Result<Value, ApiError> {
     let method = if enabled { "user.enable" } else { "user.disable" };
     let p: TargetParams = params(method, p)?;
     ctx.authorize(caller, "users.manage")?;

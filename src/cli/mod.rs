@@ -154,11 +154,16 @@ pub enum Command {
         #[command(subcommand)]
         command: RecoverCommand,
     },
-    /// Send any request method with raw JSON params; prints the result or the error object
+    /// Send any request method with raw JSON params; prints the result or the error object.
+    /// `--list` prints every method with what it needs.
     Call {
-        method: String,
+        #[arg(required_unless_present = "list")]
+        method: Option<String>,
         #[arg(value_name = "PARAMS_JSON")]
         params: Option<String>,
+        /// List the request methods (from the daemon's route table) and exit
+        #[arg(long, conflicts_with_all = ["method", "params"])]
+        list: bool,
     },
 }
 
@@ -259,6 +264,24 @@ pub fn auth_for_secret(secret: &str) -> Auth {
     } else {
         Auth::Token { token: secret.to_string() }
     }
+}
+
+/// `call --list`: every method of the route table, what it needs, and what it does.
+fn method_list() -> Value {
+    use crate::api::routes::ROUTES;
+    Value::Array(
+        ROUTES
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "method": r.name,
+                    "needs": r.needs.describe(),
+                    "write_class": r.write_class,
+                    "summary": r.summary,
+                })
+            })
+            .collect(),
+    )
 }
 
 /// Where the CLI looks for the daemon when `--socket` is not given. The last fallback is relative to
@@ -450,7 +473,10 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
         Command::WhoCan { permission, resource, write } => {
             authz::who_can(global, permission, resource, write).map(Some)
         }
-        Command::Call { method, params } => {
+        Command::Call { list: true, .. } => Ok(Some(method_list())),
+        Command::Call { method, params, .. } => {
+            // An unknown method is the daemon's to refuse (bad_request, pointing at `call --list`).
+            let method = method.unwrap_or_default();
             let params = match params {
                 Some(p) => serde_json::from_str(&p)
                     .map_err(|e| CliError::Usage(format!("PARAMS_JSON is not valid JSON: {e}")))?,

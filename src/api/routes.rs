@@ -1,0 +1,188 @@
+//! The route table: every request method, declared once. Dispatch, the "every method without its
+//! permission" test, `gatewarden call --list` and the reference docs all read it, so a method cannot
+//! exist in one of them and be missing from another.
+//!
+//! Must never happen: a method served that is not in this table; a method whose permission is
+//! checked only inside its handler when the table could say it (dispatch checks [`Needs::Permission`]
+//! before the handler parses anything, so an unprivileged caller learns nothing from its params); a
+//! write-class method that the supervisor lock does not stop.
+//!
+//! The audit action of a method is its name: refusals by dispatch are recorded under it, and handlers
+//! record what they did under it.
+
+use super::auth::{Caller, Principal};
+use super::{Ctx, audit, authz, key, resource, role, session, settings, status, supervisor, user};
+use crate::protocol::ApiError;
+use serde_json::Value;
+
+/// What a caller needs before a method runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Nobody is refused at the door: the method decides from its params (credentials, the
+    /// registration setting, status shown by right).
+    Open,
+    /// Any authenticated caller (a user or an API key).
+    Account,
+    /// This built-in permission on the gateway, checked by dispatch before the handler runs.
+    Permission(&'static str),
+    /// The caller's own account or session freely; anyone else's with this permission, which the
+    /// handler asks before any name is looked up.
+    OwnOr(&'static str),
+}
+
+impl Needs {
+    /// How the docs and `call --list` say it.
+    pub fn describe(self) -> String {
+        match self {
+            Needs::Open => "open".into(),
+            Needs::Account => "any account".into(),
+            Needs::Permission(p) => p.into(),
+            Needs::OwnOr(p) => format!("own, or {p}"),
+        }
+    }
+}
+
+/// A method's handler: the shared context, the resolved caller and the raw params.
+pub type Handler = fn(&Ctx, &Caller, &Value) -> Result<Value, ApiError>;
+
+/// One request method.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub name: &'static str,
+    pub needs: Needs,
+    /// Changes plant state: refused with `supervisor_locked` for callers outside the lock's `l`.
+    pub write_class: bool,
+    /// Hashes or verifies a password: runs on the blocking pool, behind the transport's password gate.
+    pub password: bool,
+    pub handler: Handler,
+    /// One line for `call --list` and the docs.
+    pub summary: &'static str,
+}
+
+const fn route(name: &'static str, needs: Needs, handler: Handler, summary: &'static str) -> Route {
+    Route { name, needs, write_class: false, password: false, handler, summary }
+}
+
+const fn hashing(r: Route) -> Route {
+    Route { password: true, ..r }
+}
+
+const fn writes(r: Route) -> Route {
+    Route { write_class: true, ..r }
+}
+
+use Needs::{Account, Open, OwnOr, Permission};
+
+/// Every method, in the order the docs list them.
+pub const ROUTES: &[Route] = &[
+    route("status", Open, status::status, "version, seats, supervisor lock, MQTT link (layout for managers)"),
+    route("audit.list", Permission("audit.view"), audit::list, "the audit trail, newest first"),
+    hashing(route("login", Open, user::login, "a login token for a user name and password")),
+    route("logout", Open, user::logout, "revoke the login token the request carries"),
+    hashing(route("user.create", Permission("users.manage"), user::create, "create an account")),
+    hashing(route("user.register", Open, user::register, "self-registration, when the gateway allows it")),
+    route("user.list", Permission("users.view"), user::list, "every account with its roles"),
+    route("user.show", OwnOr("users.view"), user::show, "one account with its roles and grants"),
+    route("user.update", Permission("users.manage"), user::update, "display name, expiry, roles"),
+    route("user.disable", Permission("users.manage"), user::disable, "suspend an account at once"),
+    route("user.enable", Permission("users.manage"), user::enable, "re-enable a suspended account"),
+    route("user.delete", Permission("users.manage"), user::delete, "delete an account and what it owns"),
+    hashing(route("user.set_password", OwnOr("users.manage"), user::set_password, "set a password")),
+    route("user.copy_roles", Permission("users.manage"), role::copy_roles, "give one account another's roles"),
+    route("user.unlock", Permission("users.manage"), user::unlock, "end a failed-login lock or a source slow-down"),
+    route("key.create", Permission("users.manage"), key::create, "create an API key (secret shown once)"),
+    route("key.list", Permission("users.view"), key::list, "API keys, never their secrets"),
+    route("key.revoke", Permission("users.manage"), key::revoke, "revoke an API key and end its sessions"),
+    route("role.create", Permission("roles.manage"), role::create, "create a role"),
+    route("role.list", Permission("users.view"), role::list, "every role with its counts"),
+    route("role.show", Permission("users.view"), role::show, "one role with its grants, users and keys"),
+    route("role.delete", Permission("roles.manage"), role::delete, "delete a role"),
+    route("role.grant", Permission("roles.manage"), role::grant, "grant a permission to a role or user"),
+    route("role.revoke", Permission("roles.manage"), role::revoke, "revoke grants from a role or user"),
+    route("resource.add", Permission("resources.manage"), resource::add, "add a resource to the inventory"),
+    route("resource.list", Account, resource::list, "the resource inventory"),
+    route("resource.delete", Permission("resources.manage"), resource::delete, "delete a resource"),
+    route("resource.import", Permission("resources.manage"), resource::import, "import resources from CSV"),
+    route("group.create", Permission("resources.manage"), resource::group_create, "create a resource group"),
+    route("group.list", Account, resource::group_list, "resource groups and their members"),
+    route("group.add", Permission("resources.manage"), resource::group_add_members, "add resources to a group"),
+    route("group.import", Permission("resources.manage"), resource::group_import, "add a CSV list to a group"),
+    route("group.remove", Permission("resources.manage"), resource::group_remove, "remove resources from a group"),
+    route("group.delete", Permission("resources.manage"), resource::group_delete, "delete a resource group"),
+    route("authz.check", OwnOr("users.view"), authz::check, "may a subject do this to that resource?"),
+    route("authz.explain", OwnOr("users.view"), authz::explain, "every grant that matched, and which decided"),
+    route("authz.who_can", Permission("users.view"), authz::who_can, "every live account that passes"),
+    route("settings.get", Account, settings::get, "runtime settings"),
+    writes(route("settings.set", Permission("settings.manage"), settings::set, "change a runtime setting")),
+    route("session.open", Open, session::open, "open an HMI session and take a licence seat"),
+    route("session.heartbeat", Open, session::heartbeat, "keep the caller's session alive"),
+    route("session.close", Open, session::close, "end the caller's session and free its seat"),
+    route("session.list", Permission("sessions.view"), session::list, "live (and recently ended) sessions"),
+    route("session.terminate", Permission("sessions.terminate"), session::terminate, "end another client's session"),
+    route("supervisor.lock", Permission("supervisor.lock"), supervisor::lock, "set or replace the supervisor lock"),
+    route("supervisor.unlock", Permission("supervisor.lock"), supervisor::unlock, "clear the supervisor lock"),
+    route("supervisor.message", Permission("supervisor.broadcast"), supervisor::message, "broadcast to every HMI"),
+];
+
+/// The route of a method name.
+pub fn find(name: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.name == name)
+}
+
+/// Runs one method for a resolved caller: the table's checks first, then the handler.
+pub fn dispatch(ctx: &Ctx, caller: &Caller, method: &str, params: &Value) -> Result<Value, ApiError> {
+    let Some(route) = find(method) else {
+        return Err(ApiError::bad_request(format!(
+            "unknown method {:?}: see `gatewarden call --list`",
+            crate::store::audit::cut(method, 64)
+        )));
+    };
+    match route.needs {
+        Needs::Open | Needs::OwnOr(_) => {}
+        Needs::Account => {
+            if caller.principal == Principal::Anonymous {
+                return Err(ApiError::unauthenticated(format!(
+                    "{} needs credentials: pass --token, or authenticate the request",
+                    route.name
+                )));
+            }
+        }
+        Needs::Permission(perm) => ctx.authorize_for(caller, perm, route.name)?,
+    }
+    if route.write_class {
+        supervisor::check_write(ctx, caller)?;
+    }
+    (route.handler)(ctx, caller, params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_is_declared_once_with_a_known_permission() {
+        let mut names: Vec<&str> = ROUTES.iter().map(|r| r.name).collect();
+        names.sort_unstable();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(names.len(), n, "a method declared twice");
+        let builtin = [
+            "sessions.view",
+            "sessions.terminate",
+            "users.view",
+            "users.manage",
+            "roles.manage",
+            "resources.manage",
+            "settings.manage",
+            "supervisor.lock",
+            "supervisor.broadcast",
+            "audit.view",
+        ];
+        for r in ROUTES {
+            if let Needs::Permission(p) | Needs::OwnOr(p) = r.needs {
+                assert!(builtin.contains(&p), "{}: {p} is not a built-in permission", r.name);
+            }
+            assert!(!r.summary.is_empty(), "{}", r.name);
+        }
+    }
+}
