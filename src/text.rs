@@ -94,9 +94,64 @@ pub fn shown(s: &str, max: usize) -> String {
     format!("\"{}\"{more}", escape(&s[..end]))
 }
 
+/// Longest reason (a terminate, a supervisor lock), in characters.
+pub const MAX_REASON: usize = 500;
+/// Longest broadcast message, in characters.
+pub const MAX_MESSAGE: usize = 1000;
+/// Longest short field: a display name, a session's client type, project, host or address.
+pub const MAX_FIELD: usize = 128;
+/// Longest description (of a role), in characters.
+pub const MAX_DESCRIPTION: usize = 1024;
+
+/// Whether a text may hold line breaks: a broadcast may, a one-line field may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    One,
+    Many,
+}
+
+/// The one check for free text a client sends (reasons, messages, names shown to people, client
+/// fields): trimmed; empty means absent; at most `max` characters; no [`is_hidden`] character, except
+/// `\n` where `lines` allows it. The error names `what` and the rule.
+pub fn clean(
+    what: &str,
+    text: Option<String>,
+    max: usize,
+    lines: Lines,
+) -> Result<Option<String>, crate::protocol::ApiError> {
+    let text = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    if let Some(t) = &text {
+        let n = t.chars().count();
+        if n > max {
+            return Err(crate::protocol::ApiError::bad_request(format!(
+                "{what} is {n} characters long; at most {max}"
+            )));
+        }
+        if t.chars().any(|c| is_hidden(c) && !(c == '\n' && lines == Lines::Many)) {
+            let allowed = if lines == Lines::Many { " (line breaks are fine)" } else { "" };
+            return Err(crate::protocol::ApiError::bad_request(format!(
+                "{what} holds control or invisible characters{allowed}"
+            )));
+        }
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_rule_for_free_text() {
+        let ok = |t: &str, lines| clean("x", Some(t.into()), 10, lines).unwrap();
+        assert_eq!(ok("  hi  ", Lines::One), Some("hi".into()));
+        assert_eq!(ok("   ", Lines::One), None);
+        assert_eq!(ok("a\nb", Lines::Many), Some("a\nb".into()));
+        for bad in ["a\nb", "a\u{1b}[2J", "a\u{202e}b", "a\u{200b}b", "0123456789x"] {
+            assert!(clean("x", Some(bad.into()), 10, Lines::One).is_err(), "{bad:?}");
+        }
+        assert!(clean("x", Some("a\u{1b}b".into()), 10, Lines::Many).is_err());
+    }
 
     #[test]
     fn hidden_characters() {

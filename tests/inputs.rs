@@ -238,8 +238,17 @@ fn audit_and_lists_print_terminal_controls_escaped() {
     assert_printable("resource list", &out.stdout);
     assert!(String::from_utf8_lossy(&out.stdout).contains("[2Jdone\\u{9b}31m"), "{out:?}");
 
-    // A broadcast (audited with its text) holding a bidi override and a line break.
-    d.ok(&["broadcast", "line 1 \u{202e}pots\nadmin  login  ok"]);
+    // Free text with a bidi override no longer gets in (text::clean); a row stored by 0.1.0 may still
+    // hold one, and an audit line must not be forgeable from it.
+    let r = d.call("supervisor.message", serde_json::json!({"text": "line 1 \u{202e}pots"}));
+    assert_eq!(r["error"]["code"], "bad_request", "{r}");
+    let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+    conn.execute(
+        "INSERT INTO audit (ts, actor, source, action, target, outcome, detail) VALUES (1, 'user:old', 'socket', 'supervisor.message', NULL, 'ok', ?1)",
+        [serde_json::json!({"text": "line 1 \u{202e}pots\nadmin  login  ok"}).to_string()],
+    )
+    .unwrap();
+    drop(conn);
     let out = d.cli(&["audit"]);
     assert!(out.status.success());
     assert_printable("audit", &out.stdout);

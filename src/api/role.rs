@@ -69,16 +69,15 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     let p: CreateParams = params("role.create", p)?;
     ctx.authorize(caller, "roles.manage")?;
     accounts::validate_name("role name", &p.name)?;
-    if p.description.as_deref().is_some_and(|d| d.chars().count() > 1024 || d.chars().any(char::is_control)) {
-        return Err(ApiError::bad_request("description must be at most 1024 characters without control characters"));
-    }
+    let description =
+        crate::text::clean("description", p.description, crate::text::MAX_DESCRIPTION, crate::text::Lines::One)?;
     ctx.write_policy(|tx| {
         if find_role(tx, &p.name).is_ok() {
             return Err(ApiError::conflict(format!("a role named {:?} already exists", p.name)));
         }
         tx.execute(
             "INSERT INTO roles (name, description, created_at) VALUES (?1, ?2, ?3)",
-            params![p.name, p.description, now_ms()],
+            params![p.name, description, now_ms()],
         )?;
         audit::record(tx, &caller.actor(), "role.create", Some(&p.name), Outcome::Ok, None)?;
         show_role(tx, &p.name)

@@ -18,14 +18,11 @@ use crate::protocol::{ApiError, ErrorCode};
 use crate::sessions::{Full, Limits, Live, Table};
 use crate::store::audit::{self, Actor, Outcome};
 use crate::store::{now_ms, outbox};
+use crate::text::{self, Lines};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Instant;
-
-/// Longest client info field (type, project, host, address) and terminate reason.
-const MAX_FIELD: usize = 128;
-const MAX_REASON: usize = 500;
 
 /// How a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,16 +126,9 @@ struct OpenParams {
 }
 
 fn field(name: &str, v: Option<String>, required: bool) -> Result<Option<String>, ApiError> {
-    let v = v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    match &v {
+    match text::clean(name, v, text::MAX_FIELD, Lines::One)? {
         None if required => Err(ApiError::bad_request(format!("session.open needs a non-empty {name:?}"))),
-        Some(s) if s.chars().count() > MAX_FIELD => {
-            Err(ApiError::bad_request(format!("{name:?} is longer than {MAX_FIELD} characters")))
-        }
-        Some(s) if s.chars().any(char::is_control) => {
-            Err(ApiError::bad_request(format!("{name:?} contains control characters")))
-        }
-        _ => Ok(v),
+        v => Ok(v),
     }
 }
 
@@ -430,14 +420,7 @@ struct TerminateParams {
 pub fn terminate(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: TerminateParams = params("session.terminate", p)?;
     ctx.authorize(caller, "sessions.terminate")?;
-    let reason = p.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
-    if let Some(r) = &reason
-        && (r.chars().count() > MAX_REASON || r.chars().any(char::is_control))
-    {
-        return Err(ApiError::bad_request(format!(
-            "reason must be at most {MAX_REASON} characters of text without control characters"
-        )));
-    }
+    let reason = text::clean("reason", p.reason, text::MAX_REASON, Lines::One)?;
     let config = ctx.config();
     let id = p.session_id;
     let actor = caller.actor();

@@ -22,14 +22,11 @@ use crate::config::Dur;
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Actor, Outcome};
 use crate::store::{now_ms, outbox};
+use crate::text::{self, Lines};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Longest broadcast text, in characters.
-pub const MAX_MESSAGE: usize = 1000;
-/// Longest lock reason, in characters.
-pub const MAX_REASON: usize = 500;
 /// Longest `expires_in` of a lock: a year and a day (longer would be a mistake, and far longer would
 /// overflow the date arithmetic).
 pub const MAX_LOCK_TIME: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
@@ -188,19 +185,6 @@ struct LockParams {
     expires_in: Option<Dur>,
 }
 
-fn clean_text(what: &str, text: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
-    let text = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
-    if let Some(t) = &text {
-        if t.chars().count() > max {
-            return Err(ApiError::bad_request(format!("{what} is longer than {max} characters")));
-        }
-        if t.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(ApiError::bad_request(format!("{what} contains control characters")));
-        }
-    }
-    Ok(text)
-}
-
 /// Resolves an explicit owner (master only) to row ids.
 fn resolve_owner(conn: &Connection, o: &Owner) -> Result<(Option<i64>, Option<i64>), ApiError> {
     let user_id = match &o.u {
@@ -284,7 +268,7 @@ fn publish(tx: &Connection, event: &str, lock: Option<&Lock>, detail: &Value) ->
 pub fn lock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: LockParams = params("supervisor.lock", p)?;
     ctx.authorize(caller, "supervisor.lock")?;
-    let reason = clean_text("reason", p.reason, MAX_REASON)?;
+    let reason = text::clean("reason", p.reason, text::MAX_REASON, Lines::One)?;
     if let Some(d) = p.expires_in
         && (d.0.is_zero() || d.0 > MAX_LOCK_TIME)
     {
@@ -430,7 +414,7 @@ struct MessageParams {
 pub fn message(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let p: MessageParams = params("supervisor.message", p)?;
     ctx.authorize(caller, "supervisor.broadcast")?;
-    let text = clean_text("text", Some(p.text), MAX_MESSAGE)?
+    let text = text::clean("text", Some(p.text), text::MAX_MESSAGE, Lines::Many)?
         .ok_or_else(|| ApiError::bad_request("a broadcast needs a non-empty text"))?;
     let sender = match p.sender {
         Some(s) if caller.is_superuser() => s,

@@ -14,6 +14,7 @@ use crate::authz::SubjectKey;
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Actor, Outcome};
 use crate::store::{now_ms, outbox, policy};
+use crate::text::{self, Lines};
 use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -135,14 +136,9 @@ fn gone(name: &str) -> ApiError {
     ApiError::not_found(format!("no user named {name:?} (it was deleted just now)"))
 }
 
-/// Display names are shown on panels and terminals: at most 128 characters, no control characters.
+/// Display names are shown on panels and terminals: one line of [`text::MAX_FIELD`] characters.
 fn validate_display_name(d: Option<&str>) -> Result<(), ApiError> {
-    match d {
-        Some(d) if d.chars().count() > 128 || d.chars().any(char::is_control) => {
-            Err(ApiError::bad_request("display_name must be at most 128 characters without control characters"))
-        }
-        _ => Ok(()),
-    }
+    text::clean("display_name", d.map(str::to_string), text::MAX_FIELD, Lines::One).map(|_| ())
 }
 
 #[derive(Deserialize)]
