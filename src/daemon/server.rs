@@ -3,7 +3,8 @@
 //! Each line is one request, each reply one line. A line longer than `daemon.max_request_bytes` gets
 //! `bad_request` and the connection is closed (it cannot be resynchronised safely). A client that
 //! sends nothing for `daemon.client_timeout`, or dribbles a line slower than that, is disconnected.
-//! At most `daemon.max_clients` connections are served at once; the next is told so and closed.
+//! At most `daemon.max_clients` connections are served at once; the next is told so (`rate_limited`,
+//! with `retry_after_ms`) and closed.
 //! Who the caller is comes from SO_PEERCRED, never from anything the client says about itself.
 //!
 //! What must never happen: members of the socket's group locking root out. Connection slots are
@@ -31,6 +32,10 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
+
+/// The retry hint a connection refused for want of a slot gets: half-written connections give their
+/// slots back within [`FIRST_LINE_TIMEOUT`], most connections (one CLI command) far sooner.
+pub const SLOT_RETRY_AFTER_MS: u64 = 1000;
 
 /// How long a new connection may take to send its first complete line.
 pub const FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -214,7 +219,9 @@ pub async fn serve(listener: UnixListener, ctx: Arc<Ctx>) {
                 };
                 tracing::debug!("{}: refused: {message}", origin.describe());
                 tokio::spawn(async move {
-                    let err = ApiError::new(ErrorCode::Internal, message);
+                    // Nothing failed: the caller is over a bound and may come back once a slot is free.
+                    let err =
+                        ApiError::new(ErrorCode::RateLimited, message).with("retry_after_ms", SLOT_RETRY_AFTER_MS);
                     let resp = Response::from_result(Value::Null, Err(err));
                     // A peer that does not read cannot hold this task either.
                     let _ = tokio::time::timeout(Duration::from_secs(1), reply(&mut { stream }, resp)).await;
