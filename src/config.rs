@@ -480,6 +480,37 @@ impl Config {
     /// Semantic checks that serde cannot express. Returns the dotted key at fault and why.
     pub fn check(&self) -> Result<(), (String, String)> {
         let err = |k: &str, m: String| Err((k.to_string(), m));
+        let paths = [
+            ("daemon.state_dir", &self.daemon.state_dir),
+            ("daemon.socket", &self.daemon.socket),
+            ("accounts.admin_password_file", &self.accounts.admin_password_file),
+            ("mqtt.password_file", &self.mqtt.password_file),
+            ("mqtt.ca_file", &self.mqtt.ca_file),
+            ("mqtt.client_cert_file", &self.mqtt.client_cert_file),
+            ("mqtt.client_key_file", &self.mqtt.client_key_file),
+        ];
+        for (key, path) in paths {
+            if let Some(path) = path {
+                check_path(path).map_err(|m| (key.to_string(), m))?;
+            }
+        }
+        if let Some(socket) = &self.daemon.socket
+            && socket.as_os_str().len() > MAX_SOCKET_PATH
+        {
+            return err(
+                "daemon.socket",
+                format!(
+                    "{} is {} bytes long; a Unix socket path may have at most {MAX_SOCKET_PATH}",
+                    socket.display(),
+                    socket.as_os_str().len()
+                ),
+            );
+        }
+        if let Some(group) = &self.daemon.socket_group
+            && (group.is_empty() || group.contains(|c: char| c == ':' || c.is_whitespace() || c.is_control()))
+        {
+            return err("daemon.socket_group", format!("{group:?} is not a group name"));
+        }
         if !(1024..=16 * 1024 * 1024).contains(&self.daemon.max_request_bytes) {
             return err("daemon.max_request_bytes", "must be between 1024 and 16777216".into());
         }
@@ -568,6 +599,23 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The longest path a Unix socket can be bound at (`sun_path` is 108 bytes with its final NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// What every configured path must be for the daemon to use it: not empty, no NUL byte (neither can
+/// name a file). A relative path is taken from the daemon's working directory (`/` under systemd).
+fn check_path(path: &Path) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.is_empty() {
+        return Err("is empty; give a path, or leave the key out for the default".into());
+    }
+    if bytes.contains(&0) {
+        return Err(format!("{:?} contains a NUL character", path.display().to_string()));
+    }
+    Ok(())
 }
 
 fn unknown_field_name(message: &str) -> Option<&str> {
@@ -748,6 +796,25 @@ mod tests {
         assert!(e.message.contains("out of range"), "{e}");
         let c = Config::parse("[mqtt]\nurl = \"mqtts://broker.plant\"\n", "g.toml").unwrap();
         assert_eq!(c.mqtt.url, "mqtts://broker.plant:8883", "shown as the bridge uses it");
+    }
+
+    #[test]
+    fn paths_and_group_a_daemon_could_not_use_are_refused() {
+        let long = format!("/run/{}/gatewarden.sock", "x".repeat(100));
+        let cases = [
+            ("[daemon]\nstate_dir = \"\"\n".to_string(), "daemon.state_dir", "empty"),
+            ("[mqtt]\nca_file = \"/etc/a\\u0000b\"\n".to_string(), "mqtt.ca_file", "NUL"),
+            (format!("[daemon]\nsocket = {long:?}\n"), "daemon.socket", "at most 107"),
+            ("[daemon]\nsocket_group = \"\"\n".to_string(), "daemon.socket_group", "not a group name"),
+            ("[daemon]\nsocket_group = \"plant ops\"\n".to_string(), "daemon.socket_group", "not a group name"),
+        ];
+        for (text, key, why) in cases {
+            let e = Config::parse(&text, "g.toml").unwrap_err();
+            assert_eq!((e.line, e.key.as_deref()), (Some(2), Some(key)), "{text:?}: {e}");
+            assert!(e.message.contains(why), "{text:?}: {e}");
+        }
+        let ok = "[daemon]\nstate_dir = \"state\"\nsocket = \"/run/gatewarden/gatewarden.sock\"\nsocket_group = \"gatewarden\"\n";
+        assert!(Config::parse(ok, "g.toml").is_ok());
     }
 
     #[test]
