@@ -126,9 +126,7 @@ impl BrokerUrl {
             if host.is_empty() {
                 return Err(bad("the host is missing"));
             }
-            if host.len() > MAX_HOST_LEN
-                || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
-            {
+            if host.len() > MAX_HOST_LEN || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
                 return Err(bad(&format!(
                     "{host:?} is not a host name (letters, digits, - . _; at most {MAX_HOST_LEN}) or an address"
                 )));

@@ -454,7 +454,8 @@ mod tests {
         assert_eq!(restart_only_changes(&old, &parse("[mqtt]\nurl = \"mqtts://broker.plant\"\n")), ["mqtt"]);
         assert_eq!(restart_only_changes(&old, &parse("[mqtt]\nurl = \"mqtt://broker.plant\"\nqos = 2\n")), ["mqtt"]);
         // Live keys are not named.
-        let live = parse("[mqtt]\nurl = \"mqtt://broker.plant\"\n[license]\nseats = 9\n[daemon]\nlog_level = \"debug\"\n");
+        let live =
+            parse("[mqtt]\nurl = \"mqtt://broker.plant\"\n[license]\nseats = 9\n[daemon]\nlog_level = \"debug\"\n");
         assert!(restart_only_changes(&old, &live).is_empty());
         let moved = parse("[mqtt]\nurl = \"mqtt://broker.plant\"\n[daemon]\nmax_clients = 8\n[site]\nid = \"p2\"\n");
         assert_eq!(restart_only_changes(&old, &moved), ["daemon.max_clients", "site.id"]);
