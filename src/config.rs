@@ -4,6 +4,7 @@
 //! A config that cannot be used must never half-start the daemon: `load` parses and then runs the
 //! semantic `check()`, and every error names the file, the line and the key at fault.
 
+use crate::daemon::logging::LogFilter;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -53,7 +54,138 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Where the MQTT broker is: `mqtt://host[:port]` or `mqtts://host[:port]` (TLS), parsed once, when the
+/// config is. The host is a name, an IPv4 address or an IPv6 address in brackets; the port is 1-65535
+/// (default 1883, or 8883 with TLS). No user info (`mqtt.username`, `mqtt.password_file` say who we
+/// are), no path, query or fragment: the bridge would have nothing to do with them. A value of this
+/// type is always one the bridge can connect to (or retry against).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    tls: bool,
+    host: String,
+    port: u16,
+}
+
+/// The longest host name DNS allows.
+const MAX_HOST_LEN: usize = 253;
+
+impl BrokerUrl {
+    /// Whether the connection uses TLS (`mqtts://`).
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+    /// The host name or address, without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The one parser of broker URLs; the error says what is wrong with `url`.
+    pub fn parse(url: &str) -> Result<BrokerUrl, String> {
+        let bad = |why: &str| format!("{url:?} is not a broker URL: {why}");
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtt://") {
+            (false, rest)
+        } else if let Some(rest) = url.strip_prefix("mqtts://") {
+            (true, rest)
+        } else {
+            return Err(bad("it must start with mqtt:// or mqtts:// (TLS)"));
+        };
+        // One trailing slash is an empty path, as in `mqtt://host/`; anything after it is a path.
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.contains('@') {
+            return Err(bad("user info is not allowed in the URL; set mqtt.username and mqtt.password_file"));
+        }
+        if let Some(c) = authority.chars().find(|c| ['/', '?', '#'].contains(c)) {
+            let what = match c {
+                '/' => "a path",
+                '?' => "a query",
+                _ => "a fragment",
+            };
+            return Err(bad(&format!("{what} is not allowed; give only scheme://host[:port]")));
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or_else(|| bad("an IPv6 address opened with [ is not closed"))?;
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad(&format!("{host:?} in brackets is not an IPv6 address")));
+            }
+            let port = match after {
+                "" => None,
+                _ => Some(after.strip_prefix(':').ok_or_else(|| bad("expected :port after the ]"))?),
+            };
+            (host, port)
+        } else {
+            let (host, port) = match authority.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            };
+            if port.is_some_and(|p| p.contains(':')) {
+                return Err(bad("an IPv6 address goes in brackets, as in mqtt://[::1]:1883"));
+            }
+            if host.is_empty() {
+                return Err(bad("the host is missing"));
+            }
+            if host.len() > MAX_HOST_LEN || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
+                return Err(bad(&format!(
+                    "{host:?} is not a host name (letters, digits, - . _; at most {MAX_HOST_LEN}) or an address"
+                )));
+            }
+            (host, port)
+        };
+        let port = match port {
+            None => {
+                if tls {
+                    8883
+                } else {
+                    1883
+                }
+            }
+            Some(p) if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) => {
+                return Err(bad(&format!("the port {p:?} is not a number")));
+            }
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n >= 1 => n,
+                _ => return Err(bad(&format!("the port {p} is out of range (1-65535)"))),
+            },
+        };
+        Ok(BrokerUrl { tls, host: host.to_string(), port })
+    }
+}
+
+impl Default for BrokerUrl {
+    /// `mqtt://127.0.0.1:1883`: a broker on the gateway itself.
+    fn default() -> Self {
+        BrokerUrl { tls: false, host: "127.0.0.1".into(), port: 1883 }
+    }
+}
+
+impl fmt::Display for BrokerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::str::FromStr for BrokerUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        BrokerUrl::parse(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for BrokerUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        BrokerUrl::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub daemon: DaemonConfig,
@@ -66,13 +198,14 @@ pub struct Config {
     pub retention: RetentionConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonConfig {
     pub state_dir: Option<PathBuf>,
     pub socket: Option<PathBuf>,
     pub socket_group: Option<String>,
-    pub log_level: String,
+    /// Parsed when the config is, into what logging uses.
+    pub log_level: LogFilter,
     pub max_request_bytes: usize,
     pub client_timeout: Dur,
     pub max_clients: usize,
@@ -84,7 +217,7 @@ impl Default for DaemonConfig {
             state_dir: None,
             socket: None,
             socket_group: None,
-            log_level: "info".into(),
+            log_level: LogFilter::default(),
             max_request_bytes: 1024 * 1024,
             client_timeout: Dur::secs(60),
             max_clients: 256,
@@ -92,7 +225,7 @@ impl Default for DaemonConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SiteConfig {
     pub id: String,
@@ -104,7 +237,7 @@ impl Default for SiteConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccountsConfig {
     pub self_registration: bool,
@@ -150,7 +283,7 @@ impl Default for Argon2Config {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LicenseConfig {
     pub seats: u32,
@@ -186,16 +319,21 @@ impl Default for LicenseConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SupervisorConfig {
     pub lock_survives_restart: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
     pub enabled: bool,
+    /// The broker, parsed when the config is (`url = "mqtt://host:port"` in the file).
+    #[serde(rename = "url")]
+    pub broker: BrokerUrl,
+    /// `broker` as text, for `status` and `config check` to show; never parsed again.
+    #[serde(skip)]
     pub url: String,
     pub client_id: Option<String>,
     pub username: Option<String>,
@@ -229,7 +367,8 @@ impl Default for MqttConfig {
     fn default() -> Self {
         MqttConfig {
             enabled: true,
-            url: "mqtt://127.0.0.1:1883".into(),
+            broker: BrokerUrl::default(),
+            url: BrokerUrl::default().to_string(),
             client_id: None,
             username: None,
             password_file: None,
@@ -253,13 +392,13 @@ impl Default for MqttConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleConfig {
     pub map_unix_users: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     pub audit_max_age: Dur,
@@ -316,7 +455,7 @@ impl Config {
 
     /// Parses and checks config text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             let (line, key) = match e.span() {
                 Some(span) => locate_span(text, span.start),
                 None => (None, None),
@@ -326,6 +465,7 @@ impl Config {
             let key = unknown_field_name(&message).map(|k| qualify(text, span_line_start(text, e.span()), k)).or(key);
             ConfigError { file: file.to_string(), line, key, message }
         })?;
+        config.mqtt.url = config.mqtt.broker.to_string();
         config.check().map_err(|(key, message)| ConfigError {
             file: file.to_string(),
             line: find_key_line(text, &key),
@@ -338,8 +478,36 @@ impl Config {
     /// Semantic checks that serde cannot express. Returns the dotted key at fault and why.
     pub fn check(&self) -> Result<(), (String, String)> {
         let err = |k: &str, m: String| Err((k.to_string(), m));
-        if crate::daemon::logging::parse(&self.daemon.log_level).is_err() {
-            return err("daemon.log_level", format!("{:?} is not a log level or filter", self.daemon.log_level));
+        let paths = [
+            ("daemon.state_dir", &self.daemon.state_dir),
+            ("daemon.socket", &self.daemon.socket),
+            ("accounts.admin_password_file", &self.accounts.admin_password_file),
+            ("mqtt.password_file", &self.mqtt.password_file),
+            ("mqtt.ca_file", &self.mqtt.ca_file),
+            ("mqtt.client_cert_file", &self.mqtt.client_cert_file),
+            ("mqtt.client_key_file", &self.mqtt.client_key_file),
+        ];
+        for (key, path) in paths {
+            if let Some(path) = path {
+                check_path(path).map_err(|m| (key.to_string(), m))?;
+            }
+        }
+        if let Some(socket) = &self.daemon.socket
+            && socket.as_os_str().len() > MAX_SOCKET_PATH
+        {
+            return err(
+                "daemon.socket",
+                format!(
+                    "{} is {} bytes long; a Unix socket path may have at most {MAX_SOCKET_PATH}",
+                    socket.display(),
+                    socket.as_os_str().len()
+                ),
+            );
+        }
+        if let Some(group) = &self.daemon.socket_group
+            && (group.is_empty() || group.contains(|c: char| c == ':' || c.is_whitespace() || c.is_control()))
+        {
+            return err("daemon.socket_group", format!("{group:?} is not a group name"));
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.daemon.max_request_bytes) {
             return err("daemon.max_request_bytes", "must be between 1024 and 16777216".into());
@@ -388,9 +556,6 @@ impl Config {
             return err("license.persist_interval", "must be at least 1s".into());
         }
         let m = &self.mqtt;
-        if !(m.url.starts_with("mqtt://") || m.url.starts_with("mqtts://")) {
-            return err("mqtt.url", format!("{:?} must start with mqtt:// or mqtts://", m.url));
-        }
         if m.qos > 2 {
             return err("mqtt.qos", "must be 0, 1 or 2".into());
         }
@@ -432,6 +597,23 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The longest path a Unix socket can be bound at (`sun_path` is 108 bytes with its final NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// What every configured path must be for the daemon to use it: not empty, no NUL byte (neither can
+/// name a file). A relative path is taken from the daemon's working directory (`/` under systemd).
+fn check_path(path: &Path) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.is_empty() {
+        return Err("is empty; give a path, or leave the key out for the default".into());
+    }
+    if bytes.contains(&0) {
+        return Err(format!("{:?} contains a NUL character", path.display().to_string()));
+    }
+    Ok(())
 }
 
 fn unknown_field_name(message: &str) -> Option<&str> {
@@ -547,6 +729,97 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("mqtt.rpc_max_large_bytes_in_flight"), "{e}");
         let e = Config::parse("[mqtt]\nrpc_password_checks = 0\n", "g.toml").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("mqtt.rpc_password_checks"), "{e}");
+    }
+
+    #[test]
+    fn broker_urls_good_ones_parse_to_what_the_bridge_uses() {
+        let good = [
+            ("mqtt://127.0.0.1:1883", false, "127.0.0.1", 1883, "mqtt://127.0.0.1:1883"),
+            ("mqtt://broker.plant", false, "broker.plant", 1883, "mqtt://broker.plant:1883"),
+            ("mqtts://broker.plant", true, "broker.plant", 8883, "mqtts://broker.plant:8883"),
+            ("mqtts://broker.plant:9883", true, "broker.plant", 9883, "mqtts://broker.plant:9883"),
+            ("mqtt://host/", false, "host", 1883, "mqtt://host:1883"),
+            ("mqtt://my_broker-1.local:1", false, "my_broker-1.local", 1, "mqtt://my_broker-1.local:1"),
+            ("mqtt://h:65535", false, "h", 65535, "mqtt://h:65535"),
+            ("mqtt://[::1]:1884/", false, "::1", 1884, "mqtt://[::1]:1884"),
+            ("mqtt://[::1]", false, "::1", 1883, "mqtt://[::1]:1883"),
+            ("mqtts://[fd00::17]", true, "fd00::17", 8883, "mqtts://[fd00::17]:8883"),
+        ];
+        for (url, tls, host, port, shown) in good {
+            let b = BrokerUrl::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!((b.tls(), b.host(), b.port()), (tls, host, port), "{url}");
+            assert_eq!(b.to_string(), shown, "{url}");
+            assert_eq!(BrokerUrl::parse(shown), Ok(b), "{url}: its display parses back to itself");
+        }
+    }
+
+    #[test]
+    fn broker_urls_bad_ones_are_refused_saying_why() {
+        let bad = [
+            ("tcp://x", "must start with mqtt://"),
+            ("127.0.0.1:1883", "must start with mqtt://"),
+            ("MQTT://x", "must start with mqtt://"),
+            ("mqtt://", "host is missing"),
+            ("mqtt://:1883", "host is missing"),
+            ("mqtt://host:99999", "out of range"),
+            ("mqtt://host:65536", "out of range"),
+            ("mqtt://host:0", "out of range"),
+            ("mqtt://host:", "not a number"),
+            ("mqtt://host:port", "not a number"),
+            ("mqtt://host:+1883", "not a number"),
+            ("mqtt://user@host", "user info"),
+            ("mqtt://u:p@host:1883", "user info"),
+            ("mqtt://host/path", "a path"),
+            ("mqtt://host:1883//", "a path"),
+            ("mqtt://host?x=1", "a query"),
+            ("mqtt://host#top", "a fragment"),
+            ("mqtt://::1", "in brackets"),
+            ("mqtt://[::1", "not closed"),
+            ("mqtt://[::1]1883", "expected :port"),
+            ("mqtt://[plant]:1883", "not an IPv6 address"),
+            ("mqtt://my host", "not a host name"),
+            ("mqtt://höst", "not a host name"),
+        ];
+        for (url, why) in bad {
+            let e = BrokerUrl::parse(url).err().unwrap_or_else(|| panic!("{url} was accepted"));
+            assert!(e.contains(why), "{url}: {e:?} does not say {why:?}");
+            assert!(e.contains(&format!("{url:?}")), "{url}: {e:?} does not quote the URL");
+        }
+    }
+
+    #[test]
+    fn a_bad_broker_url_names_line_and_key() {
+        let e = Config::parse("[site]\nid = \"a\"\n\n[mqtt]\nurl = \"mqtt://host:99999\"\n", "g.toml").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(5), Some("mqtt.url")), "{e}");
+        assert!(e.message.contains("out of range"), "{e}");
+        let c = Config::parse("[mqtt]\nurl = \"mqtts://broker.plant\"\n", "g.toml").unwrap();
+        assert_eq!(c.mqtt.url, "mqtts://broker.plant:8883", "shown as the bridge uses it");
+    }
+
+    #[test]
+    fn paths_and_group_a_daemon_could_not_use_are_refused() {
+        let long = format!("/run/{}/gatewarden.sock", "x".repeat(100));
+        let cases = [
+            ("[daemon]\nstate_dir = \"\"\n".to_string(), "daemon.state_dir", "empty"),
+            ("[mqtt]\nca_file = \"/etc/a\\u0000b\"\n".to_string(), "mqtt.ca_file", "NUL"),
+            (format!("[daemon]\nsocket = {long:?}\n"), "daemon.socket", "at most 107"),
+            ("[daemon]\nsocket_group = \"\"\n".to_string(), "daemon.socket_group", "not a group name"),
+            ("[daemon]\nsocket_group = \"plant ops\"\n".to_string(), "daemon.socket_group", "not a group name"),
+        ];
+        for (text, key, why) in cases {
+            let e = Config::parse(&text, "g.toml").unwrap_err();
+            assert_eq!((e.line, e.key.as_deref()), (Some(2), Some(key)), "{text:?}: {e}");
+            assert!(e.message.contains(why), "{text:?}: {e}");
+        }
+        let ok = "[daemon]\nstate_dir = \"state\"\nsocket = \"/run/gatewarden/gatewarden.sock\"\nsocket_group = \"gatewarden\"\n";
+        assert!(Config::parse(ok, "g.toml").is_ok());
+    }
+
+    #[test]
+    fn a_bad_log_level_names_line_and_key() {
+        let e = Config::parse("[daemon]\nlog_level = \"debgu\"\n", "g.toml").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("daemon.log_level")), "{e}");
+        assert!(e.message.contains("not a log level"), "{e}");
     }
 
     #[test]

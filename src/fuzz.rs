@@ -41,7 +41,12 @@ pub fn csv(data: &[u8]) {
 pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     match Config::parse(text, "fuzz.toml") {
-        Ok(c) => c.check().expect("a parsed config passes check"),
+        Ok(c) => {
+            c.check().expect("a parsed config passes check");
+            // The broker as `status` shows it parses back to the one the bridge uses.
+            let shown = crate::config::BrokerUrl::parse(&c.mqtt.url);
+            assert_eq!(shown.as_ref(), Ok(&c.mqtt.broker), "{}", c.mqtt.url);
+        }
         Err(e) => assert!(!e.to_string().is_empty()),
     }
 }

@@ -85,7 +85,9 @@ pub enum ErrorCode {
     ProtectedAccount,
     SelfDelete,
     RegistrationDisabled,
-    /// An MQTT client sent more requests than `mqtt.rpc_rate`/`rpc_burst` allow (with retry_after_ms).
+    /// Over a bound that frees up by itself, with `retry_after_ms`: an MQTT client's `mqtt.rpc_rate` /
+    /// `rpc_burst` or the intake, the password-check queue, the control socket's connection slots.
+    /// Never `internal`: nothing failed, and the caller can come back.
     RateLimited,
     Internal,
 }

@@ -211,6 +211,89 @@ fn bad_config_names_file_line_and_key_and_exits_2() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Runs `config check` and `serve --config` on `text`; both must exit 2 naming the file, the line,
+/// the key and what is wrong, and nothing may start.
+fn refused_config(text: &str, line: usize, key: &str, why: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatewarden.toml");
+    std::fs::write(&path, text).unwrap();
+    let file = path.to_str().unwrap();
+    for args in [vec!["config", "check", file], vec!["serve", "--config", file]] {
+        let out = Command::new(BIN).args(&args).current_dir(dir.path()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} on {text:?}: {err}");
+        let place = format!("{file}:{line}: key `{key}`");
+        assert!(err.contains(&place), "{args:?} on {text:?}: {err:?} lacks {place}");
+        assert!(err.contains(why), "{args:?} on {text:?}: {err:?} does not say {why:?}");
+    }
+    assert!(!dir.path().join("gatewarden-state").exists(), "nothing started");
+}
+
+/// Was: accepted by `config check`, then the daemon served without a bridge ("bad port").
+#[test]
+fn config_check_refuses_a_broker_port_out_of_range() {
+    refused_config("[mqtt]\nurl = \"mqtt://broker.plant:99999\"\n", 2, "mqtt.url", "out of range (1-65535)");
+    refused_config("[site]\nid = \"l1\"\n\n[mqtt]\nurl = \"mqtts://broker:0\"\n", 5, "mqtt.url", "out of range");
+    refused_config("[mqtt]\nurl = \"mqtt://broker:\"\n", 2, "mqtt.url", "is not a number");
+}
+
+/// Was: accepted by `config check`, then refused by the bridge at run time.
+#[test]
+fn config_check_refuses_a_broker_url_without_host_or_with_user_info() {
+    refused_config("[mqtt]\nurl = \"mqtt://:1883\"\n", 2, "mqtt.url", "the host is missing");
+    refused_config("[mqtt]\nenabled = true\nurl = \"mqtt://user@broker\"\n", 3, "mqtt.url", "user info");
+    refused_config("[mqtt]\nurl = \"mqtt://broker/gatewarden\"\n", 2, "mqtt.url", "a path is not allowed");
+}
+
+#[test]
+fn config_check_refuses_a_misspelt_log_level_and_unusable_paths() {
+    refused_config("[daemon]\nlog_level = \"debgu\"\n", 2, "daemon.log_level", "not a log level");
+    refused_config("[daemon]\nlog_level = \"info\"\nstate_dir = \"\"\n", 3, "daemon.state_dir", "empty");
+    refused_config("[daemon]\nsocket_group = \"\"\n", 2, "daemon.socket_group", "not a group name");
+}
+
+#[test]
+fn config_check_shows_the_broker_as_the_bridge_will_use_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatewarden.toml");
+    std::fs::write(&path, "[mqtt]\nurl = \"mqtts://[fd00::17]\"\n").unwrap();
+    let out = Command::new(BIN).args(["--json", "config", "check", path.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["mqtt"], "mqtts://[fd00::17]:8883");
+}
+
+/// Was: a connection over `daemon.max_clients` was answered `internal`, as if the daemon had failed.
+#[test]
+fn a_full_socket_answers_rate_limited_not_internal() {
+    let d = Daemon::start_with("[daemon]\nmax_clients = 1\n");
+    // The one slot, held by a connection that has sent a request (so it may idle); taken as soon as
+    // the readiness probe's connection has given it back.
+    let mut held = None;
+    common::wait_for(
+        || {
+            let mut c = d.connect().unwrap();
+            let served = c.call("status", Value::Null)["result"].is_object();
+            held = served.then_some(c);
+            served
+        },
+        "the one slot",
+    );
+
+    let mut refused = d.connect().unwrap();
+    let r = refused.read_reply().expect("a refusal, not a hang");
+    assert_eq!(r["error"]["code"], "rate_limited", "{r}");
+    assert_eq!(r["error"]["retry_after_ms"], 1000, "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("too many clients"), "{r}");
+    assert!(refused.read_reply().is_none(), "the refused connection is closed");
+    // The CLI reports it as such.
+    d.refused(&["status"], "rate_limited");
+
+    // Once the slot is free, the next client is served.
+    drop(held);
+    common::wait_for(|| d.call("status", Value::Null)["result"].is_object(), "a free slot");
+}
+
 #[test]
 fn shipped_example_config_passes_config_check() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/gatewarden.toml");

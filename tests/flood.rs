@@ -113,6 +113,7 @@ fn a_flooding_client_and_idle_connections_do_not_starve_others() {
         let _ = w.write_all(b"{\"id\":1,\"method\":\"status\"}\n");
         r.read_line(&mut line).unwrap();
         if line.contains("too many clients") {
+            assert!(line.contains("\"rate_limited\"") && line.contains("retry_after_ms"), "{line}");
             refused += 1;
         } else {
             assert!(line.contains("\"result\""), "{line}");

@@ -16,31 +16,80 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry, reload};
 
+/// A log level or directive list (`daemon.log_level`), parsed when the config is: a config that
+/// loads always has one logging can use.
+#[derive(Debug, Clone)]
+pub struct LogFilter {
+    text: String,
+    targets: Targets,
+}
+
+impl LogFilter {
+    /// The level or directives as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Default for LogFilter {
+    fn default() -> Self {
+        LogFilter { text: "info".into(), targets: Targets::new().with_default(tracing::Level::INFO) }
+    }
+}
+
+impl PartialEq for LogFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl std::fmt::Display for LogFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::str::FromStr for LogFilter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(LogFilter { text: s.trim().to_string(), targets: parse(s)? })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LogFilter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Lets a config reload change the level.
 pub struct Handle {
     filter: Option<reload::Handle<Targets, Registry>>,
 }
 
 impl Handle {
-    pub fn set_level(&self, level: &str) {
+    pub fn set_level(&self, level: &LogFilter) {
         if std::env::var_os("GATEWARDEN_LOG").is_some() {
             tracing::info!("GATEWARDEN_LOG is set; it overrides daemon.log_level");
             return;
         }
-        match (parse(level), &self.filter) {
-            (Ok(f), Some(h)) => match h.reload(f) {
+        if let Some(h) = &self.filter {
+            match h.reload(level.targets.clone()) {
                 Ok(()) => tracing::info!("log level is now {level}"),
                 Err(e) => tracing::warn!("cannot change log level: {e}"),
-            },
-            (Err(e), _) => tracing::warn!("log level {level:?} ignored: {e}"),
-            (_, None) => {}
+            }
         }
     }
 }
 
-pub fn init(config_level: &str) -> Handle {
-    let level = std::env::var("GATEWARDEN_LOG").unwrap_or_else(|_| config_level.to_string());
-    let filter = parse(&level).unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+/// Installs the subscriber: `GATEWARDEN_LOG` if it is set and valid, else the config's level (a bad
+/// `GATEWARDEN_LOG` is said in the log, not taken for a level).
+pub fn init(config_level: &LogFilter) -> Handle {
+    let from_env = std::env::var("GATEWARDEN_LOG").ok().map(|v| v.parse::<LogFilter>());
+    let filter = match &from_env {
+        Some(Ok(f)) => f.targets.clone(),
+        _ => config_level.targets.clone(),
+    };
     let (filter, handle) = reload::Layer::new(filter);
     let journald = std::env::var_os("JOURNAL_STREAM")
         .and_then(|_| tracing_journald::layer().ok())
@@ -49,6 +98,9 @@ pub fn init(config_level: &str) -> Handle {
         .is_none()
         .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).boxed());
     let installed = tracing_subscriber::registry().with(filter).with(journald).with(stderr).try_init();
+    if let Some(Err(e)) = from_env {
+        tracing::warn!("GATEWARDEN_LOG ignored: {e}; logging at daemon.log_level {config_level}");
+    }
     Handle { filter: installed.is_ok().then_some(handle) }
 }
 
@@ -211,6 +263,9 @@ mod tests {
         }
         for bad in ["debgu", "", "info,", "=debug", "gatewarden=loud", "info,,warn"] {
             assert!(super::parse(bad).is_err(), "{bad:?}");
+            assert!(bad.parse::<LogFilter>().is_err(), "{bad:?}");
         }
+        let f: LogFilter = " info,gatewarden::mqtt=debug ".parse().unwrap();
+        assert_eq!(f.as_str(), "info,gatewarden::mqtt=debug");
     }
 }

@@ -427,25 +427,37 @@ fn reload(ctx: &Ctx, log: &logging::Handle) {
 
 /// The keys a running daemon cannot apply live.
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    let d = (&old.daemon, &new.daemon);
-    if d.0.state_dir != d.1.state_dir {
-        out.push("daemon.state_dir");
+    let (o, n) = (&old.daemon, &new.daemon);
+    [
+        ("daemon.state_dir", o.state_dir != n.state_dir),
+        ("daemon.socket", o.socket != n.socket),
+        ("daemon.socket_group", o.socket_group != n.socket_group),
+        ("daemon.max_clients", o.max_clients != n.max_clients),
+        ("site.id", old.site.id != new.site.id),
+        ("mqtt", old.mqtt != new.mqtt),
+    ]
+    .into_iter()
+    .filter_map(|(key, changed)| changed.then_some(key))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_only_changes_compares_values_not_their_debug_text() {
+        let parse = |t: &str| Config::parse(t, "g.toml").unwrap();
+        let old = parse("[mqtt]\nurl = \"mqtt://broker.plant\"\n");
+        // The same broker written another way is no change; a different one is.
+        assert!(restart_only_changes(&old, &parse("[mqtt]\nurl = \"mqtt://broker.plant:1883/\"\n")).is_empty());
+        assert_eq!(restart_only_changes(&old, &parse("[mqtt]\nurl = \"mqtts://broker.plant\"\n")), ["mqtt"]);
+        assert_eq!(restart_only_changes(&old, &parse("[mqtt]\nurl = \"mqtt://broker.plant\"\nqos = 2\n")), ["mqtt"]);
+        // Live keys are not named.
+        let live =
+            parse("[mqtt]\nurl = \"mqtt://broker.plant\"\n[license]\nseats = 9\n[daemon]\nlog_level = \"debug\"\n");
+        assert!(restart_only_changes(&old, &live).is_empty());
+        let moved = parse("[mqtt]\nurl = \"mqtt://broker.plant\"\n[daemon]\nmax_clients = 8\n[site]\nid = \"p2\"\n");
+        assert_eq!(restart_only_changes(&old, &moved), ["daemon.max_clients", "site.id"]);
     }
-    if d.0.socket != d.1.socket {
-        out.push("daemon.socket");
-    }
-    if d.0.socket_group != d.1.socket_group {
-        out.push("daemon.socket_group");
-    }
-    if d.0.max_clients != d.1.max_clients {
-        out.push("daemon.max_clients");
-    }
-    if old.site.id != new.site.id {
-        out.push("site.id");
-    }
-    if format!("{:?}", old.mqtt) != format!("{:?}", new.mqtt) {
-        out.push("mqtt");
-    }
-    out
 }

@@ -3,7 +3,8 @@
 //! Each line is one request, each reply one line. A line longer than `daemon.max_request_bytes` gets
 //! `bad_request` and the connection is closed (it cannot be resynchronised safely). A client that
 //! sends nothing for `daemon.client_timeout`, or dribbles a line slower than that, is disconnected.
-//! At most `daemon.max_clients` connections are served at once; the next is told so and closed.
+//! At most `daemon.max_clients` connections are served at once; the next is told so (`rate_limited`,
+//! with `retry_after_ms`) and closed.
 //! Who the caller is comes from SO_PEERCRED, never from anything the client says about itself.
 //!
 //! What must never happen: members of the socket's group locking root out. Connection slots are
@@ -31,6 +32,10 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
+
+/// The retry hint a connection refused for want of a slot gets: half-written connections give their
+/// slots back within [`FIRST_LINE_TIMEOUT`], most connections (one CLI command) far sooner.
+pub const SLOT_RETRY_AFTER_MS: u64 = 1000;
 
 /// How long a new connection may take to send its first complete line.
 pub const FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -182,6 +187,7 @@ pub async fn serve(listener: UnixListener, ctx: Arc<Ctx>) {
     let daemon_uid = nix::unistd::geteuid().as_raw();
     let slots = Arc::new(Mutex::new(Slots::new(max_clients, daemon_uid)));
     let gate = Arc::new(PasswordGate::new(SOCKET_PASSWORD_CHECKS, max_clients));
+    let refusals = Arc::new(Semaphore::new(REFUSALS_LINGERING));
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -213,15 +219,39 @@ pub async fn serve(listener: UnixListener, ctx: Arc<Ctx>) {
                     Refusal::UidShare(n) => format!("uid {uid} already has {n} connections open; close one first"),
                 };
                 tracing::debug!("{}: refused: {message}", origin.describe());
-                tokio::spawn(async move {
-                    let err = ApiError::new(ErrorCode::Internal, message);
-                    let resp = Response::from_result(Value::Null, Err(err));
-                    // A peer that does not read cannot hold this task either.
-                    let _ = tokio::time::timeout(Duration::from_secs(1), reply(&mut { stream }, resp)).await;
-                });
+                // Nothing failed: the caller is over a bound and may come back once a slot is free.
+                let err = ApiError::new(ErrorCode::RateLimited, message).with("retry_after_ms", SLOT_RETRY_AFTER_MS);
+                let lingering = refusals.clone().try_acquire_owned().ok();
+                tokio::spawn(refuse(stream, Response::from_result(Value::Null, Err(err)), lingering));
             }
         }
     }
+}
+
+/// Refused connections that may linger (see [`refuse`]) at once; beyond that they are closed at once.
+const REFUSALS_LINGERING: usize = 64;
+
+/// How long a refused connection lingers for its client to read the refusal and hang up.
+const REFUSAL_LINGER: Duration = Duration::from_millis(500);
+
+/// Tells a connection without a slot why, then closes it. A client usually sends its request before it
+/// reads; closing a Unix socket with that request unread makes the client's read fail with
+/// ECONNRESET, and it would never see the refusal. So, when `lingering` holds a permit, the request is
+/// read and dropped (at most 64 KiB, within [`REFUSAL_LINGER`]) until the client hangs up.
+async fn refuse(mut stream: UnixStream, resp: Response, lingering: Option<tokio::sync::OwnedSemaphorePermit>) {
+    use tokio::io::AsyncReadExt;
+    let answered = async {
+        reply(&mut stream, resp).await?;
+        if lingering.is_some() {
+            stream.shutdown().await?;
+            let mut sink = (&mut stream).take(64 * 1024);
+            tokio::io::copy(&mut sink, &mut tokio::io::sink()).await?;
+        }
+        io::Result::Ok(())
+    };
+    // A peer that neither reads nor hangs up cannot hold this task either.
+    let _ = tokio::time::timeout(REFUSAL_LINGER, answered).await;
+    drop(lingering);
 }
 
 enum Frame {

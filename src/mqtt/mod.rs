@@ -96,9 +96,8 @@ pub fn spawn(ctx: Arc<Ctx>) -> Option<Handle> {
 
 /// Turns `[mqtt]` into rumqttc options.
 fn options(m: &MqttConfig, prefix: &str, site: &str, max_request: usize) -> Result<MqttOptions, String> {
-    let (tls, host, port) = parse_url(&m.url)?;
     let client_id = m.client_id.clone().unwrap_or_else(|| format!("gatewarden-{site}"));
-    let mut o = MqttOptions::new(client_id, host, port);
+    let mut o = MqttOptions::new(client_id, m.broker.host(), m.broker.port());
     o.set_keep_alive(m.keep_alive.0);
     o.set_clean_start(true);
     if let Some(user) = &m.username {
@@ -118,7 +117,7 @@ fn options(m: &MqttConfig, prefix: &str, site: &str, max_request: usize) -> Resu
     let mut props = ConnectProperties::new();
     props.max_packet_size = Some(max_packet_size(max_request));
     o.set_connect_properties(props);
-    if tls {
+    if m.broker.tls() {
         o.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls::client_config(m)?)));
     }
     Ok(o)
@@ -135,34 +134,6 @@ pub const PACKET_OVERHEAD: u32 = 65_536;
 /// with reason 0x95, packet too large) instead of being dropped silently on its way to us.
 pub fn max_packet_size(max_request_bytes: usize) -> u32 {
     u32::try_from(max_request_bytes).unwrap_or(u32::MAX).saturating_add(PACKET_OVERHEAD)
-}
-
-/// `mqtt://host[:port]` or `mqtts://host[:port]` (IPv6 in brackets): (tls, host, port).
-pub fn parse_url(url: &str) -> Result<(bool, String, u16), String> {
-    let (tls, rest) = match url.split_once("://") {
-        Some(("mqtt", rest)) => (false, rest),
-        Some(("mqtts", rest)) => (true, rest),
-        _ => return Err(format!("mqtt.url {url:?} must start with mqtt:// or mqtts://")),
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let default_port = if tls { 8883 } else { 1883 };
-    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (host, after) = v6.split_once(']').ok_or_else(|| format!("mqtt.url {url:?}: unclosed ["))?;
-        (host, after.strip_prefix(':'))
-    } else {
-        match rest.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (rest, None),
-        }
-    };
-    if host.is_empty() || host.contains(['/', '@', '?']) {
-        return Err(format!("mqtt.url {url:?}: expected scheme://host[:port]"));
-    }
-    let port = match port {
-        Some(p) => p.parse().map_err(|_| format!("mqtt.url {url:?}: bad port {p:?}"))?,
-        None => default_port,
-    };
-    Ok((tls, host.to_string(), port))
 }
 
 fn set_link(ctx: &Ctx, state: &str, error: Option<String>) {
@@ -409,7 +380,7 @@ impl Bridge {
             let mut link = self.ctx.mqtt.lock().unwrap_or_else(|p| p.into_inner());
             *link = LinkState { state: "connected".into(), last_error: None };
         }
-        tracing::info!("mqtt: connected to {}", self.ctx.config().mqtt.url);
+        tracing::info!("mqtt: connected to {}", self.ctx.config().mqtt.broker);
         // A broker that accepts bigger packets than we do drops them on their way to us: the HMI
         // gets no answer at all. Said once per connection; the fix is one line of mosquitto.conf.
         let broker_max = ack.properties.as_ref().and_then(|p| p.max_packet_size);
@@ -700,17 +671,5 @@ mod tests {
             .collect();
         let default = crate::config::Config::default().daemon.max_request_bytes;
         assert_eq!(broker, vec![max_packet_size(default)]);
-    }
-
-    #[test]
-    fn urls() {
-        assert_eq!(parse_url("mqtt://127.0.0.1:1883").unwrap(), (false, "127.0.0.1".into(), 1883));
-        assert_eq!(parse_url("mqtts://broker.plant").unwrap(), (true, "broker.plant".into(), 8883));
-        assert_eq!(parse_url("mqtt://[::1]:1884/").unwrap(), (false, "::1".into(), 1884));
-        assert_eq!(parse_url("mqtt://[::1]").unwrap(), (false, "::1".into(), 1883));
-        assert!(parse_url("tcp://x").is_err());
-        assert!(parse_url("mqtt://x:port").is_err());
-        assert!(parse_url("mqtt://").is_err());
-        assert!(parse_url("mqtt://u:p@x").is_err());
     }
 }
