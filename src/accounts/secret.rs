@@ -40,6 +40,11 @@ pub fn format(prefix: &str, id: i64, body: &str) -> String {
     format!("{prefix}_{id}.{body}")
 }
 
+/// Whether `text` looks like a secret of the kind `prefix` names (`gws_...`), without parsing it.
+pub fn is_kind(prefix: &str, text: &str) -> bool {
+    text.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('_'))
+}
+
 /// Splits `<prefix>_<id>.<body>`; None when the text is not of that form.
 pub fn parse<'a>(prefix: &str, text: &'a str) -> Option<(i64, &'a str)> {
     let rest = text.strip_prefix(prefix)?.strip_prefix('_')?;

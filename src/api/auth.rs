@@ -6,7 +6,7 @@
 //! other request for the hashing time); a failed login that is not counted and audited.
 
 use super::{Ctx, is_network};
-use crate::accounts::{self, User, lockout, password};
+use crate::accounts::{self, User, lockout, password, secret};
 use crate::authz::{DenyReason, SubjectKey};
 use crate::protocol::{ApiError, Auth, ErrorCode, Request};
 use crate::store::audit::{self, Actor, Outcome};
@@ -183,7 +183,7 @@ pub fn dead(subject: SubjectKey, reason: &DenyReason) -> ApiError {
 pub fn resolve_caller(ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Caller, ApiError> {
     let mut session = None;
     let (principal, credential) = match (&req.auth, origin) {
-        (Some(Auth::Token { token }), _) if token.starts_with("gws_") => {
+        (Some(Auth::Token { token }), _) if secret::is_kind(secret::SESSION_PREFIX, token) => {
             let (principal, id) = super::session::resolve(ctx, token)?;
             session = Some(id);
             (principal, Credential::SessionToken)

@@ -259,7 +259,8 @@ impl Client {
 
 /// Login tokens start with `gwt_`, API keys with `gwk_`; the CLI picks the auth form from that.
 pub fn auth_for_secret(secret: &str) -> Auth {
-    if secret.starts_with("gwk_") {
+    use crate::accounts::secret::{KEY_PREFIX, is_kind};
+    if is_kind(KEY_PREFIX, secret) {
         Auth::Key { key: secret.to_string() }
     } else {
         Auth::Token { token: secret.to_string() }

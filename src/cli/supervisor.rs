@@ -36,12 +36,15 @@ pub enum ScopeArg {
 }
 
 impl ScopeArg {
+    /// The scope as the daemon's lock type writes it (`null`, `"k"`, `"u"`), not typed again here.
     fn wire(self) -> Value {
-        match self {
-            ScopeArg::Any => Value::Null,
-            ScopeArg::Key => json!("k"),
-            ScopeArg::User => json!("u"),
-        }
+        use crate::api::supervisor::Scope;
+        let scope = match self {
+            ScopeArg::Any => None,
+            ScopeArg::Key => Some(Scope::Key),
+            ScopeArg::User => Some(Scope::User),
+        };
+        serde_json::to_value(scope).unwrap_or(Value::Null)
     }
 }
 
