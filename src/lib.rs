@@ -13,4 +13,5 @@ pub mod mqtt; // the MQTT bridge: retained state, the outbox publisher, rpc/requ
 pub mod protocol; // Request / Response / ErrorCode, shared by daemon, CLI and MQTT
 pub mod sessions; // live HMI client sessions and their licence seats, in memory
 pub mod store; // SQLite: pragmas, migrations, audit trail, outbox
+pub mod supervisor; // the supervisor lock and its scopes: whom a lock admits
 pub mod text; // characters hidden from a terminal: the CLI's escaping and the resource id rules

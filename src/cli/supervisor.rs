@@ -38,7 +38,7 @@ pub enum ScopeArg {
 impl ScopeArg {
     /// The scope as the daemon's lock type writes it (`null`, `"k"`, `"u"`), not typed again here.
     fn wire(self) -> Value {
-        use crate::api::supervisor::Scope;
+        use crate::supervisor::Scope;
         let scope = match self {
             ScopeArg::Any => None,
             ScopeArg::Key => Some(Scope::Key),
