@@ -10,7 +10,8 @@
 use super::glob::Glob;
 use super::resource_id::MAX_RESOURCE_ID_LEN;
 use super::{
-    Access, Decision, DenyReason, Effect, Explanation, Grant, GrantRef, Matched, Origin, Policy, Selector, SubjectKey,
+    Access, Decision, DenyReason, Effect, Explanation, Grant, GrantOrigin, GrantRef, Matched, Policy, Selector,
+    SubjectKey,
 };
 use rustc_hash::FxHashMap;
 use std::ops::Range;
@@ -46,7 +47,7 @@ enum Compiled {
 #[derive(Debug, Clone)]
 struct Entry {
     grant: Grant,
-    origin: Origin,
+    origin: GrantOrigin,
     selector: Compiled,
 }
 
@@ -127,10 +128,10 @@ fn set_key(profile: u32, permission: u32) -> u64 {
 }
 
 /// Orders grants for deciding: lowest grant id, then role grants (by role id) before direct ones.
-fn origin_rank(origin: &Origin) -> (u8, i64) {
+fn origin_rank(origin: &GrantOrigin) -> (u8, i64) {
     match origin {
-        Origin::Role { id, .. } => (0, *id),
-        Origin::Direct => (1, 0),
+        GrantOrigin::Role { id, .. } => (0, *id),
+        GrantOrigin::Direct => (1, 0),
     }
 }
 
@@ -172,7 +173,7 @@ impl Index {
 
         // Every grant with its origin, in input order: roles first (first of each id), then direct grants
         // of each subject (first of each key).
-        let mut raw: Vec<(&Grant, Origin)> = Vec::new();
+        let mut raw: Vec<(&Grant, GrantOrigin)> = Vec::new();
         let mut role_grants: FxHashMap<i64, Range<usize>> = FxHashMap::default();
         for role in &policy.roles {
             if role_grants.contains_key(&role.id) {
@@ -180,7 +181,7 @@ impl Index {
             }
             let name: Arc<str> = Arc::from(role.name.as_str());
             let start = raw.len();
-            raw.extend(role.grants.iter().map(|g| (g, Origin::Role { id: role.id, name: name.clone() })));
+            raw.extend(role.grants.iter().map(|g| (g, GrantOrigin::Role { id: role.id, name: name.clone() })));
             role_grants.insert(role.id, start..raw.len());
         }
         let mut subjects = Vec::with_capacity(policy.subjects.len());
@@ -190,7 +191,7 @@ impl Index {
                 continue;
             }
             let start = raw.len();
-            raw.extend(subject.direct.iter().map(|g| (g, Origin::Direct)));
+            raw.extend(subject.direct.iter().map(|g| (g, GrantOrigin::Direct)));
             subjects.push((subject, start..raw.len()));
         }
         drop(seen);
@@ -426,7 +427,7 @@ impl Index {
 
     /// Every effective grant of `subject` (from its roles and directly), in decision order, whether or
     /// not the account is live. Empty for an unknown account.
-    pub fn grants_of(&self, subject: SubjectKey) -> Vec<(&Grant, &Origin)> {
+    pub fn grants_of(&self, subject: SubjectKey) -> Vec<(&Grant, &GrantOrigin)> {
         let Some(account) = self.accounts.get(&subject) else { return Vec::new() };
         let mut numbers: Vec<u32> = self
             .permissions
@@ -718,15 +719,15 @@ mod tests {
         }
     }
 
-    fn role(id: i64, name: &str) -> Origin {
-        Origin::Role { id, name: name.into() }
+    fn role(id: i64, name: &str) -> GrantOrigin {
+        GrantOrigin::Role { id, name: name.into() }
     }
 
-    fn allowed(grant_id: i64, origin: Origin) -> Decision {
+    fn allowed(grant_id: i64, origin: GrantOrigin) -> Decision {
         Decision::Allow(GrantRef { grant_id, origin })
     }
 
-    fn denied_by(grant_id: i64, origin: Origin) -> Decision {
+    fn denied_by(grant_id: i64, origin: GrantOrigin) -> Decision {
         Decision::Deny(DenyReason::DeniedBy(GrantRef { grant_id, origin }))
     }
 
@@ -774,7 +775,7 @@ mod tests {
                 "tag.write",
                 Write,
                 "line1/press3",
-                denied_by(40, Origin::Direct),
+                denied_by(40, GrantOrigin::Direct),
             ),
             (
                 "direct deny is write-only",
@@ -787,13 +788,13 @@ mod tests {
             ("read-only grant refuses write", User(5), "tag.write", Write, "line2/a", NO_GRANT),
             ("read-only grant allows read", User(5), "tag.write", Read, "line2/a/b", allowed(30, role(3, "readers"))),
             ("trailing ** is not the parent", User(5), "tag.write", Read, "line2", NO_GRANT),
-            ("missing role ignored, direct", User(5), "audit.view", Read, "audit", allowed(50, Origin::Direct)),
+            ("missing role ignored, direct", User(5), "audit.view", Read, "audit", allowed(50, GrantOrigin::Direct)),
             ("disabled", User(6), "tag.read", Read, "x", Decision::Deny(DenyReason::AccountDisabled)),
             ("expired at now", User(7), "tag.read", Read, "x", Decision::Deny(DenyReason::AccountExpired)),
             ("expires after now", User(8), "tag.read", Read, "x", allowed(12, role(1, "operators"))),
             ("unknown user", User(99), "tag.read", Read, "x", Decision::Deny(DenyReason::UnknownSubject)),
             ("keys are not users", Key(2), "tag.read", Read, "x", Decision::Deny(DenyReason::UnknownSubject)),
-            ("api key", Key(1), "tag.read", Read, "line1/press3", allowed(60, Origin::Direct)),
+            ("api key", Key(1), "tag.read", Read, "line1/press3", allowed(60, GrantOrigin::Direct)),
             ("api key, other resource", Key(1), "tag.read", Read, "line1/press4", NO_GRANT),
         ];
         for (name, who, permission, access, resource, want) in cases {
@@ -817,7 +818,7 @@ mod tests {
                 let case = format!("deny {deny_selector} / allow {allow_selector}");
                 assert_eq!(
                     index.check(who, "p", Access::Write, "line1/press3", 0),
-                    denied_by(2, Origin::Direct),
+                    denied_by(2, GrantOrigin::Direct),
                     "{case}"
                 );
                 assert_eq!(index.check(who, "p", Access::Read, "line1/press3", 0), allowed(1, role(1, "r")), "{case}");
@@ -847,12 +848,12 @@ mod tests {
         let index = Index::build(&plant());
         let e = index.explain(SubjectKey::User(3), "tag.write", Access::Write, "line1/press3", NOW);
         assert_eq!(e.decision, allowed(10, role(1, "operators")));
-        let listed: Vec<(i64, Origin, bool)> =
+        let listed: Vec<(i64, GrantOrigin, bool)> =
             e.matched.iter().map(|m| (m.grant.id, m.origin.clone(), m.decided)).collect();
         assert_eq!(listed, vec![(10, role(1, "operators"), true), (20, role(2, "maintenance"), false)]);
 
         let e = index.explain(SubjectKey::User(4), "tag.write", Access::Write, "line1/press3", NOW);
-        assert_eq!(e.decision, denied_by(40, Origin::Direct));
+        assert_eq!(e.decision, denied_by(40, GrantOrigin::Direct));
         assert_eq!(e.matched.iter().filter(|m| m.decided).map(|m| m.grant.id).collect::<Vec<_>>(), vec![40]);
         assert_eq!(e.matched.len(), 2);
 
@@ -962,7 +963,7 @@ mod tests {
         );
         assert_eq!(json(&NO_GRANT), serde_json::json!({"decision": "deny", "reason": "no_grant"}));
         assert_eq!(
-            json(&denied_by(9, Origin::Direct)),
+            json(&denied_by(9, GrantOrigin::Direct)),
             serde_json::json!({"decision": "deny", "reason": "denied_by", "grant_id": 9, "origin": {"kind": "direct"}})
         );
         assert_eq!(serde_json::to_value(SubjectKey::Key(3)).unwrap(), serde_json::json!({"kind": "key", "id": 3}));

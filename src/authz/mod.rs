@@ -155,7 +155,7 @@ pub struct Policy {
 /// The role name is shared with the index (`Arc<str>`), so answering a check never allocates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Origin {
+pub enum GrantOrigin {
     Role {
         id: i64,
         #[serde(serialize_with = "ser_arc_str", deserialize_with = "de_arc_str")]
@@ -176,7 +176,7 @@ fn de_arc_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<str>, D:
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantRef {
     pub grant_id: i64,
-    pub origin: Origin,
+    pub origin: GrantOrigin,
 }
 
 /// The answer to a check: allowed by one grant, or denied with a reason. Never a bare bool.
@@ -232,7 +232,7 @@ impl fmt::Display for DenyReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Matched {
     pub grant: Grant,
-    pub origin: Origin,
+    pub origin: GrantOrigin,
     /// True for exactly the grant that decided, if a grant decided.
     pub decided: bool,
 }

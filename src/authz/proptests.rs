@@ -38,7 +38,7 @@ mod naive {
         let Some(s) = policy.subjects.iter().find(|s| s.key == subject) else {
             return Explanation { decision: Decision::Deny(DenyReason::UnknownSubject), matched: vec![] };
         };
-        let mut effective: Vec<(Grant, Origin)> = Vec::new();
+        let mut effective: Vec<(Grant, GrantOrigin)> = Vec::new();
         let mut roles_seen = Vec::new();
         for role_id in &s.roles {
             if roles_seen.contains(role_id) {
@@ -47,24 +47,24 @@ mod naive {
             roles_seen.push(*role_id);
             if let Some(role) = policy.roles.iter().find(|r| r.id == *role_id) {
                 for g in &role.grants {
-                    effective.push((g.clone(), Origin::Role { id: role.id, name: role.name.as_str().into() }));
+                    effective.push((g.clone(), GrantOrigin::Role { id: role.id, name: role.name.as_str().into() }));
                 }
             }
         }
         for g in &s.direct {
-            effective.push((g.clone(), Origin::Direct));
+            effective.push((g.clone(), GrantOrigin::Direct));
         }
         let covers = |g: &Grant| match access {
             Access::Read => g.read,
             Access::Write => g.write,
         };
-        let mut matched: Vec<(Grant, Origin)> = effective
+        let mut matched: Vec<(Grant, GrantOrigin)> = effective
             .into_iter()
             .filter(|(g, _)| g.permission == permission && covers(g) && selects(policy, &g.selector, resource))
             .collect();
-        let rank = |o: &Origin| match o {
-            Origin::Role { id, .. } => (0, *id),
-            Origin::Direct => (1, 0),
+        let rank = |o: &GrantOrigin| match o {
+            GrantOrigin::Role { id, .. } => (0, *id),
+            GrantOrigin::Direct => (1, 0),
         };
         matched.sort_by_key(|(g, o)| (g.id, rank(o)));
 
