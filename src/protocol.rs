@@ -89,6 +89,9 @@ pub enum ErrorCode {
     /// `rpc_burst` or the intake, the password-check queue, the control socket's connection slots.
     /// Never `internal`: nothing failed, and the caller can come back.
     RateLimited,
+    /// The CLI could not reach the daemon, or the daemon's socket is not one it trusts: nothing was
+    /// sent or done. Never sent by the daemon itself.
+    Unavailable,
     Internal,
 }
 
@@ -111,6 +114,7 @@ impl ErrorCode {
             ErrorCode::SelfDelete => "self_delete",
             ErrorCode::RegistrationDisabled => "registration_disabled",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
     }

@@ -356,3 +356,13 @@ fn call_sends_any_method_raw() {
     let out = d.cli(&["call", "status", "{not json"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The CLI reported "the daemon is not running" as the daemon's own `internal` error.
+#[test]
+fn cli_without_a_daemon_says_unavailable_not_internal() {
+    let d = Daemon::prepare("");
+    let out = d.cli(&["--json", "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "unavailable", "{v}");
+}

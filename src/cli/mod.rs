@@ -419,7 +419,9 @@ pub fn run(cli: Cli) -> i32 {
             EXIT_USAGE
         }
         Err(CliError::Failed(m)) => {
-            report(json, ErrorCode::Internal, &m);
+            // Not the daemon's `internal`: the daemon was not reached, or not trusted, or its reply
+            // could not be read.
+            report(json, ErrorCode::Unavailable, &m);
             EXIT_FAILED
         }
     }
