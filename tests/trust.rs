@@ -380,18 +380,7 @@ fn delegation_ceiling_table() {
     d.ok(&["role", "add", "scratch"]);
     let master = d.ok(&["key", "add", "the-master", "--master"])["key"].as_str().unwrap().to_string();
 
-    let builtin = [
-        "sessions.view",
-        "sessions.terminate",
-        "users.view",
-        "users.manage",
-        "roles.manage",
-        "resources.manage",
-        "settings.manage",
-        "supervisor.lock",
-        "supervisor.broadcast",
-        "audit.view",
-    ];
+    let builtin = gatewarden::api::routes::BUILTIN_PERMISSIONS;
     let callers: [(&str, Option<&Who>); 5] = [
         ("users.manage only", Some(&USERS_ONLY)),
         ("roles.manage only", Some(&ROLES_ONLY)),

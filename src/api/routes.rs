@@ -15,6 +15,21 @@ use super::{Ctx, audit, authz, key, resource, role, session, settings, status, s
 use crate::protocol::ApiError;
 use serde_json::Value;
 
+/// The built-in permissions (SPEC "Authorization"); every other dotted name is an application
+/// permission.
+pub const BUILTIN_PERMISSIONS: [&str; 10] = [
+    "sessions.view",
+    "sessions.terminate",
+    "users.view",
+    "users.manage",
+    "roles.manage",
+    "resources.manage",
+    "settings.manage",
+    "supervisor.lock",
+    "supervisor.broadcast",
+    "audit.view",
+];
+
 /// What a caller needs before a method runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needs {
@@ -166,21 +181,9 @@ mod tests {
         let n = names.len();
         names.dedup();
         assert_eq!(names.len(), n, "a method declared twice");
-        let builtin = [
-            "sessions.view",
-            "sessions.terminate",
-            "users.view",
-            "users.manage",
-            "roles.manage",
-            "resources.manage",
-            "settings.manage",
-            "supervisor.lock",
-            "supervisor.broadcast",
-            "audit.view",
-        ];
         for r in ROUTES {
             if let Needs::Permission(p) | Needs::OwnOr(p) = r.needs {
-                assert!(builtin.contains(&p), "{}: {p} is not a built-in permission", r.name);
+                assert!(BUILTIN_PERMISSIONS.contains(&p), "{}: {p} is not a built-in permission", r.name);
             }
             assert!(!r.summary.is_empty(), "{}", r.name);
         }
