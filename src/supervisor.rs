@@ -87,20 +87,40 @@ pub struct Who {
     pub supervisor: bool,
 }
 
+/// Whether a scope of a lock admits a caller, and why: a decision, never a bare bool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// A master key or the built-in admin: every lock admits them.
+    Master,
+    /// A supervisor inside the scope.
+    Inside,
+    /// Not a supervisor (no `supervisor.lock`): outside every scope.
+    NotSupervisor,
+    /// A supervisor, but not the owner's key or user that the scope names.
+    OtherOwner,
+}
+
+impl Admission {
+    pub fn admitted(self) -> bool {
+        matches!(self, Admission::Master | Admission::Inside)
+    }
+}
+
 impl Lock {
-    /// Whether `who` is inside `scope` of this lock.
-    pub fn admits(&self, scope: Option<Scope>, who: Who) -> bool {
+    /// Whether `who` is inside `scope` of this lock, and why.
+    pub fn admits(&self, scope: Option<Scope>, who: Who) -> Admission {
         if who.master {
-            return true;
+            return Admission::Master;
         }
         if !who.supervisor {
-            return false;
+            return Admission::NotSupervisor;
         }
-        match scope {
+        let inside = match scope {
             None => true,
             Some(Scope::Key) => who.key.is_some() && who.key == self.key,
             Some(Scope::User) => who.user_id.is_some() && who.user_id == self.user_id,
-        }
+        };
+        if inside { Admission::Inside } else { Admission::OtherOwner }
     }
 
     pub fn expired(&self, now: i64) -> bool {
@@ -164,9 +184,18 @@ mod tests {
         ];
         for (scope, expected) in table {
             let k = lock(scope, scope);
-            let got = [SAME_USER, SAME_KEY, OTHER_SUPERVISOR, OPERATOR, MASTER].map(|w| k.admits(scope, w));
+            let got = [SAME_USER, SAME_KEY, OTHER_SUPERVISOR, OPERATOR, MASTER].map(|w| k.admits(scope, w).admitted());
             assert_eq!(got, expected, "scope {scope:?}");
         }
+    }
+
+    #[test]
+    fn the_decision_says_why() {
+        let k = lock(Some(Scope::Key), Some(Scope::Key));
+        assert_eq!(k.admits(k.l, MASTER), Admission::Master);
+        assert_eq!(k.admits(k.l, SAME_KEY), Admission::Inside);
+        assert_eq!(k.admits(k.l, OPERATOR), Admission::NotSupervisor);
+        assert_eq!(k.admits(k.l, SAME_USER), Admission::OtherOwner);
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub fn who_caller(ctx: &Ctx, caller: &Caller) -> Who {
 /// For a write-class decision of `who`: the refusal when a lock is set and `who` is outside its `l`.
 pub fn blocks_write(ctx: &Ctx, who: Who) -> Option<ApiError> {
     let lock = ctx.lock()?;
-    (!lock.admits(lock.l, who)).then(|| lock.refusal("writes are frozen for everyone outside the lock"))
+    (!lock.admits(lock.l, who).admitted()).then(|| lock.refusal("writes are frozen for everyone outside the lock"))
 }
 
 /// Refuses a state-changing method of `caller` while a lock it is outside of is set.
@@ -158,7 +158,7 @@ pub fn lock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     };
     let old = ctx.lock();
     if let Some(old) = &old
-        && !old.admits(old.c, who)
+        && !old.admits(old.c, who).admitted()
     {
         let err = old.refusal(&format!("only {} may replace it", Scope::as_str(old.c)));
         drop(store);
@@ -192,7 +192,7 @@ pub fn unlock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     let Some(old) = ctx.lock() else {
         return Ok(json!({"unlocked": false, "message": "no supervisor lock is set"}));
     };
-    if !old.admits(old.c, who) {
+    if !old.admits(old.c, who).admitted() {
         let err = old.refusal(&format!("only {} may clear it", Scope::as_str(old.c)));
         drop(store);
         ctx.audit_denied(caller, "supervisor.unlock", &err);
