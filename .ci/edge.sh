@@ -109,13 +109,16 @@ done
 [ "$(dpkg-deb -I "$deb_amd64" conffiles)" = /etc/gatewarden/gatewarden.toml ] || fail "conffiles is not exactly /etc/gatewarden/gatewarden.toml"
 contents=$(dpkg-deb -c "$deb_amd64")
 echo "$contents"
+# Not `awk ... | grep -q` under pipefail: grep -q exits at the first match, and awk, still writing a
+# listing longer than its buffer, dies of SIGPIPE and fails the pipeline.
+paths=$(awk '{ print $NF }' <<<"$contents")
 for p in ./usr/bin/gatewarden ./usr/lib/systemd/system/gatewarden.service ./usr/lib/sysusers.d/gatewarden.conf \
   ./etc/gatewarden/gatewarden.toml ./usr/share/doc/gatewarden/examples/mosquitto-acl.example \
   ./usr/share/doc/gatewarden/examples/gatewarden.toml ./usr/share/doc/gatewarden/copyright \
   ./usr/share/doc/gatewarden/changelog.Debian.gz ./usr/share/man/man1/gatewarden.1.gz \
   ./usr/share/man/man1/gatewarden-role-grant.1.gz ./usr/share/bash-completion/completions/gatewarden \
   ./usr/share/zsh/vendor-completions/_gatewarden ./usr/share/fish/vendor_completions.d/gatewarden.fish; do
-  awk '{ print $NF }' <<<"$contents" | grep -qxF "$p" || fail "$p is not in the package"
+  grep -qxF "$p" <<<"$paths" || fail "$p is not in the package"
 done
 grep -Eq '^-rwxr-xr-x (root/root|0/0) .* \./usr/bin/gatewarden$' <<<"$contents" || fail "/usr/bin/gatewarden is not root:root 0755"
 
