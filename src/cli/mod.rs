@@ -162,7 +162,7 @@ pub enum Command {
         #[arg(value_name = "PARAMS_JSON")]
         params: Option<String>,
     },
-    /// Write the man page or the shell completions into a directory (packaging)
+    /// Write the man pages or the shell completions into a directory (packaging)
     #[command(hide = true)]
     Generate {
         #[command(subcommand)]
