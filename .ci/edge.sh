@@ -3,7 +3,7 @@
 # machine, installs what it needs, builds the release binaries for aarch64 and x86_64 with
 # cross/build.sh, runs the aarch64 one under qemu-aarch64 (cross/smoke.sh), checks the systemd unit with
 # systemd-analyze, checks the packaged config with the binary, builds the amd64 and arm64 .debs, checks
-# their contents, and installs, upgrades, removes and purges the amd64 one in a scratch root (dpkg
+# their contents, runs lintian on both (any error or warning fails), and installs, upgrades, removes and purges the amd64 one in a scratch root (dpkg
 # --root, maintainer scripts run chrootless with DPKG_ROOT: nothing is installed on this machine).
 #
 #   GATEWARDEN_CI_ARMV7=1 .ci/edge.sh    also builds armv7 and smoke-tests it under qemu-arm
@@ -50,6 +50,7 @@ command -v systemd-sysusers >/dev/null 2>&1 || need+=(systemd)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 command -v readelf >/dev/null 2>&1 || need+=(binutils)
 command -v file >/dev/null 2>&1 || need+=(file)
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
@@ -108,10 +109,16 @@ done
 [ "$(dpkg-deb -I "$deb_amd64" conffiles)" = /etc/gatewarden/gatewarden.toml ] || fail "conffiles is not exactly /etc/gatewarden/gatewarden.toml"
 contents=$(dpkg-deb -c "$deb_amd64")
 echo "$contents"
+# Not `awk ... | grep -q` under pipefail: grep -q exits at the first match, and awk, still writing a
+# listing longer than its buffer, dies of SIGPIPE and fails the pipeline.
+paths=$(awk '{ print $NF }' <<<"$contents")
 for p in ./usr/bin/gatewarden ./usr/lib/systemd/system/gatewarden.service ./usr/lib/sysusers.d/gatewarden.conf \
   ./etc/gatewarden/gatewarden.toml ./usr/share/doc/gatewarden/examples/mosquitto-acl.example \
-  ./usr/share/doc/gatewarden/examples/gatewarden.toml; do
-  awk '{ print $NF }' <<<"$contents" | grep -qxF "$p" || fail "$p is not in the package"
+  ./usr/share/doc/gatewarden/examples/gatewarden.toml ./usr/share/doc/gatewarden/copyright \
+  ./usr/share/doc/gatewarden/changelog.Debian.gz ./usr/share/man/man1/gatewarden.1.gz \
+  ./usr/share/man/man1/gatewarden-role-grant.1.gz ./usr/share/bash-completion/completions/gatewarden \
+  ./usr/share/zsh/vendor-completions/_gatewarden ./usr/share/fish/vendor_completions.d/gatewarden.fish; do
+  grep -qxF "$p" <<<"$paths" || fail "$p is not in the package"
 done
 grep -Eq '^-rwxr-xr-x (root/root|0/0) .* \./usr/bin/gatewarden$' <<<"$contents" || fail "/usr/bin/gatewarden is not root:root 0755"
 
@@ -120,6 +127,13 @@ dpkg-deb -f "$deb_arm64" Architecture | grep -qx arm64 || fail "$deb_arm64: Arch
 dpkg-deb --fsys-tarfile "$deb_arm64" | tar -xO ./usr/bin/gatewarden | cmp -s - "$bin_arm64" ||
   fail "the arm64 package does not hold the aarch64 binary just built"
 echo "arm64: $(dpkg-deb -f "$deb_arm64" Package Version Architecture Depends | tr '\n' ' ')"
+
+step "lintian: amd64 and arm64 .debs"
+# Any error or warning fails (info tags are printed and pass). A tag that truly does not apply is
+# overridden in packaging/debian/gatewarden.lintian-overrides, with its reason, not here.
+lintian --version
+lintian --fail-on error,warning "$deb_amd64" "$deb_arm64" || fail "lintian found errors or warnings (above)"
+echo "lintian: no error, no warning"
 
 step "amd64 .deb: install, upgrade, remove, purge in a scratch root (dpkg --root)"
 # dpkg --root with --force-script-chrootless runs the maintainer scripts here with DPKG_ROOT=$root:

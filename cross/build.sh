@@ -5,7 +5,8 @@
 #   cross/build.sh aarch64            # aarch64-unknown-linux-gnu      (64-bit ARM: i.MX8, RK3568, Pi 4/5)
 #   cross/build.sh armv7              # armv7-unknown-linux-gnueabihf  (32-bit ARM, hard float: i.MX6, AM335x)
 #   cross/build.sh x86_64             # x86_64-unknown-linux-gnu       (x86 panel PCs, same profile)
-#   cross/build.sh --deb aarch64      # ... and the .deb for it (amd64, arm64, armhf; needs cargo-deb)
+#   cross/build.sh --deb aarch64      # ... and the .deb for it (amd64, arm64, armhf; needs cargo-deb;
+#                                     # the man pages and completions come from a host build)
 #   cross/build.sh aarch64 x86_64     # several targets in one cargo run (they compile in parallel)
 #   cross/build.sh aarch64 -- --features ...   # anything after -- goes to cargo build
 #
@@ -105,6 +106,22 @@ if [ "$deb" = 1 ]; then
   command -v cargo-deb >/dev/null 2>&1 || { log "cargo-deb is missing: cargo install cargo-deb --locked"; exit 1; }
   # The packaged config; Cargo.toml's [package.metadata.deb] assets name this exact path.
   packaging/deb-config.sh target/deb-assets/gatewarden.toml
+  # The man pages and shell completions (assets too), written by `gatewarden generate` from the clap
+  # definitions. The binary must run here, so an arm64 or armhf package gets them from the host build of
+  # the same source: they do not depend on the target. A release build for the host is used when it
+  # was just built, else a dev build for the host.
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  if printf '%s\n' "${triples[@]}" | grep -qxF "$host"; then
+    gen=$CARGO_TARGET_DIR/$host/release/gatewarden
+  else
+    log "cargo build (host $host, dev profile): gatewarden generate, for the man pages and completions"
+    cargo build --locked --bin gatewarden >&2
+    gen=$CARGO_TARGET_DIR/debug/gatewarden
+  fi
+  rm -rf target/deb-assets/man target/deb-assets/completions
+  "$gen" generate man target/deb-assets/man >/dev/null
+  gzip -9n target/deb-assets/man/*.1
+  "$gen" generate completions target/deb-assets/completions >/dev/null
   for triple in "${triples[@]}"; do
     # The binary is already stripped by the release profile; cargo-deb only packs it.
     out=$(cargo deb --no-build --no-strip --locked --target "$triple" --output "$CARGO_TARGET_DIR/debian/")

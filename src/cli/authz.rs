@@ -49,14 +49,12 @@ pub enum RoleCommand {
         #[arg(long, value_name = "TEXT")]
         description: Option<String>,
     },
+    /// List the roles
     List,
     /// A role's grants, users and keys
-    Show {
-        name: String,
-    },
-    Delete {
-        name: String,
-    },
+    Show { name: String },
+    /// Delete a role
+    Delete { name: String },
     /// Give a role a permission on resources
     Grant {
         role: String,
@@ -83,19 +81,17 @@ pub enum ResourceCommand {
         #[arg(long = "attr", value_name = "KEY=VALUE")]
         attributes: Vec<String>,
     },
+    /// List the resource inventory (all, or of one kind, or in one group)
     List {
         #[arg(long)]
         kind: Option<String>,
         #[arg(long)]
         group: Option<String>,
     },
-    Delete {
-        id: String,
-    },
+    /// Remove a resource from the inventory
+    Delete { id: String },
     /// Create or update resources from a CSV inventory (header: kind, then attribute names)
-    Import {
-        file: PathBuf,
-    },
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -106,6 +102,7 @@ pub enum GroupCommand {
         #[arg(long, value_name = "TEXT")]
         description: Option<String>,
     },
+    /// List the resource groups
     List,
     /// Put existing resources into a group
     MemberAdd {
@@ -115,6 +112,7 @@ pub enum GroupCommand {
         #[arg(long)]
         ignore_missing: bool,
     },
+    /// Take resources out of a group
     MemberRemove {
         group: String,
         #[arg(required = true)]
@@ -127,9 +125,8 @@ pub enum GroupCommand {
         #[arg(long)]
         ignore_missing: bool,
     },
-    Delete {
-        name: String,
-    },
+    /// Delete a resource group
+    Delete { name: String },
 }
 
 #[derive(Args, Debug, Clone)]

@@ -3,12 +3,14 @@
 
 pub mod accounts;
 pub mod authz;
+pub mod generate;
 pub mod output;
 pub mod session;
 pub mod supervisor;
 
 use accounts::{KeyCommand, RecoverCommand, UserCommand};
 use authz::{GroupCommand, Question, ResourceCommand, RoleCommand};
+use generate::GenerateCommand;
 use session::SessionCommand;
 use supervisor::LockCommand;
 
@@ -164,6 +166,12 @@ pub enum Command {
         /// List the request methods (from the daemon's route table) and exit
         #[arg(long, conflicts_with_all = ["method", "params"])]
         list: bool,
+    },
+    /// Write the man pages or the shell completions into a directory (packaging)
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        command: GenerateCommand,
     },
 }
 
@@ -439,6 +447,7 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
     match command {
         Command::Serve { .. } => Err(CliError::Usage("serve is handled by main".into())),
         Command::Config { command: ConfigCommand::Check { file } } => config_check(file).map(Some),
+        Command::Generate { command } => generate::generate(command).map(Some),
         Command::Status => Client::connect(global)?.call("status", Value::Null).map(Some),
         Command::Audit { since, limit } => {
             let since = since.map(|s| parse_since(&s)).transpose()?;
