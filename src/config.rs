@@ -4,7 +4,7 @@
 //! A config that cannot be used must never half-start the daemon: `load` parses and then runs the
 //! semantic `check()`, and every error names the file, the line and the key at fault.
 
-use crate::daemon::logging::LogFilter;
+use crate::logs::LogFilter;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::fmt;

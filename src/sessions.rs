@@ -14,7 +14,7 @@
 //! from a pool: the general pool, or the reserved pool of one role. A holder of a reserved role takes
 //! from its reserved pool first, so the general seats stay free for operators.
 
-use crate::api::Principal;
+use crate::accounts::Principal;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -8,7 +8,6 @@ pub mod lockout;
 pub mod password;
 pub mod secret;
 
-use crate::api::{ADMIN_ID, ADMIN_NAME};
 use crate::config::{AccountsConfig, Argon2Config};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Actor, Outcome};
@@ -17,6 +16,29 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 use std::time::Duration;
+
+/// Who is calling, once credentials are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    /// A user: by login token (`token_id`), by password, or by the socket's peer credentials.
+    User {
+        id: i64,
+        name: String,
+        token_id: Option<i64>,
+    },
+    /// An API key, acting with its own roles (a master key passes every check).
+    Key {
+        id: i64,
+        name: String,
+        owner_id: i64,
+        master: bool,
+    },
+}
+
+/// The built-in administrator. Root on the control socket acts as this account.
+pub const ADMIN_ID: i64 = 1;
+pub const ADMIN_NAME: &str = "admin";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct User {

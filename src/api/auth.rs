@@ -31,28 +31,7 @@ impl Origin {
     }
 }
 
-/// Who is calling, once credentials are checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    Anonymous,
-    /// A user: by login token (`token_id`), by password, or by the socket's peer credentials.
-    User {
-        id: i64,
-        name: String,
-        token_id: Option<i64>,
-    },
-    /// An API key, acting with its own roles (a master key passes every check).
-    Key {
-        id: i64,
-        name: String,
-        owner_id: i64,
-        master: bool,
-    },
-}
-
-/// The built-in administrator. Root on the control socket acts as this account.
-pub const ADMIN_ID: i64 = 1;
-pub const ADMIN_NAME: &str = "admin";
+pub use crate::accounts::{ADMIN_ID, ADMIN_NAME, Principal};
 
 /// What a request proved itself with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

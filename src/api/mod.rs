@@ -13,6 +13,7 @@ pub mod key;
 pub mod resource;
 pub mod role;
 pub mod routes;
+pub mod run;
 pub mod session;
 pub mod settings;
 pub mod status;

@@ -19,14 +19,14 @@
 //! served ([`run`] returns the delay instead of sleeping it, so each transport first lets go of what
 //! it holds). The socket has a gate of its own, so a flood on MQTT never queues the console's logins.
 
-use crate::api::{self, Ctx, Origin};
+use crate::api::run::{PasswordGate, run};
+use crate::api::{Ctx, Origin};
 use crate::protocol::{ApiError, ErrorCode, Request, Response};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
@@ -331,97 +331,6 @@ async fn connection(stream: UnixStream, origin: Origin, ctx: Arc<Ctx>, gate: &Pa
             return;
         }
     }
-}
-
-/// How many password checks run at once and how many may wait for one; beyond that a request that
-/// needs one is refused at once with `rate_limited`, so a flood of logins costs a bounded amount of
-/// memory and time and nobody waits behind an unbounded queue.
-pub struct PasswordGate {
-    running: Semaphore,
-    waiting: AtomicUsize,
-    max_waiting: usize,
-}
-
-/// A place in the gate; freed on drop.
-pub struct PasswordPermit<'a>(#[allow(dead_code)] tokio::sync::SemaphorePermit<'a>);
-
-impl PasswordGate {
-    pub fn new(running: usize, max_waiting: usize) -> PasswordGate {
-        PasswordGate { running: Semaphore::new(running.max(1)), waiting: AtomicUsize::new(0), max_waiting }
-    }
-
-    /// A permit to hash one password, after waiting in the bounded queue; `rate_limited` when the
-    /// queue is full.
-    pub async fn enter(&self) -> Result<PasswordPermit<'_>, ApiError> {
-        if let Ok(p) = self.running.try_acquire() {
-            return Ok(PasswordPermit(p));
-        }
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
-                "too many password checks waiting; retry shortly, or authenticate with a token",
-            )
-            .with("retry_after_ms", 1000u64));
-        }
-        // Counted out again even if this future is dropped while it waits.
-        struct Waiting<'a>(&'a AtomicUsize);
-        impl Drop for Waiting<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
-        let _waiting = Waiting(&self.waiting);
-        self.running.acquire().await.map(PasswordPermit).map_err(|_| ApiError::internal("the password gate is closed"))
-    }
-
-    /// Requests waiting for a permit now.
-    pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Acquire)
-    }
-}
-
-/// A request's outcome, with the growing delay after a failed login still to be served: the caller
-/// drops everything it holds (intake budget, the request's bytes) before [`Ran::after_delay`].
-#[must_use]
-pub struct Ran {
-    pub result: Result<Value, ApiError>,
-    pub delay: Duration,
-}
-
-impl Ran {
-    /// Serves the delay, without holding a thread or a permit, and returns the result.
-    pub async fn after_delay(self) -> Result<Value, ApiError> {
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
-        self.result
-    }
-}
-
-/// Runs a request: inline when it is cheap, on the blocking pool when it hashes a password (after a
-/// place in `gate`, which is released before this returns: never held across the delay).
-pub async fn run(ctx: &Arc<Ctx>, req: Request, origin: &Origin, gate: &PasswordGate) -> Ran {
-    let result = if api::is_slow(&req) {
-        match gate.enter().await {
-            Ok(permit) => {
-                let (ctx, origin) = (ctx.clone(), origin.clone());
-                let r = tokio::task::spawn_blocking(move || api::handle(&ctx, &req, &origin))
-                    .await
-                    .unwrap_or_else(|e| Err(ApiError::internal(format!("handler panicked: {e}"))));
-                drop(permit);
-                r
-            }
-            Err(refused) => Err(refused),
-        }
-    } else {
-        api::handle(ctx, &req, origin)
-    };
-    let delay = match &result {
-        Err(e) => Duration::from_millis(e.delay_ms),
-        Ok(_) => Duration::ZERO,
-    };
-    Ran { result, delay }
 }
 
 #[cfg(test)]

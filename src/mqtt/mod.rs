@@ -34,10 +34,10 @@
 pub mod rpc;
 pub mod tls;
 
+use crate::api::run::{self, PasswordGate};
 use crate::api::{Ctx, LinkState, Origin};
 use crate::config::MqttConfig;
-use crate::daemon::logging::cut;
-use crate::daemon::server::{self, PasswordGate};
+use crate::logs::cut;
 use crate::protocol::Response;
 use crate::store::outbox;
 use rumqttc::v5::mqttbytes::QoS;
@@ -575,7 +575,7 @@ impl Bridge {
                 Ok(req) => {
                     let id = req.id.clone();
                     let origin = Origin::Mqtt { client: env.client.clone() };
-                    let ran = server::run(&ctx, req, &origin, &gate).await;
+                    let ran = run::run(&ctx, req, &origin, &gate).await;
                     // The request is done with: its budget goes back before a failed login's delay.
                     drop(permit);
                     Response::from_result(id, ran.after_delay().await)

@@ -67,7 +67,7 @@ pub enum Refusal {
 impl Refusal {
     /// One throttled warning, with every client-controlled string cut.
     pub fn log(&self, prefix: &str, topic: &[u8]) {
-        use crate::daemon::logging::{cut, cut_bytes};
+        use crate::logs::{cut, cut_bytes};
         match self {
             Refusal::NotARequestTopic => {
                 tracing::debug!("mqtt: publish on {} is not a request topic; ignored", cut_bytes(topic))
@@ -151,7 +151,7 @@ pub fn envelope(prefix: &str, topic: &[u8], response_topic: Option<&str>) -> Res
 /// A refused topic is kept only as far as a log line shows it: a 64 KiB response topic must not
 /// travel further than the check that refused it.
 fn cut_owned(t: &str) -> String {
-    let end = (0..=t.len().min(4 * crate::daemon::logging::CUT_CHARS)).rev().find(|&i| t.is_char_boundary(i));
+    let end = (0..=t.len().min(4 * crate::logs::CUT_CHARS)).rev().find(|&i| t.is_char_boundary(i));
     let head = &t[..end.unwrap_or(0)];
     if head.len() < t.len() { format!("{head}…({} bytes)", t.len()) } else { head.to_string() }
 }
