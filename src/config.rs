@@ -268,7 +268,7 @@ impl Default for AccountsConfig {
 }
 
 /// argon2id cost. The default (19 MiB, 2 passes, 1 lane) is the OWASP baseline and keeps one
-/// verification near 150 ms on a Cortex-A53; see the README's numbers.
+/// verification near 150 ms on a Cortex-A53; see docs/performance.md.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Argon2Config {

@@ -76,7 +76,7 @@ impl Refusal {
                 "mqtt-plain-request",
                 "mqtt: request on {prefix}/rpc/request dropped: the broker does not say who sent it, so it can \
                  be neither rate limited nor answered privately; publish on {prefix}/rpc/request/<your client id> \
-                 and read replies on hmi/<your client id>/... (see the README, MQTT)"
+                 and read replies on hmi/<your client id>/... (see docs/hmi.md)"
             ),
             Refusal::BadClientId => crate::warn_throttled!(
                 "mqtt-bad-client-id",
