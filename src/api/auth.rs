@@ -260,7 +260,7 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
     let done = ctx.gate().finish(name, source.as_deref(), verified, cfg, now_ms());
     if !verified || had_failures {
         // One small transaction whether the name is an account or not: the same work, the same time.
-        ctx.store().write(|tx| accounts::save_lockout(tx, name, done.saved))?;
+        ctx.write(|tx| accounts::save_lockout(tx, name, done.saved))?;
     }
 
     match (verified, user) {
@@ -274,7 +274,7 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
                 .then(|| password::hash(pw, &cfg.argon2).ok())
                 .flatten();
             if let Some(h) = &rehash {
-                ctx.store().write(|tx| {
+                ctx.write(|tx| {
                     tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", rusqlite::params![u.id, h])
                 })?;
             }

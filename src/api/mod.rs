@@ -126,6 +126,19 @@ impl Ctx {
         })
     }
 
+    /// Runs one transaction that changes neither the policy nor the sessions (an audit row, a
+    /// setting, a token), and wakes the outbox publisher after it commits: with
+    /// [`Ctx::write_policy`] and [`Ctx::write_sessions`], the one way a change is committed, so its
+    /// side effects (index swap, session table, outbox wake-up) are never left to the caller.
+    pub fn write<T, E>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let out = self.store().write(f)?;
+        self.outbox_written();
+        Ok(out)
+    }
+
     /// Call after committing a transaction that wrote outbox rows: the bridge publishes them at once
     /// instead of at its next periodic look. Cheap, never blocks, harmless without a bridge.
     pub fn outbox_written(&self) {

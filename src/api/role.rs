@@ -354,7 +354,6 @@ pub fn grant(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
         outbox::event(tx, "policy.changed", &json!({"target": target}))?;
         Ok(json!({ "target": target, "grants": ids, "skipped": skipped }))
     })
-    .inspect(|_| ctx.outbox_written())
 }
 
 #[derive(Deserialize)]
@@ -406,7 +405,6 @@ pub fn revoke(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         outbox::event(tx, "policy.changed", &json!({"target": target}))?;
         Ok(json!({ "target": target, "revoked": n }))
     })
-    .inspect(|_| ctx.outbox_written())
 }
 
 #[derive(Deserialize)]

@@ -73,7 +73,7 @@ pub fn set(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     if text.len() > 16 * 1024 {
         return Err(ApiError::bad_request("setting value is larger than 16 KiB"));
     }
-    ctx.store().write(|tx| {
+    ctx.write(|tx| {
         tx.execute(
             "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -90,6 +90,5 @@ pub fn set(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
         outbox::event(tx, "settings.changed", &json!({"key": p.key, "value": p.value}))?;
         Ok::<_, ApiError>(())
     })?;
-    ctx.outbox_written();
     Ok(json!({"key": p.key, "value": p.value}))
 }

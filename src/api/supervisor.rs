@@ -267,13 +267,12 @@ pub fn message(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError>
         None => owner_of(caller).0,
     };
     let msg = json!({"sender": sender, "text": text, "ts": now_ms()});
-    ctx.store().write(|tx| {
+    ctx.write(|tx| {
         audit::record(tx, &caller.actor(), "supervisor.message", None, Outcome::Ok, Some(&msg))?;
         outbox::publish(tx, "supervisor/message", &msg, false)?;
         outbox::event(tx, "supervisor.message", &msg)?;
         Ok::<_, ApiError>(())
     })?;
-    ctx.outbox_written();
     Ok(msg)
 }
 

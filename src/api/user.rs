@@ -58,7 +58,7 @@ pub fn login(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     let u = auth::authenticate_password(ctx, &p.user, &p.password, &caller.origin)?;
     let ttl = ctx.config().accounts.token_ttl.0;
     let actor = Actor { name: format!("user:{}", u.name), source: caller.origin.describe() };
-    let (token, expires_at) = ctx.store().write(|tx| {
+    let (token, expires_at) = ctx.write(|tx| {
         let t = accounts::issue_token(tx, u.id, ttl, &caller.origin.describe())?;
         audit::record(tx, &actor, "login", Some(&u.name), Outcome::Ok, None)?;
         Ok::<_, ApiError>(t)
@@ -71,7 +71,7 @@ pub fn logout(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
     let Principal::User { token_id: Some(token_id), name, .. } = &caller.principal else {
         return Err(ApiError::bad_request("logout needs a login token (--token)"));
     };
-    ctx.store().write(|tx| {
+    ctx.write(|tx| {
         tx.execute("DELETE FROM login_tokens WHERE id = ?1", [token_id])?;
         audit::record(tx, &caller.actor(), "logout", Some(name), Outcome::Ok, None)
     })?;
@@ -120,7 +120,6 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         outbox::event(tx, "user.created", &json!({"user": p.name}))?;
         shown_in(ctx, tx, id)
     })?;
-    ctx.outbox_written();
     Ok(shown)
 }
 
@@ -177,7 +176,6 @@ pub fn register(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError
         outbox::event(tx, "user.created", &json!({"user": p.name, "registered": true}))?;
         shown_in(ctx, tx, id)
     })?;
-    ctx.outbox_written();
     Ok(shown)
 }
 
@@ -325,7 +323,6 @@ fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Result<V
         outbox::event(tx, event, &json!({"user": u.name}))?;
         Ok((revoked, ended))
     })?;
-    ctx.outbox_written();
     Ok(json!({ "user": u.name, "enabled": enabled, "tokens_revoked": revoked, "sessions_terminated": ended }))
 }
 
@@ -359,7 +356,6 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         outbox::event(tx, "user.deleted", &json!({"user": u.name}))?;
         Ok(ended)
     })?;
-    ctx.outbox_written();
     Ok(json!({ "deleted": u.name, "sessions_terminated": ended }))
 }
 
@@ -414,7 +410,7 @@ pub fn set_password(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiE
         Ok((revoked, ended))
     })?;
     ctx.gate().unlock_name(&u.name, now_ms());
-    ctx.store().write(|tx| accounts::save_lockout(tx, &u.name, (0, 0, None)))?;
+    ctx.write(|tx| accounts::save_lockout(tx, &u.name, (0, 0, None)))?;
     Ok(json!({ "user": u.name, "tokens_revoked": revoked, "sessions_terminated": ended }))
 }
 
@@ -437,7 +433,7 @@ pub fn unlock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
             let u = accounts::require_user(&ctx.store().conn, name)?;
             ctx.may_manage(caller, "user.unlock", SubjectKey::User(u.id), &format!("user {}", u.name))?;
             let was = ctx.gate().unlock_name(&u.name, now);
-            ctx.store().write(|tx| accounts::save_lockout(tx, &u.name, (0, 0, None)))?;
+            ctx.write(|tx| accounts::save_lockout(tx, &u.name, (0, 0, None)))?;
             (u.name.clone(), was)
         }
         (None, Some(source)) => {
@@ -448,7 +444,7 @@ pub fn unlock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
         }
         _ => return Err(ApiError::bad_request("name exactly one of name or source")),
     };
-    ctx.store().write(|tx| {
+    ctx.write(|tx| {
         let detail = json!({"was_locked": was});
         audit::record(tx, &caller.actor(), "user.unlock", Some(&target), Outcome::Ok, Some(&detail))
     })?;
