@@ -32,7 +32,12 @@ fn hmi_sees_retained_state_on_connect_events_in_order_and_the_will_after_sigkill
     assert_eq!(status.json(), json!({"state": "online", "version": env!("CARGO_PKG_VERSION")}));
     let license = hmi.next_on("gatewarden/s1/license");
     assert!(license.retain);
-    assert_eq!(license.json(), json!({"limit": 7, "in_use": 0, "reserved": {"supervisor": 2}, "sessions": 0}));
+    assert_eq!(
+        license.json(),
+        json!({"limit": 7, "in_use": 0, "free": 7, "reserved": {"supervisor": 2}, "sessions": 0,
+               "pools": [{"pool": null, "seats": 5, "in_use": 0, "free": 5},
+                         {"pool": "supervisor", "seats": 2, "in_use": 0, "free": 2}]})
+    );
     let l = hmi.next_on("gatewarden/s1/supervisor/lock");
     assert!(l.retain);
     assert_eq!(l.json(), lock);

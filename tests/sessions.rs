@@ -110,9 +110,23 @@ fn reserved_seat_is_refused_to_an_operator_and_granted_to_a_supervisor() {
     let r = open(&d, "op2", "panel-2");
     assert_eq!(err_code(&r), "license_limit_reached", "{r}");
     assert_eq!(r["error"]["in_use"], 1);
+    // The refusal names the pools the caller could use: only the general one, full.
+    assert_eq!(r["error"]["pools"], json!([{"pool": null, "seats": 1, "in_use": 1, "free": 0}]), "{r}");
     let r = open(&d, "boss", "office");
     assert_eq!(r["result"]["pool"], "supervisor", "{r}");
     assert_eq!(seats(&d), (2, 2));
+    // The retained licence state says each pool's figures too.
+    let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+    let last: String = conn
+        .query_row("SELECT payload FROM outbox WHERE topic = 'license' ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    let license: Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(license["free"], 0, "{license}");
+    assert_eq!(
+        license["pools"],
+        json!([{"pool": null, "seats": 1, "in_use": 1, "free": 0}, {"pool": "supervisor", "seats": 1, "in_use": 1, "free": 0}]),
+        "{license}"
+    );
 }
 
 #[test]

@@ -51,14 +51,34 @@ pub fn heartbeat_s(cfg: &LicenseConfig) -> u64 {
     (cfg.heartbeat_timeout.0.as_secs() / 3).max(1)
 }
 
-/// The licence figures, as `status` reports them and as the retained MQTT `license` topic carries them.
+/// The licence figures, as `status` reports them and as the retained MQTT `license` topic carries them:
+/// the totals, and each seat pool (`null` is the general pool, else the role it is reserved for)
+/// with its seats, those in use and those free, so a panel can tell whether its own pool has room.
 pub fn license(config: &Config, table: &Table) -> Value {
     json!({
         "limit": config.license.seats,
         "in_use": table.in_use(),
+        "free": config.license.seats.saturating_sub(table.in_use()),
         "reserved": config.license.reserved,
         "sessions": table.len(),
+        "pools": pools(config, table, |_| true),
     })
+}
+
+/// The seat pools `wanted` picks, with their figures: `{"pool", "seats", "in_use", "free"}`.
+fn pools(config: &Config, table: &Table, wanted: impl Fn(Option<&str>) -> bool) -> Vec<Value> {
+    let lic = &config.license;
+    let reserved: u32 = lic.reserved.values().sum();
+    let general = (None, lic.seats.saturating_sub(reserved));
+    let named = lic.reserved.iter().map(|(role, &n)| (Some(role.as_str()), n));
+    std::iter::once(general)
+        .chain(named)
+        .filter(|(pool, _)| wanted(*pool))
+        .map(|(pool, seats)| {
+            let in_use = table.pool_use(pool);
+            json!({"pool": pool, "seats": seats, "in_use": in_use, "free": seats.saturating_sub(in_use)})
+        })
+        .collect()
 }
 
 /// Queues the retained `license` state, in the transaction that changed it.
@@ -244,7 +264,7 @@ pub fn open(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
         let roles = roles_of(tx, caller, &config)?;
         let plan = table
             .plan(&limits(lic), id, user_id, host.as_deref(), &roles)
-            .map_err(|full| limit_reached(ctx, caller, table, &full))?;
+            .map_err(|full| limit_reached(ctx, caller, &roles, table, &full))?;
         tx.execute("UPDATE sessions SET pool = ?2 WHERE id = ?1", params![id, plan.pool])?;
         table.insert(Live {
             id,
@@ -285,7 +305,7 @@ pub fn open(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
 }
 
 /// `license_limit_reached` with the figures; callers who may see sessions also see who holds them.
-fn limit_reached(ctx: &Ctx, caller: &Caller, table: &Table, full: &Full) -> ApiError {
+fn limit_reached(ctx: &Ctx, caller: &Caller, roles: &[String], table: &Table, full: &Full) -> ApiError {
     let free_for_others = if full.reserved > 0 {
         format!(
             " ({} of them reserved for {:?})",
@@ -300,7 +320,12 @@ fn limit_reached(ctx: &Ctx, caller: &Caller, table: &Table, full: &Full) -> ApiE
         format!("all licensed seats you may take are in use: {} of {}{free_for_others}", full.in_use, full.limit),
     )
     .with("limit", full.limit)
-    .with("in_use", full.in_use);
+    .with("in_use", full.in_use)
+    // The pools this caller may take a seat from (the general one, and those of its reserved roles).
+    .with(
+        "pools",
+        pools(&ctx.config(), table, |pool| pool.is_none_or(|p| roles.iter().any(|r| r.eq_ignore_ascii_case(p)))),
+    );
     if ctx.permits(caller, "sessions.view") {
         let holders: Vec<Value> = table.sessions().into_iter().map(|l| summary(l, table)).collect();
         err = err.with("holders", holders);
