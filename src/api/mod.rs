@@ -3,7 +3,8 @@
 //! handlers. Handlers are synchronous; they take the shared `Ctx`, the resolved `Caller` and the raw
 //! params, and return the method's `result` or an `ApiError`.
 //!
-//! Must never happen: a method that changes state without asking `Ctx::authorize` first, or a
+//! Must never happen: a method that changes state without its permission asked first (by dispatch,
+//! from the route table, and by the handler for anything beyond it: roles, the ceiling), or a
 //! mutation applied outside one SQLite transaction.
 
 pub mod audit;
