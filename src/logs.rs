@@ -85,17 +85,29 @@ pub const CUT_CHARS: usize = 64;
 /// characters and quotes escaped (so it cannot forge a second log line), and the original length
 /// when it was longer. Costs O(CUT_CHARS) whatever the input size.
 pub fn cut(s: &str) -> String {
-    let mut out = String::with_capacity(CUT_CHARS + 24);
-    out.push('"');
+    let (head, longer) = escaped_head(s, CUT_CHARS);
+    format!("\"{head}\"{}", if longer { format!("…({} bytes)", s.len()) } else { String::new() })
+}
+
+/// [`cut`] to `max` characters and without the quotes, for a client string stored or shown inside
+/// another text (an audit row's actor or target, an error message): the same escaping, the same
+/// length note. Costs O(max) whatever the input size.
+pub fn clip(s: &str, max: usize) -> String {
+    let (mut head, longer) = escaped_head(s, max);
+    if longer {
+        head.push_str(&format!("…({} bytes)", s.len()));
+    }
+    head
+}
+
+/// The first `max` characters of `s`, escaped, and whether `s` goes on past them.
+fn escaped_head(s: &str, max: usize) -> (String, bool) {
+    let mut out = String::with_capacity(max.min(s.len()) + 8);
     let mut chars = s.chars();
-    for c in chars.by_ref().take(CUT_CHARS) {
+    for c in chars.by_ref().take(max) {
         out.extend(c.escape_debug());
     }
-    out.push('"');
-    if chars.next().is_some() {
-        out.push_str(&format!("…({} bytes)", s.len()));
-    }
-    out
+    (out, chars.next().is_some())
 }
 
 /// [`cut`] for bytes that may not be UTF-8 (MQTT topics as they arrive).

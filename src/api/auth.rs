@@ -9,7 +9,7 @@ use super::{Ctx, is_network};
 use crate::accounts::{self, User, lockout, password, secret};
 use crate::authz::{DenyReason, SubjectKey};
 use crate::protocol::{ApiError, Auth, ErrorCode, Request};
-use crate::store::audit::{self, Actor, Outcome};
+use crate::store::audit::{Actor, Outcome};
 use crate::store::now_ms;
 use serde_json::json;
 
@@ -26,7 +26,7 @@ impl Origin {
     pub fn describe(&self) -> String {
         match self {
             Origin::Socket { uid, pid } => format!("socket uid={uid} pid={pid}"),
-            Origin::Mqtt { client } => format!("mqtt client={}", audit::cut(client, 128)),
+            Origin::Mqtt { client } => format!("mqtt client={}", crate::logs::clip(client, 128)),
         }
     }
 }
@@ -286,7 +286,7 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
             if let Some(until) = done.locked_until {
                 let detail = json!({"locked_until": until, "source": origin.describe()});
                 ctx.audit_later(&Actor::system(), "login.lock", Some(name), Outcome::Ok, "locked", Some(detail));
-                tracing::warn!(user = name, source = %audit::cut(&origin.describe(), 128), "login locked after repeated failures");
+                tracing::warn!(user = name, source = %origin.describe(), "login locked after repeated failures");
                 return Err(lockout::locked_error(
                     &format!("account {name}"),
                     lockout::retry_after(Some(until), now_ms()).unwrap_or(1),

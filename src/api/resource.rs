@@ -43,8 +43,8 @@ fn check_attributes(attrs: &Map<String, Value>) -> Result<(), ApiError> {
     for (k, v) in attrs {
         if !csvfile::is_valid_column_name(k) {
             return Err(ApiError::bad_request(format!(
-                "attribute name {:?} is not valid: use a lowercase word like serial",
-                crate::store::audit::cut(k, 64)
+                "attribute name {} is not valid: use a lowercase word like serial",
+                crate::logs::cut(k)
             )));
         }
         let len = match v {

@@ -148,8 +148,8 @@ pub fn find(name: &str) -> Option<&'static Route> {
 pub fn dispatch(ctx: &Ctx, caller: &Caller, method: &str, params: &Value) -> Result<Value, ApiError> {
     let Some(route) = find(method) else {
         return Err(ApiError::bad_request(format!(
-            "unknown method {:?}: see `gatewarden call --list`",
-            crate::store::audit::cut(method, 64)
+            "unknown method {}: see `gatewarden call --list`",
+            crate::logs::cut(method)
         )));
     };
     match route.needs {

@@ -4,6 +4,7 @@
 //! action, target, outcome, reason) with how many times it happened, so a flood of refused requests
 //! adds a bounded number of rows, not one synced write each.
 
+use crate::logs::clip;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::Value;
@@ -66,16 +67,6 @@ pub const MAX_PENDING: usize = 64;
 /// Longest actor, source or target text a buffered row keeps (they may come from the network).
 const MAX_TEXT: usize = 128;
 
-/// Cuts a text that may come from a client to `max` characters, escaping what a terminal or a log
-/// would interpret, and says how long it was.
-pub fn cut(text: &str, max: usize) -> String {
-    let mut out: String = text.chars().take(max).flat_map(char::escape_debug).collect();
-    if text.chars().nth(max).is_some() {
-        out.push_str(&format!("...({} bytes)", text.len()));
-    }
-    out
-}
-
 /// What makes two refusals the same row: actor, source, action, target, outcome, reason.
 type PendingKey = (String, String, String, Option<String>, &'static str, String);
 
@@ -113,10 +104,10 @@ impl Buffer {
         detail: Option<Value>,
     ) {
         let now = super::now_ms();
-        let target = target.map(|t| cut(t, MAX_TEXT));
+        let target = target.map(|t| clip(t, MAX_TEXT));
         let key = (
-            cut(&actor.name, MAX_TEXT),
-            cut(&actor.source, MAX_TEXT),
+            clip(&actor.name, MAX_TEXT),
+            clip(&actor.source, MAX_TEXT),
             action.to_string(),
             target,
             outcome.as_str(),
