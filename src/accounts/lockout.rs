@@ -133,7 +133,7 @@ impl Gate {
             s.touched = now;
         }
         if self.names.len() >= MAX_NAMES && !self.names.contains_key(&key(name)) {
-            evict(&mut self.names, now, |s| s.keep(now), |s| s.touched);
+            evict(&mut self.names, |s| s.keep(now), |s| s.touched);
         }
         let n = self.names.entry(key(name)).or_insert_with(|| {
             let (failures, window_start, locked_until) = saved.unwrap_or_default();
@@ -180,7 +180,7 @@ impl Gate {
         let saved = (n.failures, n.window_start, n.locked_until);
         if let Some(src) = source {
             if self.sources.len() >= MAX_SOURCES && !self.sources.contains_key(src) {
-                evict(&mut self.sources, now, |s| now < s.next_at, |s| s.touched);
+                evict(&mut self.sources, |s| now < s.next_at, |s| s.touched);
             }
             let s = self.sources.entry(src.to_string()).or_default();
             if s.failures == 0 {
@@ -225,7 +225,7 @@ impl Gate {
 }
 
 /// Drops about a tenth of `map`: the least recently touched entries that `keep` does not protect.
-fn evict<V>(map: &mut HashMap<String, V>, _now: i64, keep: impl Fn(&V) -> bool, touched: impl Fn(&V) -> i64) {
+fn evict<V>(map: &mut HashMap<String, V>, keep: impl Fn(&V) -> bool, touched: impl Fn(&V) -> i64) {
     let mut candidates: Vec<(i64, String)> =
         map.iter().filter(|(_, v)| !keep(v)).map(|(k, v)| (touched(v), k.clone())).collect();
     let n = (map.len() / 10).max(1).min(candidates.len());
