@@ -6,6 +6,7 @@ pub mod api; // the route table of every method, and the handlers, shared by bot
 pub mod authz; // roles, grants, selectors and the compiled index that answers checks
 pub mod cli; // the command line: `serve`, and the control-socket client for everything else
 pub mod config; // TOML config with defaults and precise errors
+pub mod contract; // the public contract as types: params, results, events, the actor shape
 pub mod csvfile; // the plant's CSV files: resource inventories and lists
 pub mod daemon; // wiring: socket server, signals, systemd notification, logging
 pub mod fuzz; // entry points of the fuzz targets and of the corpus replay test

@@ -149,7 +149,7 @@ fn a_supervisor_only_user_cannot_touch_users_roles_resources_or_settings() {
     }
     // The refusals are audited with the actor.
     let audit = d.ok(&["audit", "--limit", "200"]);
-    assert!(audit.as_array().unwrap().iter().any(|e| e["actor"] == "user:night" && e["outcome"] == "denied"));
+    assert!(audit.as_array().unwrap().iter().any(|e| e["actor"]["u"] == "night" && e["outcome"] == "denied"));
     // The built-in role is fixed.
     d.refused(&["role", "grant", "supervisor", "users.manage"], "conflict");
     d.refused(&["role", "delete", "supervisor"], "conflict");

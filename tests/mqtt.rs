@@ -152,8 +152,8 @@ fn hmi_opens_a_session_over_mqtt_and_sees_its_termination() {
     d.ok(&["session", "terminate", &id.to_string(), "--reason", "panel swap"]);
     let c = control.next_on(&control_topic).json();
     assert_eq!(
-        (c["action"].as_str(), c["reason"].as_str(), c["by"].as_str()),
-        (Some("terminate"), Some("panel swap"), Some("user:admin")),
+        (c["action"].as_str(), c["reason"].as_str(), c["by"]["u"].as_str()),
+        (Some("terminate"), Some("panel swap"), Some("admin")),
         "{c}"
     );
     assert_eq!(lic.next_on("gatewarden/s9/license").json()["in_use"], 0);

@@ -180,7 +180,7 @@ fn supervisor_terminates_a_session_and_the_removal_sticks() {
         .iter()
         .find(|e| e["action"] == "session.terminate")
         .unwrap_or_else(|| panic!("no terminate in the audit: {audit}"));
-    assert_eq!(entry["actor"], "user:night", "{entry}");
+    assert_eq!(entry["actor"]["u"], "night", "{entry}");
     assert!(entry["detail"].to_string().contains("stuck client on panel 1"), "{entry}");
     assert_eq!(
         d.sql_count(&format!(

@@ -219,7 +219,7 @@ fn a_lock_with_expires_in_clears_itself_and_says_so() {
     }
     let audit = d.ok(&["audit", "--limit", "20"]);
     let e = audit.as_array().unwrap().iter().find(|e| e["action"] == "supervisor.unlock").unwrap();
-    assert_eq!(e["actor"], "system", "{e}");
+    assert_eq!((&e["actor"], &e["source"]), (&json!({"u": null, "key_id": null}), &json!("daemon")), "{e}");
     assert!(e["detail"].to_string().contains("expired"), "{e}");
     assert_eq!(d.sql_count("SELECT count(*) FROM outbox WHERE topic = 'supervisor/lock' AND payload = 'null'"), 1);
 }

@@ -308,7 +308,7 @@ pub fn reset_admin(tx: &Connection, password_hash: &str) -> Result<(), ApiError>
     }
     revoke_tokens(tx, ADMIN_ID)?;
     tx.execute("DELETE FROM login_failures WHERE name = ?1", [ADMIN_NAME])?;
-    let actor = Actor { name: "console:root".into(), source: "recover".into() };
+    let actor = Actor { who: crate::contract::Actor::nobody(), source: "recover".into() };
     audit::record(tx, &actor, "recover.reset_admin_password", Some(ADMIN_NAME), Outcome::Ok, None)?;
     Ok(())
 }

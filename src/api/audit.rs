@@ -19,8 +19,8 @@ fn default_limit() -> u32 {
     100
 }
 
-pub fn list(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: Params = params("audit.list", p)?;
+pub fn list(ctx: &Ctx, _caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: Params = params("audit.list", &p)?;
     if p.limit == 0 || p.limit > 10_000 {
         return Err(ApiError::bad_request("limit must be between 1 and 10000"));
     }

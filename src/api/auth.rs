@@ -57,12 +57,12 @@ pub struct Caller {
 
 impl Caller {
     pub fn actor(&self) -> Actor {
-        let name = match &self.principal {
-            Principal::Anonymous => "anonymous".to_string(),
-            Principal::User { name, .. } => format!("user:{name}"),
-            Principal::Key { name, .. } => format!("key:{name}"),
+        let who = match &self.principal {
+            Principal::Anonymous => crate::contract::Actor::nobody(),
+            Principal::User { name, .. } => crate::contract::Actor::user(name),
+            Principal::Key { name, .. } => crate::contract::Actor::key(name),
         };
-        Actor { name, source: self.origin.describe() }
+        Actor { who, source: self.origin.describe() }
     }
 
     /// The built-in admin and master keys pass every check.
@@ -223,7 +223,7 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
     let cfg = &config.accounts;
     let now = now_ms();
     let source = is_network(origin).then(|| origin.describe());
-    let actor = Actor { name: format!("login:{name}"), source: origin.describe() };
+    let actor = Actor { who: crate::contract::Actor::nobody(), source: origin.describe() };
     let refused = |reason: &str, outcome: Outcome| {
         ctx.audit_later(&actor, "login", Some(name), outcome, reason, Some(json!({"reason": reason})));
     };

@@ -97,8 +97,8 @@ fn superuser_answer() -> Value {
     json!({"decision": "allow", "reason": "superuser"})
 }
 
-pub fn check(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: CheckParams = params("authz.check", p)?;
+pub fn check(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: CheckParams = params("authz.check", &p)?;
     check_resource(&p.resource)?;
     let subject = resolve(ctx, caller, p.subject.as_deref())?;
     let decision = if subject.superuser {
@@ -123,8 +123,8 @@ fn lock_refusal(ctx: &Ctx, subject: &Subject) -> Option<ApiError> {
     supervisor::blocks_write(ctx, supervisor::who_subject(ctx, subject.key, subject.superuser))
 }
 
-pub fn explain(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: CheckParams = params("authz.explain", p)?;
+pub fn explain(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: CheckParams = params("authz.explain", &p)?;
     check_resource(&p.resource)?;
     let subject = resolve(ctx, caller, p.subject.as_deref())?;
     if subject.superuser {
@@ -157,8 +157,8 @@ struct WhoParams {
 }
 
 /// Every enabled, unexpired account that passes, superusers included (marked as such).
-pub fn who_can(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: WhoParams = params("authz.who_can", p)?;
+pub fn who_can(ctx: &Ctx, _caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: WhoParams = params("authz.who_can", &p)?;
     check_resource(&p.resource)?;
     let now = now_ms();
     let index = ctx.index();

@@ -26,8 +26,8 @@ struct CreateParams {
     expires_at: Option<i64>,
 }
 
-pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: CreateParams = params("key.create", p)?;
+pub fn create(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: CreateParams = params("key.create", &p)?;
     if !p.roles.is_empty() {
         ctx.authorize(caller, "roles.manage")?;
     }
@@ -59,8 +59,8 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-pub fn list(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let _: Empty = params("key.list", p)?;
+pub fn list(ctx: &Ctx, _caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let _: Empty = params("key.list", &p)?;
     to_value(accounts::list_keys(&ctx.store().conn)?)
 }
 
@@ -70,8 +70,8 @@ struct RevokeParams {
     name: String,
 }
 
-pub fn revoke(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: RevokeParams = params("key.revoke", p)?;
+pub fn revoke(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: RevokeParams = params("key.revoke", &p)?;
     let config = ctx.config();
     let ended = ctx.write_policy_sessions(|tx, table| {
         let id: Option<i64> =

@@ -61,8 +61,8 @@ fn check_attributes(attrs: &Map<String, Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub fn add(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: AddParams = params("resource.add", p)?;
+pub fn add(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: AddParams = params("resource.add", &p)?;
     validate_resource_id(&p.id).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if !csvfile::is_valid_column_name(&p.kind) {
         return Err(ApiError::bad_request(format!("kind {:?} is not valid: use a lowercase word like device", p.kind)));
@@ -91,8 +91,8 @@ struct ListParams {
     group: Option<String>,
 }
 
-pub fn list(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: ListParams = params("resource.list", p)?;
+pub fn list(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: ListParams = params("resource.list", &p)?;
     require_account(caller)?;
     let store = ctx.store();
     let mut st = store.conn.prepare_cached(
@@ -124,8 +124,8 @@ struct IdParams {
     id: String,
 }
 
-pub fn delete(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: IdParams = params("resource.delete", p)?;
+pub fn delete(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: IdParams = params("resource.delete", &p)?;
     ctx.write_policy(|tx| {
         if tx.execute("DELETE FROM resources WHERE id = ?1", [&p.id])? == 0 {
             return Err(ApiError::not_found(format!("no resource {:?}", p.id)));
@@ -143,8 +143,8 @@ struct ImportParams {
 }
 
 /// Creates or updates resources from an inventory file, all or nothing.
-pub fn import(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: ImportParams = params("resource.import", p)?;
+pub fn import(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: ImportParams = params("resource.import", &p)?;
     let sheet = csvfile::parse_inventory(&p.csv).map_err(row_errors)?;
     ctx.write_policy(|tx| {
         let (mut created, mut updated, mut errors) = (0, 0, RowErrors::default());
@@ -199,8 +199,8 @@ struct GroupCreateParams {
     description: Option<String>,
 }
 
-pub fn group_create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: GroupCreateParams = params("group.create", p)?;
+pub fn group_create(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: GroupCreateParams = params("group.create", &p)?;
     if !is_valid_group_name(&p.name) {
         return Err(ApiError::bad_request(format!(
             "group name {:?} is not valid: letters, digits, '.', '_' and '-', starting with a letter or digit",
@@ -225,8 +225,8 @@ pub fn group_create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiE
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-pub fn group_list(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let _: Empty = params("group.list", p)?;
+pub fn group_list(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let _: Empty = params("group.list", &p)?;
     require_account(caller)?;
     let store = ctx.store();
     let mut st = store.conn.prepare_cached(
@@ -255,13 +255,13 @@ struct MembersParams {
 /// `group.add` and `group.import`: puts existing resources into a group, all or nothing unless
 /// `ignore_missing`.
 /// `group.add`: members by id.
-pub fn group_add_members(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    group_add(ctx, caller, p, "group.add")
+pub fn group_add_members(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    group_add(ctx, caller, &p, "group.add")
 }
 
 /// `group.import`: members from a CSV list.
-pub fn group_import(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    group_add(ctx, caller, p, "group.import")
+pub fn group_import(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    group_add(ctx, caller, &p, "group.import")
 }
 
 fn group_add(ctx: &Ctx, caller: &Caller, p: &Value, method: &str) -> Result<Value, ApiError> {
@@ -308,8 +308,8 @@ fn group_add(ctx: &Ctx, caller: &Caller, p: &Value, method: &str) -> Result<Valu
     })
 }
 
-pub fn group_remove(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: MembersParams = params("group.remove", p)?;
+pub fn group_remove(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: MembersParams = params("group.remove", &p)?;
     ctx.write_policy(|tx| {
         let gid = group_id(tx, &p.group)?;
         let mut removed = 0;
@@ -335,8 +335,8 @@ struct NameParams {
     name: String,
 }
 
-pub fn group_delete(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: NameParams = params("group.delete", p)?;
+pub fn group_delete(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: NameParams = params("group.delete", &p)?;
     ctx.write_policy(|tx| {
         let gid = group_id(tx, &p.name)?;
         tx.execute("DELETE FROM resource_groups WHERE id = ?1", [gid])?;

@@ -65,8 +65,8 @@ struct CreateParams {
     description: Option<String>,
 }
 
-pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: CreateParams = params("role.create", p)?;
+pub fn create(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: CreateParams = params("role.create", &p)?;
     accounts::validate_name("role name", &p.name)?;
     let description =
         crate::text::clean("description", p.description, crate::text::MAX_DESCRIPTION, crate::text::Lines::One)?;
@@ -87,8 +87,8 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> 
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-pub fn list(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let _: Empty = params("role.list", p)?;
+pub fn list(ctx: &Ctx, _caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let _: Empty = params("role.list", &p)?;
     let store = ctx.store();
     let mut st = store.conn.prepare_cached(
         "SELECT r.name, r.description, r.builtin,
@@ -155,13 +155,13 @@ struct NameParams {
     name: String,
 }
 
-pub fn show(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: NameParams = params("role.show", p)?;
+pub fn show(ctx: &Ctx, _caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: NameParams = params("role.show", &p)?;
     show_role(&ctx.store().conn, &p.name)
 }
 
-pub fn delete(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: NameParams = params("role.delete", p)?;
+pub fn delete(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: NameParams = params("role.delete", &p)?;
     ctx.write_policy(|tx| {
         let role = find_role(tx, &p.name)?;
         if role.builtin {
@@ -288,8 +288,8 @@ pub fn row_errors(errors: csvfile::RowErrors) -> ApiError {
     ApiError::bad_request(errors.summary()).with("errors", shown).with("more_errors", more)
 }
 
-pub fn grant(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: GrantParams = params("role.grant", p)?;
+pub fn grant(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: GrantParams = params("role.grant", &p)?;
     validate_permission(&p.permission)?;
     let (read, write) = if p.read || p.write { (p.read, p.write) } else { (true, true) };
     let mut selectors = Vec::new();
@@ -363,8 +363,8 @@ struct RevokeParams {
     resources: Vec<String>,
 }
 
-pub fn revoke(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: RevokeParams = params("role.revoke", p)?;
+pub fn revoke(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: RevokeParams = params("role.revoke", &p)?;
     ctx.write_policy(|tx| {
         let holder = Holder::resolve_for(ctx, caller, "role.revoke", tx, p.role.as_deref(), p.user.as_deref())?;
         let (column, holder_id, target) = holder.column();
@@ -411,8 +411,8 @@ struct CopyParams {
 }
 
 /// `user.copy_roles`: gives `to` the roles of `from`, in addition (default) or instead (`replace`).
-pub fn copy_roles(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: CopyParams = params("user.copy_roles", p)?;
+pub fn copy_roles(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: CopyParams = params("user.copy_roles", &p)?;
     ctx.authorize(caller, "roles.manage")?;
     ctx.write_policy(|tx| {
         let from = accounts::require_user(tx, &p.from)?;

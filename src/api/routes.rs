@@ -12,7 +12,8 @@
 
 use super::auth::{Caller, Principal};
 use super::{Ctx, audit, authz, key, resource, role, session, settings, status, supervisor, user};
-use crate::protocol::ApiError;
+use crate::protocol::{ApiError, ErrorCode};
+use schemars::Schema;
 use serde_json::Value;
 
 /// The built-in permissions (SPEC "Authorization"); every other dotted name is an application
@@ -57,10 +58,15 @@ impl Needs {
     }
 }
 
-/// A method's handler: the shared context, the resolved caller and the raw params.
-pub type Handler = fn(&Ctx, &Caller, &Value) -> Result<Value, ApiError>;
+/// A route's entry point: the shared context, the resolved caller and the raw params; decodes them
+/// into the handler's params type and encodes its result.
+pub type Run = fn(&Ctx, &Caller, &Value) -> Result<Value, ApiError>;
 
-/// One request method.
+/// A JSON Schema (draft 2020-12, self-contained) of a route's params or result type.
+pub type SchemaOf = fn() -> Schema;
+
+/// One request method. Its params and result types are the handler's own (`fn(&Ctx, &Caller, P) ->
+/// Result<R, ApiError>`): the table never names them, so they cannot disagree with the code.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
     pub name: &'static str,
@@ -69,13 +75,86 @@ pub struct Route {
     pub write_class: bool,
     /// Hashes or verifies a password: runs on the blocking pool, behind the transport's password gate.
     pub password: bool,
-    pub handler: Handler,
+    /// The error codes this method's handler may answer with, beyond those every method of its kind
+    /// may meet (see [`Route::errors`]).
+    pub own_errors: &'static [ErrorCode],
+    pub run: Run,
+    pub params: SchemaOf,
+    pub result: SchemaOf,
     /// One line for `call --list` and the docs.
     pub summary: &'static str,
 }
 
-const fn route(name: &'static str, needs: Needs, handler: Handler, summary: &'static str) -> Route {
-    Route { name, needs, write_class: false, password: false, handler, summary }
+impl Route {
+    /// Every error code the method may answer with: the ones the door and the transports may give
+    /// (bad input, rate limits, missing rights, the lock), then the handler's own.
+    pub fn errors(&self) -> Vec<ErrorCode> {
+        use ErrorCode::*;
+        let mut out = vec![BadRequest, RateLimited, Internal];
+        match self.needs {
+            Needs::Open => {}
+            Needs::Account => out.push(Unauthenticated),
+            Needs::Permission(_) | Needs::OwnOr(_) => out.extend([Unauthenticated, Forbidden]),
+        }
+        if self.write_class {
+            out.push(SupervisorLocked);
+        }
+        for e in self.own_errors {
+            if !out.contains(e) {
+                out.push(*e);
+            }
+        }
+        out
+    }
+}
+
+/// The typed side of a route, used by [`route!`]: the handler's params and result types are
+/// inferred from its signature.
+pub mod typed {
+    use super::{ApiError, Caller, Ctx, Value};
+    use crate::contract::schema;
+    use schemars::{JsonSchema, Schema};
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    pub type Handler<P, R> = fn(&Ctx, &Caller, P) -> Result<R, ApiError>;
+
+    pub fn run<P: DeserializeOwned, R: Serialize>(
+        method: &str,
+        handler: Handler<P, R>,
+        ctx: &Ctx,
+        caller: &Caller,
+        params: &Value,
+    ) -> Result<Value, ApiError> {
+        let p = super::super::params(method, params)?;
+        super::super::to_value(handler(ctx, caller, p)?)
+    }
+
+    pub fn params<P: JsonSchema, R>(_: Handler<P, R>) -> Schema {
+        schema::<P>()
+    }
+
+    pub fn result<P, R: JsonSchema>(_: Handler<P, R>) -> Schema {
+        schema::<R>()
+    }
+}
+
+/// `route!("name", needs, handler, "summary" [, [own error codes]])`: one [`Route`], its types taken
+/// from the handler.
+macro_rules! route {
+    ($name:literal, $needs:expr, $handler:path, $summary:literal $(, [$($e:ident),* $(,)?])?) => {
+        Route {
+            name: $name,
+            needs: $needs,
+            write_class: false,
+            password: false,
+            own_errors: &[$($(ErrorCode::$e),*)?],
+            run: |ctx, caller, params| typed::run($name, $handler, ctx, caller, params),
+            params: || typed::params($handler),
+            result: || typed::result($handler),
+            summary: $summary,
+        }
+    };
 }
 
 const fn hashing(r: Route) -> Route {
@@ -90,53 +169,53 @@ use Needs::{Account, Open, OwnOr, Permission};
 
 /// Every method, in the order the docs list them.
 pub const ROUTES: &[Route] = &[
-    route("status", Open, status::status, "version, seats, supervisor lock, MQTT link (layout for managers)"),
-    route("audit.list", Permission("audit.view"), audit::list, "the audit trail, newest first"),
-    hashing(route("login", Open, user::login, "a login token for a user name and password")),
-    route("logout", Open, user::logout, "revoke the login token the request carries"),
-    hashing(route("user.create", Permission("users.manage"), user::create, "create an account")),
-    hashing(route("user.register", Open, user::register, "self-registration, when the gateway allows it")),
-    route("user.list", Permission("users.view"), user::list, "every account with its roles"),
-    route("user.show", OwnOr("users.view"), user::show, "one account with its roles and grants"),
-    route("user.update", Permission("users.manage"), user::update, "display name, expiry, roles"),
-    route("user.disable", Permission("users.manage"), user::disable, "suspend an account at once"),
-    route("user.enable", Permission("users.manage"), user::enable, "re-enable a suspended account"),
-    route("user.delete", Permission("users.manage"), user::delete, "delete an account and what it owns"),
-    hashing(route("user.set_password", OwnOr("users.manage"), user::set_password, "set a password")),
-    route("user.copy_roles", Permission("users.manage"), role::copy_roles, "give one account another's roles"),
-    route("user.unlock", Permission("users.manage"), user::unlock, "end a failed-login lock or a source slow-down"),
-    route("key.create", Permission("users.manage"), key::create, "create an API key (secret shown once)"),
-    route("key.list", Permission("users.view"), key::list, "API keys, never their secrets"),
-    route("key.revoke", Permission("users.manage"), key::revoke, "revoke an API key and end its sessions"),
-    route("role.create", Permission("roles.manage"), role::create, "create a role"),
-    route("role.list", Permission("users.view"), role::list, "every role with its counts"),
-    route("role.show", Permission("users.view"), role::show, "one role with its grants, users and keys"),
-    route("role.delete", Permission("roles.manage"), role::delete, "delete a role"),
-    route("role.grant", Permission("roles.manage"), role::grant, "grant a permission to a role or user"),
-    route("role.revoke", Permission("roles.manage"), role::revoke, "revoke grants from a role or user"),
-    route("resource.add", Permission("resources.manage"), resource::add, "add a resource to the inventory"),
-    route("resource.list", Account, resource::list, "the resource inventory"),
-    route("resource.delete", Permission("resources.manage"), resource::delete, "delete a resource"),
-    route("resource.import", Permission("resources.manage"), resource::import, "import resources from CSV"),
-    route("group.create", Permission("resources.manage"), resource::group_create, "create a resource group"),
-    route("group.list", Account, resource::group_list, "resource groups and their members"),
-    route("group.add", Permission("resources.manage"), resource::group_add_members, "add resources to a group"),
-    route("group.import", Permission("resources.manage"), resource::group_import, "add a CSV list to a group"),
-    route("group.remove", Permission("resources.manage"), resource::group_remove, "remove resources from a group"),
-    route("group.delete", Permission("resources.manage"), resource::group_delete, "delete a resource group"),
-    route("authz.check", OwnOr("users.view"), authz::check, "may a subject do this to that resource?"),
-    route("authz.explain", OwnOr("users.view"), authz::explain, "every grant that matched, and which decided"),
-    route("authz.who_can", Permission("users.view"), authz::who_can, "every live account that passes"),
-    route("settings.get", Account, settings::get, "runtime settings"),
-    writes(route("settings.set", Permission("settings.manage"), settings::set, "change a runtime setting")),
-    route("session.open", Open, session::open, "open an HMI session and take a licence seat"),
-    route("session.heartbeat", Open, session::heartbeat, "keep the caller's session alive"),
-    route("session.close", Open, session::close, "end the caller's session and free its seat"),
-    route("session.list", Permission("sessions.view"), session::list, "live (and recently ended) sessions"),
-    route("session.terminate", Permission("sessions.terminate"), session::terminate, "end another client's session"),
-    route("supervisor.lock", Permission("supervisor.lock"), supervisor::lock, "set or replace the supervisor lock"),
-    route("supervisor.unlock", Permission("supervisor.lock"), supervisor::unlock, "clear the supervisor lock"),
-    route("supervisor.message", Permission("supervisor.broadcast"), supervisor::message, "broadcast to every HMI"),
+    route!("status", Open, status::status, "version, seats, supervisor lock, MQTT link (layout for managers)"),
+    route!("audit.list", Permission("audit.view"), audit::list, "the audit trail, newest first"),
+    hashing(route!("login", Open, user::login, "a login token for a user name and password")),
+    route!("logout", Open, user::logout, "revoke the login token the request carries"),
+    hashing(route!("user.create", Permission("users.manage"), user::create, "create an account")),
+    hashing(route!("user.register", Open, user::register, "self-registration, when the gateway allows it")),
+    route!("user.list", Permission("users.view"), user::list, "every account with its roles"),
+    route!("user.show", OwnOr("users.view"), user::show, "one account with its roles and grants"),
+    route!("user.update", Permission("users.manage"), user::update, "display name, expiry, roles"),
+    route!("user.disable", Permission("users.manage"), user::disable, "suspend an account at once"),
+    route!("user.enable", Permission("users.manage"), user::enable, "re-enable a suspended account"),
+    route!("user.delete", Permission("users.manage"), user::delete, "delete an account and what it owns"),
+    hashing(route!("user.set_password", OwnOr("users.manage"), user::set_password, "set a password")),
+    route!("user.copy_roles", Permission("users.manage"), role::copy_roles, "give one account another's roles"),
+    route!("user.unlock", Permission("users.manage"), user::unlock, "end a failed-login lock or a source slow-down"),
+    route!("key.create", Permission("users.manage"), key::create, "create an API key (secret shown once)"),
+    route!("key.list", Permission("users.view"), key::list, "API keys, never their secrets"),
+    route!("key.revoke", Permission("users.manage"), key::revoke, "revoke an API key and end its sessions"),
+    route!("role.create", Permission("roles.manage"), role::create, "create a role"),
+    route!("role.list", Permission("users.view"), role::list, "every role with its counts"),
+    route!("role.show", Permission("users.view"), role::show, "one role with its grants, users and keys"),
+    route!("role.delete", Permission("roles.manage"), role::delete, "delete a role"),
+    route!("role.grant", Permission("roles.manage"), role::grant, "grant a permission to a role or user"),
+    route!("role.revoke", Permission("roles.manage"), role::revoke, "revoke grants from a role or user"),
+    route!("resource.add", Permission("resources.manage"), resource::add, "add a resource to the inventory"),
+    route!("resource.list", Account, resource::list, "the resource inventory"),
+    route!("resource.delete", Permission("resources.manage"), resource::delete, "delete a resource"),
+    route!("resource.import", Permission("resources.manage"), resource::import, "import resources from CSV"),
+    route!("group.create", Permission("resources.manage"), resource::group_create, "create a resource group"),
+    route!("group.list", Account, resource::group_list, "resource groups and their members"),
+    route!("group.add", Permission("resources.manage"), resource::group_add_members, "add resources to a group"),
+    route!("group.import", Permission("resources.manage"), resource::group_import, "add a CSV list to a group"),
+    route!("group.remove", Permission("resources.manage"), resource::group_remove, "remove resources from a group"),
+    route!("group.delete", Permission("resources.manage"), resource::group_delete, "delete a resource group"),
+    route!("authz.check", OwnOr("users.view"), authz::check, "may a subject do this to that resource?"),
+    route!("authz.explain", OwnOr("users.view"), authz::explain, "every grant that matched, and which decided"),
+    route!("authz.who_can", Permission("users.view"), authz::who_can, "every live account that passes"),
+    route!("settings.get", Account, settings::get, "runtime settings"),
+    writes(route!("settings.set", Permission("settings.manage"), settings::set, "change a runtime setting")),
+    route!("session.open", Open, session::open, "open an HMI session and take a licence seat"),
+    route!("session.heartbeat", Open, session::heartbeat, "keep the caller's session alive"),
+    route!("session.close", Open, session::close, "end the caller's session and free its seat"),
+    route!("session.list", Permission("sessions.view"), session::list, "live (and recently ended) sessions"),
+    route!("session.terminate", Permission("sessions.terminate"), session::terminate, "end another client's session"),
+    route!("supervisor.lock", Permission("supervisor.lock"), supervisor::lock, "set or replace the supervisor lock"),
+    route!("supervisor.unlock", Permission("supervisor.lock"), supervisor::unlock, "clear the supervisor lock"),
+    route!("supervisor.message", Permission("supervisor.broadcast"), supervisor::message, "broadcast to every HMI"),
 ];
 
 /// The route of a method name.
@@ -167,7 +246,7 @@ pub fn dispatch(ctx: &Ctx, caller: &Caller, method: &str, params: &Value) -> Res
     if route.write_class {
         supervisor::check_write(ctx, caller)?;
     }
-    (route.handler)(ctx, caller, params)
+    (route.run)(ctx, caller, params)
 }
 
 #[cfg(test)]

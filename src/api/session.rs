@@ -119,16 +119,17 @@ pub fn resolve(ctx: &Ctx, token: &str) -> Result<(Principal, i64), ApiError> {
     let Some((_, state, by, reason)) = row.filter(|(d, ..)| secret::matches(body, d)) else {
         return Err(invalid());
     };
+    let by = by.as_deref().map(crate::contract::Actor::from_text).unwrap_or_default();
     Err(match state.as_str() {
         "terminated" => ApiError::new(
             ErrorCode::SessionTerminated,
             format!(
                 "session {id} was terminated by {}{}",
-                by.as_deref().unwrap_or("the system"),
+                by.describe(),
                 reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
             ),
         )
-        .with("by", by)
+        .with("by", serde_json::to_value(&by).unwrap_or_default())
         .with("reason", reason),
         "closed" => ApiError::new(ErrorCode::SessionExpired, format!("session {id} was closed: open a new one")),
         _ => ApiError::new(ErrorCode::SessionExpired, format!("session {id} expired: open a new one")),
@@ -180,8 +181,8 @@ struct Opened {
 }
 
 /// Opens a session for the authenticated caller and takes (or shares) a seat.
-pub fn open(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: OpenParams = params("session.open", p)?;
+pub fn open(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: OpenParams = params("session.open", &p)?;
     let (user_id, user_name) = match &caller.principal {
         _ if caller.session.is_some() => {
             return Err(ApiError::bad_request(
@@ -368,15 +369,15 @@ fn session_of(ctx: &Ctx, caller: &Caller, method: &str, p: &Value) -> Result<(Pr
 }
 
 /// Keeps a session alive. Memory only: no database write.
-pub fn heartbeat(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let (_, id) = session_of(ctx, caller, "session.heartbeat", p)?;
+pub fn heartbeat(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let (_, id) = session_of(ctx, caller, "session.heartbeat", &p)?;
     let lic = ctx.config().license.clone();
     Ok(json!({"session_id": id, "heartbeat_s": heartbeat_s(&lic), "timeout_s": lic.heartbeat_timeout.0.as_secs()}))
 }
 
 /// Ends the caller's own session and frees its seat.
-pub fn close(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let (principal, id) = session_of(ctx, caller, "session.close", p)?;
+pub fn close(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let (principal, id) = session_of(ctx, caller, "session.close", &p)?;
     let config = ctx.config();
     let actor = Caller { principal, session: Some(id), ..caller.clone() }.actor();
     let freed = ctx.write_sessions(|tx, table| {
@@ -395,8 +396,8 @@ struct ListParams {
 }
 
 /// The live sessions (and with `all`, the recently ended ones). Needs `sessions.view`.
-pub fn list(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: ListParams = params("session.list", p)?;
+pub fn list(ctx: &Ctx, _caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: ListParams = params("session.list", &p)?;
     let mut out: Vec<Value> = {
         let table = ctx.sessions();
         table.sessions().into_iter().map(|l| summary(l, &table)).collect()
@@ -441,8 +442,8 @@ struct TerminateParams {
 }
 
 /// Ends another client's session at once. Needs `sessions.terminate` and nothing else.
-pub fn terminate(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: TerminateParams = params("session.terminate", p)?;
+pub fn terminate(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: TerminateParams = params("session.terminate", &p)?;
     let reason = text::clean("reason", p.reason, text::MAX_REASON, Lines::One)?;
     let config = ctx.config();
     let id = p.session_id;
@@ -459,7 +460,7 @@ pub fn terminate(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiErro
         let freed = end(tx, table, &config, &[id], End::Terminated, &actor, reason.as_deref())?;
         Ok((user, freed))
     })?;
-    tracing::info!(session = id, user = %user, by = %actor.name, reason = reason.as_deref().unwrap_or(""), "session terminated");
+    tracing::info!(session = id, user = %user, by = %actor.who.describe(), reason = reason.as_deref().unwrap_or(""), "session terminated");
     Ok(json!({"session_id": id, "user": user, "terminated": true, "seat_freed": freed > 0, "reason": reason}))
 }
 
@@ -481,10 +482,17 @@ pub fn end(
         tx.execute(
             "UPDATE sessions SET state = ?2, ended_at = ?3, last_seen = ?4, ended_by = ?5, end_reason = ?6
              WHERE id = ?1 AND state = 'open'",
-            params![id, how.as_str(), now, live.last_seen_ms, (how == End::Terminated).then_some(&actor.name), reason],
+            params![
+                id,
+                how.as_str(),
+                now,
+                live.last_seen_ms,
+                (how == End::Terminated).then_some(actor.who.to_text()),
+                reason
+            ],
         )?;
         let detail = json!({"session_id": id, "user": live.user, "type": live.client_type, "host": live.host,
-                            "by": actor.name, "reason": reason});
+                            "by": actor.who, "reason": reason});
         let action = format!(
             "session.{}",
             match how {
@@ -499,7 +507,7 @@ pub fn end(
             outbox::publish(
                 tx,
                 &format!("sessions/{id}/control"),
-                &json!({"action": "terminate", "reason": reason, "by": actor.name}),
+                &json!({"action": "terminate", "reason": reason, "by": actor.who}),
                 false,
             )?;
         }

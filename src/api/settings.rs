@@ -28,8 +28,8 @@ struct GetParams {
     key: Option<String>,
 }
 
-pub fn get(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: GetParams = params("settings.get", p)?;
+pub fn get(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: GetParams = params("settings.get", &p)?;
     if caller.subject().is_none() {
         return Err(ApiError::unauthenticated("settings.get needs credentials"));
     }
@@ -64,8 +64,8 @@ struct SetParams {
     value: Value,
 }
 
-pub fn set(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: SetParams = params("settings.set", p)?;
+pub fn set(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: SetParams = params("settings.set", &p)?;
     // Plant settings are plant state: frozen by the supervisor lock for everyone outside it.
     validate_key(&p.key)?;
     let text = p.value.to_string();

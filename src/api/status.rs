@@ -60,8 +60,8 @@ pub struct Status {
 /// The permission that shows a caller the box's layout in `status`.
 pub const LAYOUT_PERMISSION: &str = "settings.manage";
 
-pub fn status(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let _: Params = params("status", p)?;
+pub fn status(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let _: Params = params("status", &p)?;
     // `permits` answers for superusers too, and does not audit: this decides what to show only.
     let layout = ctx.permits(caller, LAYOUT_PERMISSION);
     let shown = |v| if layout { Some(v) } else { None };

@@ -106,8 +106,8 @@ fn publish(tx: &Connection, event: &str, lock: Option<&Lock>, detail: &Value) ->
 }
 
 /// `supervisor.lock`: sets the lock, or replaces one the caller may clear.
-pub fn lock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: LockParams = params("supervisor.lock", p)?;
+pub fn lock(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: LockParams = params("supervisor.lock", &p)?;
     let reason = text::clean("reason", p.reason, text::MAX_REASON, Lines::One)?;
     if let Some(d) = p.expires_in
         && (d.0.is_zero() || d.0 > MAX_LOCK_TIME)
@@ -175,16 +175,16 @@ pub fn lock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     ctx.set_lock(Some(new));
     drop(store);
     ctx.outbox_written();
-    tracing::info!(lock = %lock_json, by = %caller.actor().name, "supervisor lock set");
+    tracing::info!(lock = %lock_json, by = %caller.actor().who.describe(), "supervisor lock set");
     Ok(lock_json)
 }
 
 /// `supervisor.unlock`: clears the lock, for callers inside its `c` (a master always).
-pub fn unlock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
+pub fn unlock(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Empty {}
-    let _: Empty = params("supervisor.unlock", p)?;
+    let _: Empty = params("supervisor.unlock", &p)?;
     let who = who_caller(ctx, caller);
     let mut store = ctx.store();
     let Some(old) = ctx.lock() else {
@@ -207,7 +207,7 @@ fn clear(store: &mut crate::store::Store, actor: &Actor, old: &Lock, why: &str) 
         store_lock(tx, None)?;
         let detail = json!({"lock": old, "why": why});
         audit::record(tx, actor, "supervisor.unlock", None, Outcome::Ok, Some(&detail))?;
-        publish(tx, "supervisor.unlock", None, &json!({"by": actor.name, "why": why, "lock": old}))?;
+        publish(tx, "supervisor.unlock", None, &json!({"by": actor.who, "why": why, "lock": old}))?;
         Ok::<_, ApiError>(())
     })
 }
@@ -250,8 +250,8 @@ struct MessageParams {
 }
 
 /// `supervisor.message`: a broadcast to every HMI. Only a master may name the sender.
-pub fn message(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: MessageParams = params("supervisor.message", p)?;
+pub fn message(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: MessageParams = params("supervisor.message", &p)?;
     let text = text::clean("text", Some(p.text), text::MAX_MESSAGE, Lines::Many)?
         .ok_or_else(|| ApiError::bad_request("a broadcast needs a non-empty text"))?;
     let sender = match p.sender {

@@ -53,11 +53,11 @@ struct LoginParams {
     password: String,
 }
 
-pub fn login(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: LoginParams = params("login", p)?;
+pub fn login(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: LoginParams = params("login", &p)?;
     let u = auth::authenticate_password(ctx, &p.user, &p.password, &caller.origin)?;
     let ttl = ctx.config().accounts.token_ttl.0;
-    let actor = Actor { name: format!("user:{}", u.name), source: caller.origin.describe() };
+    let actor = Actor { who: crate::contract::Actor::user(&u.name), source: caller.origin.describe() };
     let (token, expires_at) = ctx.write(|tx| {
         let t = accounts::issue_token(tx, u.id, ttl, &caller.origin.describe())?;
         audit::record(tx, &actor, "login", Some(&u.name), Outcome::Ok, None)?;
@@ -66,8 +66,8 @@ pub fn login(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
     Ok(json!({ "token": token, "user": u.name, "expires_at": expires_at }))
 }
 
-pub fn logout(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let _: Empty = params("logout", p)?;
+pub fn logout(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let _: Empty = params("logout", &p)?;
     let Principal::User { token_id: Some(token_id), name, .. } = &caller.principal else {
         return Err(ApiError::bad_request("logout needs a login token (--token)"));
     };
@@ -93,8 +93,8 @@ struct CreateParams {
     expires_at: Option<i64>,
 }
 
-pub fn create(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: CreateParams = params("user.create", p)?;
+pub fn create(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: CreateParams = params("user.create", &p)?;
     if !p.roles.is_empty() {
         ctx.authorize(caller, "roles.manage")?;
     }
@@ -148,8 +148,8 @@ struct RegisterParams {
 }
 
 /// Self-registration: open to anonymous callers when `accounts.self_registration` is on.
-pub fn register(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: RegisterParams = params("user.register", p)?;
+pub fn register(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: RegisterParams = params("user.register", &p)?;
     let config = ctx.config();
     if !config.accounts.self_registration {
         return Err(ApiError::new(ErrorCode::RegistrationDisabled, "self-registration is disabled on this gateway"));
@@ -157,7 +157,7 @@ pub fn register(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError
     accounts::validate_name("user name", &p.name)?;
     accounts::validate_password(&p.password, &config.accounts)?;
     let hash = password::hash(&p.password, &config.accounts.argon2).map_err(ApiError::internal)?;
-    let actor = Actor { name: format!("register:{}", p.name), source: caller.origin.describe() };
+    let actor = Actor { who: crate::contract::Actor::nobody(), source: caller.origin.describe() };
     validate_display_name(p.display_name.as_deref())?;
     let shown = ctx.write_policy(|tx| {
         let id = accounts::insert_user(tx, &p.name, p.display_name.as_deref(), Some(&hash), None)?;
@@ -178,8 +178,8 @@ pub fn register(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError
     Ok(shown)
 }
 
-pub fn list(ctx: &Ctx, _caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let _: Empty = params("user.list", p)?;
+pub fn list(ctx: &Ctx, _caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let _: Empty = params("user.list", &p)?;
     let store = ctx.store();
     let users = accounts::list_users(&store.conn)?;
     users.iter().map(|u| present(ctx, &store.conn, u)).collect::<Result<Vec<_>, _>>().map(Value::Array)
@@ -212,8 +212,8 @@ fn own_account(ctx: &Ctx, id: i64) -> Result<User, ApiError> {
     accounts::user_by_id(&ctx.store().conn, id)?.ok_or_else(|| ApiError::not_found("your account is gone"))
 }
 
-pub fn show(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: NameParams = params("user.show", p)?;
+pub fn show(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: NameParams = params("user.show", &p)?;
     let u = target(ctx, caller, p.name.as_deref(), "users.view")?;
     present(ctx, &ctx.store().conn, &u)
 }
@@ -232,8 +232,8 @@ struct UpdateParams {
     remove_roles: Vec<String>,
 }
 
-pub fn update(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: UpdateParams = params("user.update", p)?;
+pub fn update(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: UpdateParams = params("user.update", &p)?;
     if !p.add_roles.is_empty() || !p.remove_roles.is_empty() {
         ctx.authorize(caller, "roles.manage")?;
     }
@@ -278,13 +278,13 @@ struct TargetParams {
 }
 
 /// `user.disable`.
-pub fn disable(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    set_enabled(ctx, caller, p, false)
+pub fn disable(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    set_enabled(ctx, caller, &p, false)
 }
 
 /// `user.enable`.
-pub fn enable(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    set_enabled(ctx, caller, p, true)
+pub fn enable(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    set_enabled(ctx, caller, &p, true)
 }
 
 /// `user.disable` / `user.enable`. Disabling revokes every login token at once; enabling does not
@@ -323,8 +323,8 @@ fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Result<V
 }
 
 /// Deletes an account with its keys, tokens, grants and role links, in one transaction.
-pub fn delete(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: TargetParams = params("user.delete", p)?;
+pub fn delete(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: TargetParams = params("user.delete", &p)?;
     let self_delete = || ApiError::new(ErrorCode::SelfDelete, "you cannot delete your own account");
     if caller.is_named(&p.name) {
         return Err(self_delete());
@@ -366,8 +366,8 @@ struct PasswordParams {
 /// root on the console), or another account's with `users.manage` within the ceiling. The admin's
 /// only by a superuser. Revokes the account's login tokens and ends its sessions: whoever held them
 /// must prove the new password.
-pub fn set_password(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: PasswordParams = params("user.set_password", p)?;
+pub fn set_password(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: PasswordParams = params("user.set_password", &p)?;
     let u = target(ctx, caller, p.name.as_deref(), "users.manage")?;
     let config = ctx.config();
     if caller.user_id() == Some(u.id) {
@@ -419,8 +419,8 @@ struct UnlockParams {
 /// `user.unlock`: ends the failed-login lock of an account (`name`) or the slow-down of a network
 /// source (`source`, as the audit trail names it: `mqtt client=<id>`). Needs `users.manage`, within
 /// the ceiling for an account.
-pub fn unlock(ctx: &Ctx, caller: &Caller, p: &Value) -> Result<Value, ApiError> {
-    let p: UnlockParams = params("user.unlock", p)?;
+pub fn unlock(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
+    let p: UnlockParams = params("user.unlock", &p)?;
     let now = now_ms();
     let (target, was) = match (&p.name, &p.source) {
         (Some(name), None) => {

@@ -6,7 +6,6 @@
 
 use crate::logs::clip;
 use rusqlite::{Connection, params};
-use serde::Serialize;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,13 +28,14 @@ impl Outcome {
 /// Who did it and through what, as the audit trail names them.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub name: String,
+    pub who: crate::contract::Actor,
+    /// The transport and peer: `console uid=0`, `mqtt client=...`, `daemon`.
     pub source: String,
 }
 
 impl Actor {
     pub fn system() -> Actor {
-        Actor { name: "system".into(), source: "daemon".into() }
+        Actor { who: crate::contract::Actor::nobody(), source: "daemon".into() }
     }
 }
 
@@ -51,7 +51,7 @@ pub fn record(
         "INSERT INTO audit (ts, actor, source, action, target, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             super::now_ms(),
-            actor.name,
+            actor.who.to_text(),
             actor.source,
             action,
             target,
@@ -106,7 +106,7 @@ impl Buffer {
         let now = super::now_ms();
         let target = target.map(|t| clip(t, MAX_TEXT));
         let key = (
-            clip(&actor.name, MAX_TEXT),
+            clip(&actor.who.to_text(), MAX_TEXT),
             clip(&actor.source, MAX_TEXT),
             action.to_string(),
             target,
@@ -124,7 +124,7 @@ impl Buffer {
             return;
         }
         self.pending.push(Pending {
-            actor: Actor { name: key.0.clone(), source: key.1.clone() },
+            actor: Actor { who: actor.who.clone(), source: key.1.clone() },
             action: key.2.clone(),
             target: key.3.clone(),
             outcome,
@@ -164,17 +164,7 @@ impl Buffer {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct Entry {
-    pub id: i64,
-    pub ts: i64,
-    pub actor: String,
-    pub source: String,
-    pub action: String,
-    pub target: Option<String>,
-    pub outcome: String,
-    pub detail: Option<Value>,
-}
+pub use crate::contract::system::AuditEntry as Entry;
 
 /// Newest first, at most `limit`, optionally only entries at or after `since_ms`.
 pub fn list(conn: &Connection, since_ms: Option<i64>, limit: u32) -> rusqlite::Result<Vec<Entry>> {
@@ -187,7 +177,7 @@ pub fn list(conn: &Connection, since_ms: Option<i64>, limit: u32) -> rusqlite::R
         Ok(Entry {
             id: r.get(0)?,
             ts: r.get(1)?,
-            actor: r.get(2)?,
+            actor: crate::contract::Actor::from_text(&r.get::<_, String>(2)?),
             source: r.get(3)?,
             action: r.get(4)?,
             target: r.get(5)?,

@@ -15,6 +15,17 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
+/// Queues a typed event (see [`crate::contract::events`]) under `events/<name>`.
+pub fn emit<E: crate::contract::events::Event>(tx: &Connection, e: &E) -> rusqlite::Result<i64> {
+    debug_assert!(
+        crate::contract::events::all().any(|d| d.name == E::NAME),
+        "event {} is not registered in contract::events::all",
+        E::NAME
+    );
+    let payload = serde_json::to_value(e).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    event(tx, E::NAME, &payload)
+}
+
 /// Queues an event under `events/<name>` (relative to the site prefix).
 pub fn event(tx: &Connection, name: &str, payload: &Value) -> rusqlite::Result<i64> {
     publish(tx, &format!("events/{name}"), payload, false)
