@@ -112,36 +112,66 @@ impl Route {
 /// inferred from its signature.
 pub mod typed {
     use super::{ApiError, Caller, Ctx, Value};
-    use crate::contract::schema;
-    use schemars::{JsonSchema, Schema};
-    use serde::Serialize;
-    use serde::de::DeserializeOwned;
+    use crate::contract::{Method, schema};
+    use schemars::Schema;
 
-    pub type Handler<P, R> = fn(&Ctx, &Caller, P) -> Result<R, ApiError>;
+    pub type Handler<P> = fn(&Ctx, &Caller, P) -> Result<<P as Method>::Result, ApiError>;
 
-    pub fn run<P: DeserializeOwned, R: Serialize>(
-        method: &str,
-        handler: Handler<P, R>,
-        ctx: &Ctx,
-        caller: &Caller,
-        params: &Value,
-    ) -> Result<Value, ApiError> {
-        let p = super::super::params(method, params)?;
+    pub const fn name_of<P: Method>(_: Handler<P>) -> &'static str {
+        P::NAME
+    }
+
+    pub fn run<P: Method>(handler: Handler<P>, ctx: &Ctx, caller: &Caller, params: &Value) -> Result<Value, ApiError> {
+        let p = super::super::params(P::NAME, params)?;
         super::super::to_value(handler(ctx, caller, p)?)
     }
 
-    pub fn params<P: JsonSchema, R>(_: Handler<P, R>) -> Schema {
+    pub fn params<P: Method>(_: Handler<P>) -> Schema {
         schema::<P>()
     }
 
-    pub fn result<P, R: JsonSchema>(_: Handler<P, R>) -> Schema {
-        schema::<R>()
+    pub fn result<P: Method>(_: Handler<P>) -> Schema {
+        schema::<P::Result>()
+    }
+
+    type Raw = fn(&Ctx, &Caller, Value) -> Result<Value, ApiError>;
+
+    pub fn run_raw(method: &str, handler: Raw, ctx: &Ctx, caller: &Caller, params: &Value) -> Result<Value, ApiError> {
+        let p = if params.is_null() { Value::Object(Default::default()) } else { params.clone() };
+        let _ = method;
+        handler(ctx, caller, p)
+    }
+
+    pub fn params_raw(_: Raw) -> Schema {
+        schema::<Value>()
+    }
+
+    pub fn result_raw(_: Raw) -> Schema {
+        schema::<Value>()
     }
 }
 
-/// `route!("name", needs, handler, "summary" [, [own error codes]])`: one [`Route`], its types taken
-/// from the handler.
+/// `route!(needs, handler, "summary" [, [own error codes]])`: one [`Route`], its name, params and
+/// result types taken from the handler's params type ([`crate::contract::Method`]).
 macro_rules! route {
+    ($needs:expr, $handler:path, $summary:literal $(, [$($e:ident),* $(,)?])?) => {
+        Route {
+            name: typed::name_of($handler),
+            needs: $needs,
+            write_class: false,
+            password: false,
+            own_errors: &[$($(ErrorCode::$e),*)?],
+            run: |ctx, caller, params| typed::run($handler, ctx, caller, params),
+            params: || typed::params($handler),
+            result: || typed::result($handler),
+            summary: $summary,
+        }
+    };
+}
+
+/// Untyped (raw JSON params and result): only while a handler family is being moved to the
+/// contract's types.
+macro_rules! raw_route {
     ($name:literal, $needs:expr, $handler:path, $summary:literal $(, [$($e:ident),* $(,)?])?) => {
         Route {
             name: $name,
@@ -149,9 +179,9 @@ macro_rules! route {
             write_class: false,
             password: false,
             own_errors: &[$($(ErrorCode::$e),*)?],
-            run: |ctx, caller, params| typed::run($name, $handler, ctx, caller, params),
-            params: || typed::params($handler),
-            result: || typed::result($handler),
+            run: |ctx, caller, params| typed::run_raw($name, $handler, ctx, caller, params),
+            params: || typed::params_raw($handler),
+            result: || typed::result_raw($handler),
             summary: $summary,
         }
     };
@@ -169,53 +199,68 @@ use Needs::{Account, Open, OwnOr, Permission};
 
 /// Every method, in the order the docs list them.
 pub const ROUTES: &[Route] = &[
-    route!("status", Open, status::status, "version, seats, supervisor lock, MQTT link (layout for managers)"),
-    route!("audit.list", Permission("audit.view"), audit::list, "the audit trail, newest first"),
-    hashing(route!("login", Open, user::login, "a login token for a user name and password")),
-    route!("logout", Open, user::logout, "revoke the login token the request carries"),
-    hashing(route!("user.create", Permission("users.manage"), user::create, "create an account")),
-    hashing(route!("user.register", Open, user::register, "self-registration, when the gateway allows it")),
-    route!("user.list", Permission("users.view"), user::list, "every account with its roles"),
-    route!("user.show", OwnOr("users.view"), user::show, "one account with its roles and grants"),
-    route!("user.update", Permission("users.manage"), user::update, "display name, expiry, roles"),
-    route!("user.disable", Permission("users.manage"), user::disable, "suspend an account at once"),
-    route!("user.enable", Permission("users.manage"), user::enable, "re-enable a suspended account"),
-    route!("user.delete", Permission("users.manage"), user::delete, "delete an account and what it owns"),
-    hashing(route!("user.set_password", OwnOr("users.manage"), user::set_password, "set a password")),
-    route!("user.copy_roles", Permission("users.manage"), role::copy_roles, "give one account another's roles"),
-    route!("user.unlock", Permission("users.manage"), user::unlock, "end a failed-login lock or a source slow-down"),
-    route!("key.create", Permission("users.manage"), key::create, "create an API key (secret shown once)"),
-    route!("key.list", Permission("users.view"), key::list, "API keys, never their secrets"),
-    route!("key.revoke", Permission("users.manage"), key::revoke, "revoke an API key and end its sessions"),
-    route!("role.create", Permission("roles.manage"), role::create, "create a role"),
-    route!("role.list", Permission("users.view"), role::list, "every role with its counts"),
-    route!("role.show", Permission("users.view"), role::show, "one role with its grants, users and keys"),
-    route!("role.delete", Permission("roles.manage"), role::delete, "delete a role"),
-    route!("role.grant", Permission("roles.manage"), role::grant, "grant a permission to a role or user"),
-    route!("role.revoke", Permission("roles.manage"), role::revoke, "revoke grants from a role or user"),
-    route!("resource.add", Permission("resources.manage"), resource::add, "add a resource to the inventory"),
-    route!("resource.list", Account, resource::list, "the resource inventory"),
-    route!("resource.delete", Permission("resources.manage"), resource::delete, "delete a resource"),
-    route!("resource.import", Permission("resources.manage"), resource::import, "import resources from CSV"),
-    route!("group.create", Permission("resources.manage"), resource::group_create, "create a resource group"),
-    route!("group.list", Account, resource::group_list, "resource groups and their members"),
-    route!("group.add", Permission("resources.manage"), resource::group_add_members, "add resources to a group"),
-    route!("group.import", Permission("resources.manage"), resource::group_import, "add a CSV list to a group"),
-    route!("group.remove", Permission("resources.manage"), resource::group_remove, "remove resources from a group"),
-    route!("group.delete", Permission("resources.manage"), resource::group_delete, "delete a resource group"),
-    route!("authz.check", OwnOr("users.view"), authz::check, "may a subject do this to that resource?"),
-    route!("authz.explain", OwnOr("users.view"), authz::explain, "every grant that matched, and which decided"),
-    route!("authz.who_can", Permission("users.view"), authz::who_can, "every live account that passes"),
-    route!("settings.get", Account, settings::get, "runtime settings"),
-    writes(route!("settings.set", Permission("settings.manage"), settings::set, "change a runtime setting")),
-    route!("session.open", Open, session::open, "open an HMI session and take a licence seat"),
-    route!("session.heartbeat", Open, session::heartbeat, "keep the caller's session alive"),
-    route!("session.close", Open, session::close, "end the caller's session and free its seat"),
-    route!("session.list", Permission("sessions.view"), session::list, "live (and recently ended) sessions"),
-    route!("session.terminate", Permission("sessions.terminate"), session::terminate, "end another client's session"),
-    route!("supervisor.lock", Permission("supervisor.lock"), supervisor::lock, "set or replace the supervisor lock"),
-    route!("supervisor.unlock", Permission("supervisor.lock"), supervisor::unlock, "clear the supervisor lock"),
-    route!("supervisor.message", Permission("supervisor.broadcast"), supervisor::message, "broadcast to every HMI"),
+    raw_route!("status", Open, status::status, "version, seats, supervisor lock, MQTT link (layout for managers)"),
+    route!(Permission("audit.view"), audit::list, "the audit trail, newest first"),
+    hashing(raw_route!("login", Open, user::login, "a login token for a user name and password")),
+    raw_route!("logout", Open, user::logout, "revoke the login token the request carries"),
+    hashing(raw_route!("user.create", Permission("users.manage"), user::create, "create an account")),
+    hashing(raw_route!("user.register", Open, user::register, "self-registration, when the gateway allows it")),
+    raw_route!("user.list", Permission("users.view"), user::list, "every account with its roles"),
+    raw_route!("user.show", OwnOr("users.view"), user::show, "one account with its roles and grants"),
+    raw_route!("user.update", Permission("users.manage"), user::update, "display name, expiry, roles"),
+    raw_route!("user.disable", Permission("users.manage"), user::disable, "suspend an account at once"),
+    raw_route!("user.enable", Permission("users.manage"), user::enable, "re-enable a suspended account"),
+    raw_route!("user.delete", Permission("users.manage"), user::delete, "delete an account and what it owns"),
+    hashing(raw_route!("user.set_password", OwnOr("users.manage"), user::set_password, "set a password")),
+    raw_route!("user.copy_roles", Permission("users.manage"), role::copy_roles, "give one account another's roles"),
+    raw_route!(
+        "user.unlock",
+        Permission("users.manage"),
+        user::unlock,
+        "end a failed-login lock or a source slow-down"
+    ),
+    raw_route!("key.create", Permission("users.manage"), key::create, "create an API key (secret shown once)"),
+    raw_route!("key.list", Permission("users.view"), key::list, "API keys, never their secrets"),
+    raw_route!("key.revoke", Permission("users.manage"), key::revoke, "revoke an API key and end its sessions"),
+    raw_route!("role.create", Permission("roles.manage"), role::create, "create a role"),
+    raw_route!("role.list", Permission("users.view"), role::list, "every role with its counts"),
+    raw_route!("role.show", Permission("users.view"), role::show, "one role with its grants, users and keys"),
+    raw_route!("role.delete", Permission("roles.manage"), role::delete, "delete a role"),
+    raw_route!("role.grant", Permission("roles.manage"), role::grant, "grant a permission to a role or user"),
+    raw_route!("role.revoke", Permission("roles.manage"), role::revoke, "revoke grants from a role or user"),
+    raw_route!("resource.add", Permission("resources.manage"), resource::add, "add a resource to the inventory"),
+    raw_route!("resource.list", Account, resource::list, "the resource inventory"),
+    raw_route!("resource.delete", Permission("resources.manage"), resource::delete, "delete a resource"),
+    raw_route!("resource.import", Permission("resources.manage"), resource::import, "import resources from CSV"),
+    raw_route!("group.create", Permission("resources.manage"), resource::group_create, "create a resource group"),
+    raw_route!("group.list", Account, resource::group_list, "resource groups and their members"),
+    raw_route!("group.add", Permission("resources.manage"), resource::group_add_members, "add resources to a group"),
+    raw_route!("group.import", Permission("resources.manage"), resource::group_import, "add a CSV list to a group"),
+    raw_route!("group.remove", Permission("resources.manage"), resource::group_remove, "remove resources from a group"),
+    raw_route!("group.delete", Permission("resources.manage"), resource::group_delete, "delete a resource group"),
+    raw_route!("authz.check", OwnOr("users.view"), authz::check, "may a subject do this to that resource?"),
+    raw_route!("authz.explain", OwnOr("users.view"), authz::explain, "every grant that matched, and which decided"),
+    raw_route!("authz.who_can", Permission("users.view"), authz::who_can, "every live account that passes"),
+    raw_route!("settings.get", Account, settings::get, "runtime settings"),
+    writes(raw_route!("settings.set", Permission("settings.manage"), settings::set, "change a runtime setting")),
+    raw_route!("session.open", Open, session::open, "open an HMI session and take a licence seat"),
+    raw_route!("session.heartbeat", Open, session::heartbeat, "keep the caller's session alive"),
+    raw_route!("session.close", Open, session::close, "end the caller's session and free its seat"),
+    raw_route!("session.list", Permission("sessions.view"), session::list, "live (and recently ended) sessions"),
+    raw_route!(
+        "session.terminate",
+        Permission("sessions.terminate"),
+        session::terminate,
+        "end another client's session"
+    ),
+    raw_route!(
+        "supervisor.lock",
+        Permission("supervisor.lock"),
+        supervisor::lock,
+        "set or replace the supervisor lock"
+    ),
+    raw_route!("supervisor.unlock", Permission("supervisor.lock"), supervisor::unlock, "clear the supervisor lock"),
+    raw_route!("supervisor.message", Permission("supervisor.broadcast"), supervisor::message, "broadcast to every HMI"),
 ];
 
 /// The route of a method name.

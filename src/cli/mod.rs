@@ -241,6 +241,19 @@ impl Client {
     }
 
     /// Sends one request and waits for its reply.
+    /// Calls the method whose params `p` are; the reply's result as JSON (the CLI prints it).
+    pub fn send<P: crate::contract::Method>(&mut self, p: &P) -> Result<Value, CliError> {
+        let params = serde_json::to_value(p).map_err(|e| CliError::Failed(e.to_string()))?;
+        self.call(P::NAME, params)
+    }
+
+    /// [`Client::send`], the result decoded as the method's result type.
+    pub fn send_typed<P: crate::contract::Method>(&mut self, p: &P) -> Result<P::Result, CliError> {
+        let v = self.send(p)?;
+        serde_json::from_value(v).map_err(|e| CliError::Failed(format!("unexpected reply to {}: {e}", P::NAME)))
+    }
+
+    /// Calls a method by name with raw params (`gatewarden call`).
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, CliError> {
         let req = Request {
             id: Value::from(self.next_id),
@@ -451,7 +464,7 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
         Command::Status => Client::connect(global)?.call("status", Value::Null).map(Some),
         Command::Audit { since, limit } => {
             let since = since.map(|s| parse_since(&s)).transpose()?;
-            Client::connect(global)?.call("audit.list", json!({ "since": since, "limit": limit })).map(Some)
+            Client::connect(global)?.send(&crate::contract::system::AuditList { since, limit }).map(Some)
         }
         Command::Login { user, password_stdin } => {
             let v = accounts::login(global, user, password_stdin)?;

@@ -15,7 +15,26 @@ pub mod sessions;
 pub mod system;
 
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+/// A method's params type: it names the method and its result type, so a method's name is written
+/// once (here, by [`method!`]) and the daemon's route, the CLI's call and the docs all read it.
+pub trait Method: Serialize + DeserializeOwned + JsonSchema {
+    const NAME: &'static str;
+    type Result: Serialize + DeserializeOwned + JsonSchema;
+}
+
+/// `method!("user.create", UserCreate => UserView);` makes `UserCreate` the params of `user.create`.
+#[macro_export]
+macro_rules! method {
+    ($name:literal, $params:ty => $result:ty) => {
+        impl $crate::contract::Method for $params {
+            const NAME: &'static str = $name;
+            type Result = $result;
+        }
+    };
+}
 
 /// Who did something, everywhere the contract names one (events, control messages, the supervisor
 /// lock, broadcasts, the audit trail): the user, or the API key by its name. Both are null for the

@@ -6,6 +6,25 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// `audit.list`: the audit trail, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditList {
+    /// Only entries at or after this time (unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    /// At most this many entries, 1 to 10000.
+    #[serde(default = "default_audit_limit")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub limit: u32,
+}
+
+fn default_audit_limit() -> u32 {
+    100
+}
+
+crate::method!("audit.list", AuditList => Vec<AuditEntry>);
+
 /// One row of the audit trail.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AuditEntry {
