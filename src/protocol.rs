@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use std::fmt;
 
 /// Credentials a request may carry. Exactly one form per request.
-#[derive(Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum Auth {
     Token { token: String },
@@ -29,7 +29,7 @@ impl fmt::Debug for Auth {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     #[serde(default)]
@@ -67,7 +67,7 @@ impl Request {
 }
 
 /// The public error codes of the contract. Their serialized names never change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,
@@ -96,6 +96,54 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order the docs list them.
+    pub const ALL: [ErrorCode; 18] = [
+        ErrorCode::BadRequest,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::AccountDisabled,
+        ErrorCode::AccountLocked,
+        ErrorCode::LicenseLimitReached,
+        ErrorCode::SessionTerminated,
+        ErrorCode::SessionExpired,
+        ErrorCode::SupervisorLocked,
+        ErrorCode::ProtectedAccount,
+        ErrorCode::SelfDelete,
+        ErrorCode::RegistrationDisabled,
+        ErrorCode::RateLimited,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
+    /// What the code means to a caller, and the fields it carries beside `code` and `message`.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "the request or a param is malformed or out of bounds; the message names it",
+            ErrorCode::Unauthenticated => "no credentials, or credentials that are not (or no longer) valid",
+            ErrorCode::Forbidden => "authenticated, but without the permission (or above the delegation ceiling)",
+            ErrorCode::NotFound => "the named user, role, key, resource, group, session or setting does not exist",
+            ErrorCode::Conflict => "the name is taken, or the change contradicts what exists",
+            ErrorCode::InvalidCredentials => "wrong user name or password (the same answer for unknown names)",
+            ErrorCode::AccountDisabled => "the account is disabled or expired",
+            ErrorCode::AccountLocked => "too many failed logins; `retry_after_s` says when to try again",
+            ErrorCode::LicenseLimitReached => {
+                "no licence seat free for the caller; `limit`, `in_use`, `free` and `pools` say how they are used"
+            }
+            ErrorCode::SessionTerminated => "a supervisor ended this session; `by` (an actor) and `reason`",
+            ErrorCode::SessionExpired => "the session was closed or missed its heartbeats: open a new one",
+            ErrorCode::SupervisorLocked => "a supervisor lock freezes writes for the caller; `lock` is the lock",
+            ErrorCode::ProtectedAccount => "the built-in admin cannot be changed that way",
+            ErrorCode::SelfDelete => "a caller cannot delete its own account",
+            ErrorCode::RegistrationDisabled => "self-registration is off on this gateway",
+            ErrorCode::RateLimited => "over a bound that frees by itself; `retry_after_ms` says when to come back",
+            ErrorCode::Unavailable => "(CLI only) the daemon could not be reached; nothing was sent",
+            ErrorCode::Internal => "the daemon failed; the log says why, and nothing was half-applied",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BadRequest => "bad_request",
@@ -122,7 +170,7 @@ impl ErrorCode {
 
 /// An error as it travels on the wire: a code, a human message, and code-specific fields
 /// (`retry_after_s`, `limit`, `in_use`, ...) flattened beside them.
-#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error, schemars::JsonSchema)]
 #[error("{}: {message}", code.as_str())]
 pub struct ApiError {
     pub code: ErrorCode,
@@ -171,7 +219,8 @@ impl From<rusqlite::Error> for ApiError {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A reply: `result` or `error`, never both, with the request's `id`.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Response {
     #[serde(default)]
     pub id: Value,

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod key;
+pub mod reference;
 pub mod resource;
 pub mod role;
 pub mod routes;

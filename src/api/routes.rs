@@ -199,7 +199,7 @@ use Needs::{Account, Open, OwnOr, Permission};
 
 /// Every method, in the order the docs list them.
 pub const ROUTES: &[Route] = &[
-    raw_route!("status", Open, status::status, "version, seats, supervisor lock, MQTT link (layout for managers)"),
+    route!(Open, status::status, "version, seats, supervisor lock, MQTT link (layout for managers)"),
     route!(Permission("audit.view"), audit::list, "the audit trail, newest first"),
     hashing(raw_route!("login", Open, user::login, "a login token for a user name and password")),
     raw_route!("logout", Open, user::logout, "revoke the login token the request carries"),
@@ -241,8 +241,8 @@ pub const ROUTES: &[Route] = &[
     raw_route!("authz.check", OwnOr("users.view"), authz::check, "may a subject do this to that resource?"),
     raw_route!("authz.explain", OwnOr("users.view"), authz::explain, "every grant that matched, and which decided"),
     raw_route!("authz.who_can", Permission("users.view"), authz::who_can, "every live account that passes"),
-    raw_route!("settings.get", Account, settings::get, "runtime settings"),
-    writes(raw_route!("settings.set", Permission("settings.manage"), settings::set, "change a runtime setting")),
+    route!(Account, settings::get, "runtime settings", [NotFound]),
+    writes(route!(Permission("settings.manage"), settings::set, "change a runtime setting")),
     raw_route!("session.open", Open, session::open, "open an HMI session and take a licence seat"),
     raw_route!("session.heartbeat", Open, session::heartbeat, "keep the caller's session alive"),
     raw_route!("session.close", Open, session::close, "end the caller's session and free its seat"),

@@ -7,61 +7,16 @@
 //! site, the seats, the supervisor lock and the MQTT link state. Absent fields are left out of the
 //! JSON rather than sent as null.
 
-use super::{Caller, Ctx, params, to_value};
+use super::{Caller, Ctx};
+use crate::contract::system::{MqttLink, Seats, Status, StatusGet};
 use crate::protocol::ApiError;
 use crate::store::outbox;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Params {}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Seats {
-    pub limit: u32,
-    pub in_use: u32,
-    #[serde(default)]
-    pub reserved: std::collections::BTreeMap<String, u32>,
-    #[serde(default)]
-    pub sessions: u32,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Mqtt {
-    pub enabled: bool,
-    /// Layout: privileged callers only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    pub state: String,
-    /// May name hosts and addresses: privileged callers only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    pub outbox_depth: i64,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Status {
-    pub version: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uptime_s: Option<u64>,
-    pub site: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub database: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schema_version: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub socket: Option<String>,
-    pub mqtt: Mqtt,
-    pub seats: Seats,
-    pub supervisor_lock: Option<Value>,
-}
 
 /// The permission that shows a caller the box's layout in `status`.
 pub const LAYOUT_PERMISSION: &str = "settings.manage";
 
-pub fn status(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let _: Params = params("status", &p)?;
+pub fn status(ctx: &Ctx, caller: &Caller, _: StatusGet) -> Result<Status, ApiError> {
     // `permits` answers for superusers too, and does not audit: this decides what to show only.
     let layout = ctx.permits(caller, LAYOUT_PERMISSION);
     let shown = |v| if layout { Some(v) } else { None };
@@ -75,14 +30,14 @@ pub fn status(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
         (table.in_use(), table.len() as u32)
     };
     let link = ctx.mqtt.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    to_value(Status {
+    Ok(Status {
         version: env!("CARGO_PKG_VERSION").into(),
         uptime_s: layout.then(|| ctx.started.elapsed().as_secs()),
         site: config.site.id.clone(),
         database: shown(ctx.paths.db.display().to_string()),
         schema_version: layout.then_some(schema_version),
         socket: shown(ctx.paths.socket.display().to_string()),
-        mqtt: Mqtt {
+        mqtt: MqttLink {
             enabled: config.mqtt.enabled,
             url: shown(config.mqtt.url.clone()),
             state: link.state,

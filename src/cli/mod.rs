@@ -15,6 +15,7 @@ use session::SessionCommand;
 use supervisor::LockCommand;
 
 use crate::config::{Config, parse_duration};
+use crate::contract::system;
 use crate::protocol::{ApiError, Auth, ErrorCode, Request, Response};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
@@ -167,12 +168,28 @@ pub enum Command {
         #[arg(long, conflicts_with_all = ["method", "params"])]
         list: bool,
     },
+    /// The API's description, from this binary's own route table and types (no daemon needed)
+    Api {
+        #[command(subcommand)]
+        command: ApiCommand,
+    },
     /// Write the man pages or the shell completions into a directory (packaging)
     #[command(hide = true)]
     Generate {
         #[command(subcommand)]
         command: GenerateCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiCommand {
+    /// Every method with the JSON Schemas (draft 2020-12) of its params and result, its permission
+    /// and its error codes, as one JSON document
+    Schema,
+    /// The human reference, as Markdown (docs/api.md)
+    Reference,
+    /// Every MQTT topic and payload, as an AsyncAPI 3.0 document in YAML (docs/asyncapi.yaml)
+    Asyncapi,
 }
 
 #[derive(Subcommand, Debug)]
@@ -461,10 +478,24 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
         Command::Serve { .. } => Err(CliError::Usage("serve is handled by main".into())),
         Command::Config { command: ConfigCommand::Check { file } } => config_check(file).map(Some),
         Command::Generate { command } => generate::generate(command).map(Some),
-        Command::Status => Client::connect(global)?.call("status", Value::Null).map(Some),
+        Command::Api { command: ApiCommand::Schema } => {
+            // JSON whatever --json says: it is a document for tools.
+            let doc = crate::api::reference::schema_document();
+            println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| CliError::Failed(e.to_string()))?);
+            Ok(None)
+        }
+        Command::Api { command: ApiCommand::Reference } => {
+            print!("{}", crate::api::reference::markdown());
+            Ok(None)
+        }
+        Command::Api { command: ApiCommand::Asyncapi } => {
+            print!("{}", crate::api::reference::yaml(&crate::api::reference::asyncapi()));
+            Ok(None)
+        }
+        Command::Status => Client::connect(global)?.send(&system::StatusGet {}).map(Some),
         Command::Audit { since, limit } => {
             let since = since.map(|s| parse_since(&s)).transpose()?;
-            Client::connect(global)?.send(&crate::contract::system::AuditList { since, limit }).map(Some)
+            Client::connect(global)?.send(&system::AuditList { since, limit }).map(Some)
         }
         Command::Login { user, password_stdin } => {
             let v = accounts::login(global, user, password_stdin)?;
@@ -484,11 +515,11 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
         Command::Key { command } => accounts::key(global, command).map(Some),
         Command::Recover { command } => accounts::recover(command).map(Some),
         Command::Settings { command: SettingsCommand::Get { key } } => {
-            Client::connect(global)?.call("settings.get", json!({ "key": key })).map(Some)
+            Client::connect(global)?.send(&system::SettingsGet { key }).map(Some)
         }
         Command::Settings { command: SettingsCommand::Set { key, value } } => {
             let value = serde_json::from_str::<Value>(&value).unwrap_or(Value::String(value));
-            Client::connect(global)?.call("settings.set", json!({ "key": key, "value": value })).map(Some)
+            Client::connect(global)?.send(&system::SettingsSet { key, value }).map(Some)
         }
         Command::Role { command } => authz::role(global, command).map(Some),
         Command::Resource { command } => authz::resource(global, command).map(Some),

@@ -2,7 +2,7 @@
 //! change they report commits. Every payload is a type here, registered in [`all`], so the AsyncAPI
 //! document lists each one with its schema.
 
-use schemars::{JsonSchema, Schema};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 
 /// One event payload type.
@@ -18,12 +18,13 @@ pub trait Event: Serialize + JsonSchema {
 pub struct EventDoc {
     pub name: &'static str,
     pub summary: &'static str,
-    pub schema: fn() -> Schema,
+    /// The payload's schema, its definitions kept in the generator.
+    pub schema: fn(&mut SchemaGenerator) -> Schema,
 }
 
 /// The [`EventDoc`] of an event type.
 pub const fn doc<E: Event>() -> EventDoc {
-    EventDoc { name: E::NAME, summary: E::SUMMARY, schema: crate::contract::schema::<E> }
+    EventDoc { name: E::NAME, summary: E::SUMMARY, schema: |g| g.subschema_for::<E>() }
 }
 
 /// Every event, by family.

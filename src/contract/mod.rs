@@ -13,6 +13,7 @@ pub mod events;
 pub mod policy;
 pub mod sessions;
 pub mod system;
+pub mod topics;
 
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;

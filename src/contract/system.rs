@@ -6,6 +6,130 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// `status`: no params.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusGet {}
+
+crate::method!("status", StatusGet => Status);
+
+/// What `status` shows. Fields marked "layout" are shown only to holders of `settings.manage` (and
+/// superusers: root on the console); everybody else gets the version, the site, the seats, the
+/// supervisor lock and the MQTT link state. Absent fields are left out rather than sent as null.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Status {
+    /// The daemon's version.
+    pub version: String,
+    /// Seconds since the daemon started (layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_s: Option<u64>,
+    /// `site.id` from the config: the MQTT prefix is `gatewarden/<site>`.
+    pub site: String,
+    /// The database file (layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// The database's migration level (layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<i64>,
+    /// The control socket's path (layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
+    pub mqtt: MqttLink,
+    pub seats: Seats,
+    /// The supervisor lock, null when none is set (the same object as the retained
+    /// `supervisor/lock` topic).
+    pub supervisor_lock: Option<Value>,
+}
+
+/// The licence seats as `status` shows them.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Seats {
+    /// `license.seats`: how many HMI sessions may hold a seat at once.
+    pub limit: u32,
+    /// Seats taken now.
+    pub in_use: u32,
+    /// `license.reserved`: seats kept for holders of a role, by role name.
+    #[serde(default)]
+    pub reserved: std::collections::BTreeMap<String, u32>,
+    /// Live sessions (two sessions of one user on one host may share a seat).
+    #[serde(default)]
+    pub sessions: u32,
+}
+
+/// The MQTT bridge as `status` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MqttLink {
+    /// `mqtt.enabled` from the config.
+    pub enabled: bool,
+    /// The broker's URL (layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `disabled`, `not connected`, `connecting`, `connected` ...
+    pub state: String,
+    /// The last connection error; may name hosts and addresses (layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Messages written but not yet acknowledged by the broker.
+    pub outbox_depth: i64,
+}
+
+/// `settings.get`: one setting, or all of them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsGet {
+    /// The setting to read; absent: every setting, by key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+crate::method!("settings.get", SettingsGet => SettingsGot);
+
+/// One setting, or the list of all of them (when no `key` was given).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SettingsGot {
+    One(Setting),
+    All(Vec<Setting>),
+}
+
+/// A plant setting.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Setting {
+    /// Dotted words: `plant.name`, `shift.plan`.
+    pub key: String,
+    /// Any JSON the integrator defines.
+    pub value: Value,
+    /// When it was last set (unix ms).
+    pub updated_at: i64,
+}
+
+/// `settings.set`: sets a plant setting (write-class: frozen by the supervisor lock).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsSet {
+    /// Dotted words of letters, digits, `_` and `-`, at most 128 bytes: `plant.name`.
+    pub key: String,
+    /// Any JSON, at most 16 KiB as text.
+    pub value: Value,
+}
+
+crate::method!("settings.set", SettingsSet => SettingChanged);
+
+/// A setting as set; also the payload of the `settings.changed` event.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SettingChanged {
+    pub key: String,
+    pub value: Value,
+    /// Who set it (events only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Actor>,
+}
+
+impl super::events::Event for SettingChanged {
+    const NAME: &'static str = "settings.changed";
+    const SUMMARY: &'static str = "a plant setting was set (`settings.set`)";
+}
+
 /// `audit.list`: the audit trail, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -47,4 +171,4 @@ pub struct AuditEntry {
 }
 
 /// The events of this family.
-pub const EVENTS: &[EventDoc] = &[];
+pub const EVENTS: &[EventDoc] = &[super::events::doc::<SettingChanged>()];
