@@ -7,7 +7,7 @@
 //! of password checks.
 
 use super::{Ctx, Origin};
-use crate::protocol::{ApiError, ErrorCode, Request};
+use crate::protocol::{ApiError, ErrorCode, Request, Response};
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -103,4 +103,34 @@ pub async fn run(ctx: &Arc<Ctx>, req: Request, origin: &Origin, gate: &PasswordG
         Ok(_) => Duration::ZERO,
     };
     Ran { result, delay }
+}
+
+/// A request, as a transport decoded it: the request, or the `bad_request` to answer with the `id`
+/// that could be read.
+pub type Decoded = Result<Request, Box<(Value, ApiError)>>;
+
+/// One request to its reply, the same way for both transports (the control socket decodes a line
+/// with [`Request::decode`]; the MQTT bridge decodes a payload once, reading its `reply_to` too).
+/// `done` is called as soon as the request no longer needs what the transport holds for it (an
+/// intake budget), before a failed login's delay is served.
+pub async fn answer(
+    ctx: &Arc<Ctx>,
+    decoded: Decoded,
+    origin: &Origin,
+    gate: &PasswordGate,
+    done: impl FnOnce(),
+) -> Response {
+    match decoded {
+        Err(bad) => {
+            done();
+            let (id, err) = *bad;
+            Response::from_result(id, Err(err))
+        }
+        Ok(req) => {
+            let id = req.id.clone();
+            let ran = run(ctx, req, origin, gate).await;
+            done();
+            Response::from_result(id, ran.after_delay().await)
+        }
+    }
 }

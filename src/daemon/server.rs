@@ -19,7 +19,7 @@
 //! served ([`run`] returns the delay instead of sleeping it, so each transport first lets go of what
 //! it holds). The socket has a gate of its own, so a flood on MQTT never queues the console's logins.
 
-use crate::api::run::{PasswordGate, run};
+use crate::api::run::{PasswordGate, answer};
 use crate::api::{Ctx, Origin};
 use crate::protocol::{ApiError, ErrorCode, Request, Response};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
@@ -317,16 +317,7 @@ async fn connection(stream: UnixStream, origin: Origin, ctx: Arc<Ctx>, gate: &Pa
         }
         // A request came: from now on the connection may idle like any other.
         wait = timeout;
-        let resp = match Request::decode(&line) {
-            Err(bad) => {
-                let (id, err) = *bad;
-                Response::from_result(id, Err(err))
-            }
-            Ok(req) => {
-                let id = req.id.clone();
-                Response::from_result(id, run(&ctx, req, &origin, gate).await.after_delay().await)
-            }
-        };
+        let resp = answer(&ctx, Request::decode(&line), &origin, gate, || ()).await;
         if reply(reader.get_mut(), resp).await.is_err() {
             return;
         }

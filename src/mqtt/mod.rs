@@ -38,7 +38,6 @@ use crate::api::run::{self, PasswordGate};
 use crate::api::{Ctx, LinkState, Origin};
 use crate::config::MqttConfig;
 use crate::logs::cut;
-use crate::protocol::Response;
 use crate::store::outbox;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{
@@ -567,20 +566,9 @@ impl Bridge {
                 Ok(topic) => topic,
                 Err(refusal) => return refusal.log(&prefix, b""),
             };
-            let resp = match opened.request {
-                Err(bad) => {
-                    let (id, err) = *bad;
-                    Response::from_result(id, Err(err))
-                }
-                Ok(req) => {
-                    let id = req.id.clone();
-                    let origin = Origin::Mqtt { client: env.client.clone() };
-                    let ran = run::run(&ctx, req, &origin, &gate).await;
-                    // The request is done with: its budget goes back before a failed login's delay.
-                    drop(permit);
-                    Response::from_result(id, ran.after_delay().await)
-                }
-            };
+            let origin = Origin::Mqtt { client: env.client.clone() };
+            // The request's budget goes back as soon as it is done, before a failed login's delay.
+            let resp = run::answer(&ctx, opened.request, &origin, &gate, || drop(permit)).await;
             match topic {
                 Some(topic) => {
                     let payload = serde_json::to_vec(&resp).unwrap_or_default();
