@@ -5,35 +5,24 @@
 //! only as a digest.
 
 use super::auth::{Caller, Principal};
-use super::{Ctx, params, session, to_value};
+use super::{Ctx, session};
 use crate::accounts;
 use crate::authz::SubjectKey;
+use crate::contract::Method;
+use crate::contract::accounts::{KeyCreate, KeyCreated, KeyList, KeyRevoke, KeyRevoked, KeyView};
 use crate::protocol::ApiError;
 use crate::store::audit::{self, Outcome};
 use crate::store::policy;
 use rusqlite::OptionalExtension;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateParams {
-    name: String,
-    #[serde(default)]
-    roles: Vec<String>,
-    #[serde(default)]
-    master: bool,
-    expires_at: Option<i64>,
-}
-
-pub fn create(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: CreateParams = params("key.create", &p)?;
+pub fn create(ctx: &Ctx, caller: &Caller, p: KeyCreate) -> Result<KeyCreated, ApiError> {
     if !p.roles.is_empty() {
         ctx.authorize(caller, "roles.manage")?;
     }
     if p.master && !caller.is_superuser() {
         let err = ApiError::forbidden("only the admin or a master key may create a master key");
-        ctx.audit_denied(caller, "key.create", &err);
+        ctx.audit_denied(caller, KeyCreate::NAME, &err);
         return Err(err);
     }
     accounts::validate_name("key name", &p.name)?;
@@ -41,37 +30,39 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
     let owner = match &caller.principal {
         Principal::User { id, .. } => *id,
         Principal::Key { owner_id, .. } => *owner_id,
-        Principal::Anonymous => return Err(ApiError::unauthenticated("key.create needs credentials")),
+        Principal::Anonymous => {
+            return Err(ApiError::unauthenticated(format!("{} needs credentials", KeyCreate::NAME)));
+        }
     };
     let (id, secret) = ctx.write_policy(|tx| {
         let role_ids = policy::role_ids(tx, &p.roles)?;
-        ctx.may_assign_roles(caller, "key.create", tx, &role_ids)?;
+        ctx.may_assign_roles(caller, KeyCreate::NAME, tx, &role_ids)?;
         let (id, secret) = accounts::insert_key(tx, &p.name, owner, p.master, p.expires_at)?;
         policy::add_key_roles(tx, id, &role_ids)?;
         let detail = json!({"roles": p.roles, "master": p.master, "expires_at": p.expires_at});
-        audit::record(tx, &caller.actor(), "key.create", Some(&p.name), Outcome::Ok, Some(&detail))?;
+        audit::record(tx, &caller.actor(), KeyCreate::NAME, Some(&p.name), Outcome::Ok, Some(&detail))?;
         Ok((id, secret))
     })?;
-    Ok(json!({ "id": id, "name": p.name, "key": secret, "master": p.master, "roles": p.roles }))
+    Ok(KeyCreated { id, name: p.name, key: secret, master: p.master, roles: p.roles })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
-
-pub fn list(ctx: &Ctx, _caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let _: Empty = params("key.list", &p)?;
-    to_value(accounts::list_keys(&ctx.store().conn)?)
+pub fn list(ctx: &Ctx, _caller: &Caller, _: KeyList) -> Result<Vec<KeyView>, ApiError> {
+    let keys = accounts::list_keys(&ctx.store().conn)?;
+    Ok(keys
+        .into_iter()
+        .map(|k| KeyView {
+            id: k.id,
+            name: k.name,
+            owner: k.owner,
+            master: k.master,
+            roles: k.roles,
+            created_at: k.created_at,
+            expires_at: k.expires_at,
+        })
+        .collect())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevokeParams {
-    name: String,
-}
-
-pub fn revoke(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: RevokeParams = params("key.revoke", &p)?;
+pub fn revoke(ctx: &Ctx, caller: &Caller, p: KeyRevoke) -> Result<KeyRevoked, ApiError> {
     let config = ctx.config();
     let ended = ctx.write_policy_sessions(|tx, table| {
         let id: Option<i64> =
@@ -79,12 +70,12 @@ pub fn revoke(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
         let Some(id) = id else {
             return Err(ApiError::not_found(format!("no API key named {:?}", p.name)));
         };
-        ctx.may_manage(caller, "key.revoke", SubjectKey::Key(id), &format!("API key {}", p.name))?;
+        ctx.may_manage(caller, KeyRevoke::NAME, SubjectKey::Key(id), &format!("API key {}", p.name))?;
         let ended = session::end_matching(tx, table, &config, |t| t.of_key(id), &caller.actor(), "API key revoked")?;
         tx.execute("DELETE FROM api_keys WHERE id = ?1", [id])?;
         let detail = json!({"sessions_terminated": ended});
-        audit::record(tx, &caller.actor(), "key.revoke", Some(&p.name), Outcome::Ok, Some(&detail))?;
+        audit::record(tx, &caller.actor(), KeyRevoke::NAME, Some(&p.name), Outcome::Ok, Some(&detail))?;
         Ok(ended)
     })?;
-    Ok(json!({ "revoked": p.name, "sessions_terminated": ended }))
+    Ok(KeyRevoked { revoked: p.name, sessions_terminated: ended as u64 })
 }

@@ -201,27 +201,42 @@ use Needs::{Account, Open, OwnOr, Permission};
 pub const ROUTES: &[Route] = &[
     route!(Open, status::status, "version, seats, supervisor lock, MQTT link (layout for managers)"),
     route!(Permission("audit.view"), audit::list, "the audit trail, newest first"),
-    hashing(raw_route!("login", Open, user::login, "a login token for a user name and password")),
-    raw_route!("logout", Open, user::logout, "revoke the login token the request carries"),
-    hashing(raw_route!("user.create", Permission("users.manage"), user::create, "create an account")),
-    hashing(raw_route!("user.register", Open, user::register, "self-registration, when the gateway allows it")),
-    raw_route!("user.list", Permission("users.view"), user::list, "every account with its roles"),
-    raw_route!("user.show", OwnOr("users.view"), user::show, "one account with its roles and grants"),
-    raw_route!("user.update", Permission("users.manage"), user::update, "display name, expiry, roles"),
-    raw_route!("user.disable", Permission("users.manage"), user::disable, "suspend an account at once"),
-    raw_route!("user.enable", Permission("users.manage"), user::enable, "re-enable a suspended account"),
-    raw_route!("user.delete", Permission("users.manage"), user::delete, "delete an account and what it owns"),
-    hashing(raw_route!("user.set_password", OwnOr("users.manage"), user::set_password, "set a password")),
-    raw_route!("user.copy_roles", Permission("users.manage"), role::copy_roles, "give one account another's roles"),
-    raw_route!(
-        "user.unlock",
+    hashing(route!(
+        Open,
+        user::login,
+        "a login token for a user name and password",
+        [InvalidCredentials, AccountLocked, AccountDisabled, Unauthenticated]
+    )),
+    route!(Open, user::logout, "revoke the login token the request carries"),
+    hashing(route!(Permission("users.manage"), user::create, "create an account", [NotFound, Conflict])),
+    hashing(route!(
+        Open,
+        user::register,
+        "self-registration, when the gateway allows it",
+        [RegistrationDisabled, Conflict]
+    )),
+    route!(Permission("users.view"), user::list, "every account with its roles"),
+    route!(OwnOr("users.view"), user::show, "one account with its roles and grants", [NotFound]),
+    route!(Permission("users.manage"), user::update, "display name, expiry, roles", [NotFound, ProtectedAccount]),
+    route!(Permission("users.manage"), user::disable, "suspend an account at once", [NotFound, ProtectedAccount]),
+    route!(Permission("users.manage"), user::enable, "re-enable a suspended account", [NotFound, ProtectedAccount]),
+    route!(
         Permission("users.manage"),
-        user::unlock,
-        "end a failed-login lock or a source slow-down"
+        user::delete,
+        "delete an account and what it owns",
+        [NotFound, ProtectedAccount, SelfDelete]
     ),
-    raw_route!("key.create", Permission("users.manage"), key::create, "create an API key (secret shown once)"),
-    raw_route!("key.list", Permission("users.view"), key::list, "API keys, never their secrets"),
-    raw_route!("key.revoke", Permission("users.manage"), key::revoke, "revoke an API key and end its sessions"),
+    hashing(route!(
+        OwnOr("users.manage"),
+        user::set_password,
+        "set a password",
+        [NotFound, InvalidCredentials, ProtectedAccount]
+    )),
+    raw_route!("user.copy_roles", Permission("users.manage"), role::copy_roles, "give one account another's roles"),
+    route!(Permission("users.manage"), user::unlock, "end a failed-login lock or a source slow-down", [NotFound]),
+    route!(Permission("users.manage"), key::create, "create an API key (secret shown once)", [NotFound, Conflict]),
+    route!(Permission("users.view"), key::list, "API keys, never their secrets"),
+    route!(Permission("users.manage"), key::revoke, "revoke an API key and end its sessions", [NotFound]),
     raw_route!("role.create", Permission("roles.manage"), role::create, "create a role"),
     raw_route!("role.list", Permission("users.view"), role::list, "every role with its counts"),
     raw_route!("role.show", Permission("users.view"), role::show, "one role with its grants, users and keys"),

@@ -8,16 +8,21 @@
 //! read in the transaction that made it).
 
 use super::auth::{self, Caller, Credential, Principal};
-use super::{ADMIN_ID, Ctx, double_option, params, session, to_value};
+use super::{ADMIN_ID, Ctx, session};
 use crate::accounts::{self, User, password};
 use crate::authz::SubjectKey;
+use crate::contract::accounts::{
+    LoggedOut, Login, LoginToken, Logout, PasswordSet, Unlocked, UserCreate, UserCreated, UserDelete, UserDeleted,
+    UserDisable, UserDisabled, UserEnable, UserEnabled, UserGrant, UserList, UserRegister, UserRemoved,
+    UserSetPassword, UserShow, UserSwitched, UserUnlock, UserUpdate, UserView,
+};
+use crate::contract::{Actor as Who, Method};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Actor, Outcome};
 use crate::store::{now_ms, outbox, policy};
 use crate::text::{self, Lines};
 use rusqlite::Connection;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn protected(what: &str) -> ApiError {
     ApiError::new(ErrorCode::ProtectedAccount, format!("the built-in admin account cannot be {what}"))
@@ -25,12 +30,27 @@ fn protected(what: &str) -> ApiError {
 
 /// A user as `user.show` and `user.list` present it: the account plus its roles, and the lock as
 /// the login gate holds it now (the table has it as of the last flush).
-fn present(ctx: &Ctx, conn: &Connection, u: &User) -> Result<Value, ApiError> {
-    let mut v = to_value(u)?;
-    v["roles"] = json!(policy::user_role_names(conn, u.id)?);
-    v["grants"] = super::role::direct_grants(conn, u.id)?;
-    v["locked_until"] = json!(ctx.gate().locked_until(&u.name, now_ms()));
-    Ok(v)
+fn present(ctx: &Ctx, conn: &Connection, u: &User) -> Result<UserView, ApiError> {
+    Ok(UserView {
+        id: u.id,
+        name: u.name.clone(),
+        display_name: u.display_name.clone(),
+        enabled: u.enabled,
+        builtin: u.builtin,
+        expires_at: u.expires_at,
+        created_at: u.created_at,
+        updated_at: u.updated_at,
+        locked_until: ctx.gate().locked_until(&u.name, now_ms()),
+        roles: policy::user_role_names(conn, u.id)?,
+        grants: direct_grants(conn, u.id)?,
+    })
+}
+
+/// The grants given to an account directly, as the roles family presents grants, read into the
+/// contract's type (a row that does not fit it is an internal error, never a silently dropped grant).
+fn direct_grants(conn: &Connection, user_id: i64) -> Result<Vec<UserGrant>, ApiError> {
+    let shown = serde_json::to_value(super::role::direct_grants(conn, user_id)?).map_err(ApiError::internal)?;
+    serde_json::from_value(shown).map_err(ApiError::internal)
 }
 
 /// Latest expiry date accepted (year 9999), so date arithmetic never overflows.
@@ -46,55 +66,30 @@ pub fn check_date(what: &str, t: Option<i64>) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginParams {
-    user: String,
-    password: String,
-}
-
-pub fn login(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: LoginParams = params("login", &p)?;
+pub fn login(ctx: &Ctx, caller: &Caller, p: Login) -> Result<LoginToken, ApiError> {
     let u = auth::authenticate_password(ctx, &p.user, &p.password, &caller.origin)?;
     let ttl = ctx.config().accounts.token_ttl.0;
-    let actor = Actor { who: crate::contract::Actor::user(&u.name), source: caller.origin.describe() };
+    let actor = Actor { who: Who::user(&u.name), source: caller.origin.describe() };
     let (token, expires_at) = ctx.write(|tx| {
         let t = accounts::issue_token(tx, u.id, ttl, &caller.origin.describe())?;
-        audit::record(tx, &actor, "login", Some(&u.name), Outcome::Ok, None)?;
+        audit::record(tx, &actor, Login::NAME, Some(&u.name), Outcome::Ok, None)?;
         Ok::<_, ApiError>(t)
     })?;
-    Ok(json!({ "token": token, "user": u.name, "expires_at": expires_at }))
+    Ok(LoginToken { token, user: u.name, expires_at })
 }
 
-pub fn logout(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let _: Empty = params("logout", &p)?;
+pub fn logout(ctx: &Ctx, caller: &Caller, _: Logout) -> Result<LoggedOut, ApiError> {
     let Principal::User { token_id: Some(token_id), name, .. } = &caller.principal else {
         return Err(ApiError::bad_request("logout needs a login token (--token)"));
     };
     ctx.write(|tx| {
         tx.execute("DELETE FROM login_tokens WHERE id = ?1", [token_id])?;
-        audit::record(tx, &caller.actor(), "logout", Some(name), Outcome::Ok, None)
+        audit::record(tx, &caller.actor(), Logout::NAME, Some(name), Outcome::Ok, None)
     })?;
-    Ok(json!({ "logged_out": name }))
+    Ok(LoggedOut { logged_out: name.clone() })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateParams {
-    name: String,
-    password: Option<String>,
-    display_name: Option<String>,
-    #[serde(default)]
-    roles: Vec<String>,
-    expires_at: Option<i64>,
-}
-
-pub fn create(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: CreateParams = params("user.create", &p)?;
+pub fn create(ctx: &Ctx, caller: &Caller, p: UserCreate) -> Result<UserView, ApiError> {
     if !p.roles.is_empty() {
         ctx.authorize(caller, "roles.manage")?;
     }
@@ -111,19 +106,19 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
     };
     let shown = ctx.write_policy(|tx| {
         let role_ids = policy::role_ids(tx, &p.roles)?;
-        ctx.may_assign_roles(caller, "user.create", tx, &role_ids)?;
+        ctx.may_assign_roles(caller, UserCreate::NAME, tx, &role_ids)?;
         let id = accounts::insert_user(tx, &p.name, p.display_name.as_deref(), hash.as_deref(), p.expires_at)?;
         policy::add_user_roles(tx, id, &role_ids)?;
         let detail = json!({"roles": p.roles, "password": hash.is_some(), "expires_at": p.expires_at});
-        audit::record(tx, &caller.actor(), "user.create", Some(&p.name), Outcome::Ok, Some(&detail))?;
-        outbox::event(tx, "user.created", &json!({"user": p.name}))?;
+        audit::record(tx, &caller.actor(), UserCreate::NAME, Some(&p.name), Outcome::Ok, Some(&detail))?;
+        outbox::emit(tx, &UserCreated { user: p.name.clone(), registered: false, by: caller.actor().who })?;
         shown_in(ctx, tx, id)
     })?;
     Ok(shown)
 }
 
 /// The account as committed by the caller's own transaction.
-fn shown_in(ctx: &Ctx, tx: &Connection, id: i64) -> Result<Value, ApiError> {
+fn shown_in(ctx: &Ctx, tx: &Connection, id: i64) -> Result<UserView, ApiError> {
     let u =
         accounts::user_by_id(tx, id)?.ok_or_else(|| ApiError::internal("the account is not in its own transaction"))?;
     present(ctx, tx, &u)
@@ -139,17 +134,8 @@ fn validate_display_name(d: Option<&str>) -> Result<(), ApiError> {
     text::clean("display_name", d.map(str::to_string), text::MAX_FIELD, Lines::One).map(|_| ())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegisterParams {
-    name: String,
-    password: String,
-    display_name: Option<String>,
-}
-
 /// Self-registration: open to anonymous callers when `accounts.self_registration` is on.
-pub fn register(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: RegisterParams = params("user.register", &p)?;
+pub fn register(ctx: &Ctx, caller: &Caller, p: UserRegister) -> Result<UserView, ApiError> {
     let config = ctx.config();
     if !config.accounts.self_registration {
         return Err(ApiError::new(ErrorCode::RegistrationDisabled, "self-registration is disabled on this gateway"));
@@ -157,7 +143,7 @@ pub fn register(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError>
     accounts::validate_name("user name", &p.name)?;
     accounts::validate_password(&p.password, &config.accounts)?;
     let hash = password::hash(&p.password, &config.accounts.argon2).map_err(ApiError::internal)?;
-    let actor = Actor { who: crate::contract::Actor::nobody(), source: caller.origin.describe() };
+    let actor = Actor { who: Who::nobody(), source: caller.origin.describe() };
     validate_display_name(p.display_name.as_deref())?;
     let shown = ctx.write_policy(|tx| {
         let id = accounts::insert_user(tx, &p.name, p.display_name.as_deref(), Some(&hash), None)?;
@@ -171,24 +157,18 @@ pub fn register(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError>
                 Err(_) => tracing::warn!("accounts.default_roles names {name:?}, which does not exist; skipped"),
             }
         }
-        audit::record(tx, &actor, "user.register", Some(&p.name), Outcome::Ok, Some(&json!({"roles": roles})))?;
-        outbox::event(tx, "user.created", &json!({"user": p.name, "registered": true}))?;
+        audit::record(tx, &actor, UserRegister::NAME, Some(&p.name), Outcome::Ok, Some(&json!({"roles": roles})))?;
+        // The account created itself: it is who did it.
+        outbox::emit(tx, &UserCreated { user: p.name.clone(), registered: true, by: Who::user(&p.name) })?;
         shown_in(ctx, tx, id)
     })?;
     Ok(shown)
 }
 
-pub fn list(ctx: &Ctx, _caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let _: Empty = params("user.list", &p)?;
+pub fn list(ctx: &Ctx, _caller: &Caller, _: UserList) -> Result<Vec<UserView>, ApiError> {
     let store = ctx.store();
     let users = accounts::list_users(&store.conn)?;
-    users.iter().map(|u| present(ctx, &store.conn, u)).collect::<Result<Vec<_>, _>>().map(Value::Array)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NameParams {
-    name: Option<String>,
+    users.iter().map(|u| present(ctx, &store.conn, u)).collect()
 }
 
 /// The account a method acts on: the named one, or the caller's own. `perm` is asked first when the
@@ -212,28 +192,12 @@ fn own_account(ctx: &Ctx, id: i64) -> Result<User, ApiError> {
     accounts::user_by_id(&ctx.store().conn, id)?.ok_or_else(|| ApiError::not_found("your account is gone"))
 }
 
-pub fn show(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: NameParams = params("user.show", &p)?;
+pub fn show(ctx: &Ctx, caller: &Caller, p: UserShow) -> Result<UserView, ApiError> {
     let u = target(ctx, caller, p.name.as_deref(), "users.view")?;
     present(ctx, &ctx.store().conn, &u)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateParams {
-    name: String,
-    #[serde(default, deserialize_with = "double_option")]
-    display_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
-    expires_at: Option<Option<i64>>,
-    #[serde(default)]
-    add_roles: Vec<String>,
-    #[serde(default)]
-    remove_roles: Vec<String>,
-}
-
-pub fn update(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: UpdateParams = params("user.update", &p)?;
+pub fn update(ctx: &Ctx, caller: &Caller, p: UserUpdate) -> Result<UserView, ApiError> {
     if !p.add_roles.is_empty() || !p.remove_roles.is_empty() {
         ctx.authorize(caller, "roles.manage")?;
     }
@@ -243,13 +207,13 @@ pub fn update(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
     if u.id == ADMIN_ID && matches!(p.expires_at, Some(Some(_))) {
         return Err(protected("given an expiry date"));
     }
-    ctx.may_manage(caller, "user.update", SubjectKey::User(u.id), &format!("user {}", u.name))?;
+    ctx.may_manage(caller, UserUpdate::NAME, SubjectKey::User(u.id), &format!("user {}", u.name))?;
     ctx.write_policy(|tx| {
         if accounts::user_by_id(tx, u.id)?.is_none() {
             return Err(gone(&u.name));
         }
         let changed: Vec<i64> = [policy::role_ids(tx, &p.add_roles)?, policy::role_ids(tx, &p.remove_roles)?].concat();
-        ctx.may_assign_roles(caller, "user.update", tx, &changed)?;
+        ctx.may_assign_roles(caller, UserUpdate::NAME, tx, &changed)?;
         let now = now_ms();
         if let Some(d) = &p.display_name {
             tx.execute(
@@ -266,33 +230,26 @@ pub fn update(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
         super::role::change_user_roles(tx, u.id, &p.add_roles, &p.remove_roles)?;
         let detail = json!({"display_name": p.display_name, "expires_at": p.expires_at,
                             "add_roles": p.add_roles, "remove_roles": p.remove_roles});
-        audit::record(tx, &caller.actor(), "user.update", Some(&u.name), Outcome::Ok, Some(&detail))?;
+        audit::record(tx, &caller.actor(), UserUpdate::NAME, Some(&u.name), Outcome::Ok, Some(&detail))?;
         shown_in(ctx, tx, u.id)
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TargetParams {
-    name: String,
-}
-
 /// `user.disable`.
-pub fn disable(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    set_enabled(ctx, caller, &p, false)
+pub fn disable(ctx: &Ctx, caller: &Caller, p: UserDisable) -> Result<UserSwitched, ApiError> {
+    set_enabled(ctx, caller, &p.name, false)
 }
 
 /// `user.enable`.
-pub fn enable(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    set_enabled(ctx, caller, &p, true)
+pub fn enable(ctx: &Ctx, caller: &Caller, p: UserEnable) -> Result<UserSwitched, ApiError> {
+    set_enabled(ctx, caller, &p.name, true)
 }
 
 /// `user.disable` / `user.enable`. Disabling revokes every login token at once; enabling does not
 /// bring them back.
-fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Result<Value, ApiError> {
-    let method = if enabled { "user.enable" } else { "user.disable" };
-    let p: TargetParams = params(method, p)?;
-    let u = accounts::require_user(&ctx.store().conn, &p.name)?;
+fn set_enabled(ctx: &Ctx, caller: &Caller, name: &str, enabled: bool) -> Result<UserSwitched, ApiError> {
+    let method = if enabled { UserEnable::NAME } else { UserDisable::NAME };
+    let u = accounts::require_user(&ctx.store().conn, name)?;
     if u.id == ADMIN_ID {
         return Err(protected("disabled"));
     }
@@ -315,16 +272,19 @@ fn set_enabled(ctx: &Ctx, caller: &Caller, p: &Value, enabled: bool) -> Result<V
         };
         let detail = json!({"tokens_revoked": revoked, "sessions_terminated": ended});
         audit::record(tx, &caller.actor(), method, Some(&u.name), Outcome::Ok, Some(&detail))?;
-        let event = if enabled { "user.enabled" } else { "user.disabled" };
-        outbox::event(tx, event, &json!({"user": u.name}))?;
+        let (user, by) = (u.name.clone(), caller.actor().who);
+        if enabled {
+            outbox::emit(tx, &UserEnabled { user, by })?;
+        } else {
+            outbox::emit(tx, &UserDisabled { user, by })?;
+        }
         Ok((revoked, ended))
     })?;
-    Ok(json!({ "user": u.name, "enabled": enabled, "tokens_revoked": revoked, "sessions_terminated": ended }))
+    Ok(UserSwitched { user: u.name, enabled, tokens_revoked: revoked as u64, sessions_terminated: ended as u64 })
 }
 
 /// Deletes an account with its keys, tokens, grants and role links, in one transaction.
-pub fn delete(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: TargetParams = params("user.delete", &p)?;
+pub fn delete(ctx: &Ctx, caller: &Caller, p: UserDelete) -> Result<UserRemoved, ApiError> {
     let self_delete = || ApiError::new(ErrorCode::SelfDelete, "you cannot delete your own account");
     if caller.is_named(&p.name) {
         return Err(self_delete());
@@ -336,7 +296,7 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
     if u.id == ADMIN_ID {
         return Err(protected("deleted"));
     }
-    ctx.may_manage(caller, "user.delete", SubjectKey::User(u.id), &format!("user {}", u.name))?;
+    ctx.may_manage(caller, UserDelete::NAME, SubjectKey::User(u.id), &format!("user {}", u.name))?;
     let config = ctx.config();
     let ended = ctx.write_policy_sessions(|tx, table| {
         // The account's sessions end first (their rows stay, for the record); keys, tokens, grants
@@ -347,27 +307,18 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
         }
         let ended = session::end_matching(tx, table, &config, |t| t.of_user(u.id), &caller.actor(), "account deleted")?;
         let detail = json!({"sessions_terminated": ended});
-        audit::record(tx, &caller.actor(), "user.delete", Some(&u.name), Outcome::Ok, Some(&detail))?;
-        outbox::event(tx, "user.deleted", &json!({"user": u.name}))?;
+        audit::record(tx, &caller.actor(), UserDelete::NAME, Some(&u.name), Outcome::Ok, Some(&detail))?;
+        outbox::emit(tx, &UserDeleted { user: u.name.clone(), by: caller.actor().who })?;
         Ok(ended)
     })?;
-    Ok(json!({ "deleted": u.name, "sessions_terminated": ended }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PasswordParams {
-    name: Option<String>,
-    password: String,
-    current_password: Option<String>,
+    Ok(UserRemoved { deleted: u.name, sessions_terminated: ended as u64 })
 }
 
 /// Sets a password: your own (with the current one, unless this very request proved it or came from
 /// root on the console), or another account's with `users.manage` within the ceiling. The admin's
 /// only by a superuser. Revokes the account's login tokens and ends its sessions: whoever held them
 /// must prove the new password.
-pub fn set_password(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: PasswordParams = params("user.set_password", &p)?;
+pub fn set_password(ctx: &Ctx, caller: &Caller, p: UserSetPassword) -> Result<PasswordSet, ApiError> {
     let u = target(ctx, caller, p.name.as_deref(), "users.manage")?;
     let config = ctx.config();
     if caller.user_id() == Some(u.id) {
@@ -385,7 +336,7 @@ pub fn set_password(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiEr
         if u.id == ADMIN_ID && !caller.is_superuser() {
             return Err(protected("given a new password by anyone but a superuser"));
         }
-        ctx.may_manage(caller, "user.set_password", SubjectKey::User(u.id), &format!("user {}", u.name))?;
+        ctx.may_manage(caller, UserSetPassword::NAME, SubjectKey::User(u.id), &format!("user {}", u.name))?;
     }
     accounts::validate_password(&p.password, &config.accounts)?;
     let hash = password::hash(&p.password, &config.accounts.argon2).map_err(ApiError::internal)?;
@@ -401,31 +352,23 @@ pub fn set_password(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiEr
         let ended =
             session::end_matching(tx, table, &config, |t| t.of_user(u.id), &caller.actor(), "password changed")?;
         let detail = json!({"tokens_revoked": revoked, "sessions_terminated": ended});
-        audit::record(tx, &caller.actor(), "user.set_password", Some(&u.name), Outcome::Ok, Some(&detail))?;
+        audit::record(tx, &caller.actor(), UserSetPassword::NAME, Some(&u.name), Outcome::Ok, Some(&detail))?;
         Ok((revoked, ended))
     })?;
     ctx.gate().unlock_name(&u.name, now_ms());
     ctx.write(|tx| accounts::save_lockout(tx, &u.name, (0, 0, None)))?;
-    Ok(json!({ "user": u.name, "tokens_revoked": revoked, "sessions_terminated": ended }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UnlockParams {
-    name: Option<String>,
-    source: Option<String>,
+    Ok(PasswordSet { user: u.name, tokens_revoked: revoked as u64, sessions_terminated: ended as u64 })
 }
 
 /// `user.unlock`: ends the failed-login lock of an account (`name`) or the slow-down of a network
 /// source (`source`, as the audit trail names it: `mqtt client=<id>`). Needs `users.manage`, within
 /// the ceiling for an account.
-pub fn unlock(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: UnlockParams = params("user.unlock", &p)?;
+pub fn unlock(ctx: &Ctx, caller: &Caller, p: UserUnlock) -> Result<Unlocked, ApiError> {
     let now = now_ms();
     let (target, was) = match (&p.name, &p.source) {
         (Some(name), None) => {
             let u = accounts::require_user(&ctx.store().conn, name)?;
-            ctx.may_manage(caller, "user.unlock", SubjectKey::User(u.id), &format!("user {}", u.name))?;
+            ctx.may_manage(caller, UserUnlock::NAME, SubjectKey::User(u.id), &format!("user {}", u.name))?;
             let was = ctx.gate().unlock_name(&u.name, now);
             ctx.write(|tx| accounts::save_lockout(tx, &u.name, (0, 0, None)))?;
             (u.name.clone(), was)
@@ -440,8 +383,8 @@ pub fn unlock(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
     };
     ctx.write(|tx| {
         let detail = json!({"was_locked": was});
-        audit::record(tx, &caller.actor(), "user.unlock", Some(&target), Outcome::Ok, Some(&detail))
+        audit::record(tx, &caller.actor(), UserUnlock::NAME, Some(&target), Outcome::Ok, Some(&detail))
     })?;
     ctx.flush()?;
-    Ok(json!({ "unlocked": target, "was_locked": was }))
+    Ok(Unlocked { unlocked: target, was_locked: was })
 }

@@ -3,6 +3,10 @@
 
 use super::{CliError, Client, Global, output::parse_utc};
 use crate::config::parse_duration;
+use crate::contract::accounts::{
+    KeyCreate, KeyList, KeyRevoke, Login, UserCreate, UserDelete, UserDisable, UserEnable, UserList, UserRegister,
+    UserSetPassword, UserShow, UserUnlock, UserUpdate,
+};
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::io::{BufRead, IsTerminal, Write};
@@ -154,98 +158,90 @@ pub fn stdin_lines() -> impl Iterator<Item = String> {
     std::io::stdin().lock().lines().map_while(Result::ok)
 }
 
-/// `--expires`: a UTC date/time, a duration from now, or `never`.
-pub fn parse_expires(s: &str) -> Result<Value, CliError> {
+/// `--expires`: a UTC date/time, a duration from now, or `never` (`None`).
+pub fn parse_expires(s: &str) -> Result<Option<i64>, CliError> {
     if s == "never" {
-        return Ok(Value::Null);
+        return Ok(None);
     }
     if let Some(ms) = parse_utc(s) {
-        return Ok(json!(ms));
+        return Ok(Some(ms));
     }
-    parse_duration(s).map(|d| json!(crate::store::now_ms() + d.as_millis() as i64)).map_err(|_| {
+    parse_duration(s).map(|d| Some(crate::store::now_ms() + d.as_millis() as i64)).map_err(|_| {
         CliError::Usage(format!("--expires {s:?}: give a UTC date (2027-01-31), a duration (90d) or never"))
     })
 }
 
 pub fn login(global: &Global, user: String, password_stdin: bool) -> Result<Value, CliError> {
     let password = read_secret(password_stdin, "Password", &mut stdin_lines())?;
-    let mut client = Client::connect(global)?;
-    client.call("login", json!({ "user": user, "password": password }))
+    Client::connect(global)?.send(&Login { user, password })
 }
 
 pub fn register(global: &Global, name: String, password_stdin: bool) -> Result<Value, CliError> {
     let password = read_secret(password_stdin, "Password", &mut stdin_lines())?;
-    Client::connect(global)?.call("user.register", json!({ "name": name, "password": password }))
+    Client::connect(global)?.send(&UserRegister { name, password, display_name: None })
 }
 
 pub fn user(global: &Global, cmd: UserCommand) -> Result<Value, CliError> {
-    let (method, params) = match cmd {
+    let connect = || Client::connect(global);
+    match cmd {
         UserCommand::Add { name, roles, password_stdin, display_name, expires } => {
             let password = if password_stdin || std::io::stdin().is_terminal() {
                 Some(read_secret(password_stdin, "Password", &mut stdin_lines())?)
             } else {
                 None
             };
-            let expires_at = expires.as_deref().map(parse_expires).transpose()?;
-            let mut p = json!({ "name": name, "roles": roles });
-            for (k, v) in [("password", password.map(Value::from)), ("display_name", display_name.map(Value::from))] {
-                if let Some(v) = v {
-                    p[k] = v;
-                }
-            }
-            if let Some(e) = expires_at {
-                p["expires_at"] = e;
-            }
-            ("user.create", p)
+            let expires_at = expires.as_deref().map(parse_expires).transpose()?.flatten();
+            connect()?.send(&UserCreate { name, password, display_name, roles, expires_at })
         }
-        UserCommand::List => ("user.list", Value::Null),
-        UserCommand::Show { name } => ("user.show", json!({ "name": name })),
+        UserCommand::List => connect()?.send(&UserList {}),
+        UserCommand::Show { name } => connect()?.send(&UserShow { name }),
         UserCommand::Update { name, display_name, expires, add_roles, remove_roles } => {
-            let mut p = json!({ "name": name, "add_roles": add_roles, "remove_roles": remove_roles });
-            if let Some(d) = display_name {
-                p["display_name"] = json!(d);
-            }
-            if let Some(e) = expires {
-                p["expires_at"] = parse_expires(&e)?;
-            }
-            ("user.update", p)
+            let expires_at = expires.as_deref().map(parse_expires).transpose()?;
+            connect()?.send(&UserUpdate {
+                name,
+                display_name: display_name.map(Some),
+                expires_at,
+                add_roles,
+                remove_roles,
+            })
         }
         UserCommand::CopyRoles { from, to, replace } => {
-            ("user.copy_roles", json!({ "from": from, "to": to, "replace": replace }))
+            connect()?.call("user.copy_roles", json!({ "from": from, "to": to, "replace": replace }))
         }
-        UserCommand::Grant { name, grant } => ("role.grant", super::authz::grant_params(("user", name), grant)?),
-        UserCommand::Revoke { name, revoke } => ("role.revoke", super::authz::revoke_params(("user", name), revoke)),
-        UserCommand::Disable { name } => ("user.disable", json!({ "name": name })),
-        UserCommand::Enable { name } => ("user.enable", json!({ "name": name })),
-        UserCommand::Delete { name } => ("user.delete", json!({ "name": name })),
+        UserCommand::Grant { name, grant } => {
+            connect()?.call("role.grant", super::authz::grant_params(("user", name), grant)?)
+        }
+        UserCommand::Revoke { name, revoke } => {
+            connect()?.call("role.revoke", super::authz::revoke_params(("user", name), revoke))
+        }
+        UserCommand::Disable { name } => connect()?.send(&UserDisable { name }),
+        UserCommand::Enable { name } => connect()?.send(&UserEnable { name }),
+        UserCommand::Delete { name } => connect()?.send(&UserDelete { name }),
         UserCommand::Passwd { name, password_stdin } => {
             let mut lines = stdin_lines();
-            let mut p = json!({ "name": name });
             // Changing your own password needs the current one, except as root on the console.
-            if name.is_none() && (global.token.is_some() || !nix::unistd::geteuid().is_root()) {
-                p["current_password"] = json!(read_secret(password_stdin, "Current password", &mut lines)?);
-            }
-            p["password"] = json!(read_secret(password_stdin, "New password", &mut lines)?);
-            ("user.set_password", p)
+            let current_password = if name.is_none() && (global.token.is_some() || !nix::unistd::geteuid().is_root()) {
+                Some(read_secret(password_stdin, "Current password", &mut lines)?)
+            } else {
+                None
+            };
+            let password = read_secret(password_stdin, "New password", &mut lines)?;
+            connect()?.send(&UserSetPassword { name, password, current_password })
         }
-        UserCommand::Unlock { name, source } => ("user.unlock", json!({ "name": name, "source": source })),
-    };
-    Client::connect(global)?.call(method, params)
+        UserCommand::Unlock { name, source } => connect()?.send(&UserUnlock { name, source }),
+    }
 }
 
 pub fn key(global: &Global, cmd: KeyCommand) -> Result<Value, CliError> {
-    let (method, params) = match cmd {
+    let connect = || Client::connect(global);
+    match cmd {
         KeyCommand::Add { name, roles, master, expires } => {
-            let mut p = json!({ "name": name, "roles": roles, "master": master });
-            if let Some(e) = expires {
-                p["expires_at"] = parse_expires(&e)?;
-            }
-            ("key.create", p)
+            let expires_at = expires.as_deref().map(parse_expires).transpose()?.flatten();
+            connect()?.send(&KeyCreate { name, roles, master, expires_at })
         }
-        KeyCommand::List => ("key.list", Value::Null),
-        KeyCommand::Revoke { name } => ("key.revoke", json!({ "name": name })),
-    };
-    Client::connect(global)?.call(method, params)
+        KeyCommand::List => connect()?.send(&KeyList {}),
+        KeyCommand::Revoke { name } => connect()?.send(&KeyRevoke { name }),
+    }
 }
 
 /// Offline admin password reset for the console technician: daemon stopped, root, on the file.

@@ -506,7 +506,7 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
             }
             Ok(Some(v))
         }
-        Command::Logout => Client::connect(global)?.call("logout", Value::Null).map(Some),
+        Command::Logout => Client::connect(global)?.send(&crate::contract::accounts::Logout {}).map(Some),
         Command::Register { name, password_stdin } => accounts::register(global, name, password_stdin).map(Some),
         Command::Session { command } => session::session(global, command).map(Some),
         Command::Lock { command } => supervisor::lock(global, command).map(Some),
