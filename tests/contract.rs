@@ -286,3 +286,30 @@ fn the_asyncapi_document_resolves_every_ref() {
         assert!(doc["channels"].get(&id).is_some(), "event {} has no channel", e.name);
     }
 }
+
+/// `docs/asyncapi.yaml` passes the AsyncAPI project's own parser (@asyncapi/parser, installed from
+/// tools/asyncapi's lockfile by .ci/run): no error and no warning.
+#[test]
+fn the_asyncapi_document_passes_the_asyncapi_parser() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tool = root.join("tools/asyncapi");
+    if !tool.join("node_modules/@asyncapi/parser").is_dir() {
+        // .ci/run installs it first; a developer's first `cargo test` does it here, from the lockfile.
+        let st = Command::new("npm")
+            .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&tool)
+            .status()
+            .expect("npm (Debian: apt install npm) installs the AsyncAPI parser for this test");
+        assert!(st.success(), "npm ci --prefix tools/asyncapi failed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("asyncapi.yaml");
+    std::fs::write(&file, api(&["asyncapi"])).unwrap();
+    let out = Command::new("node").arg(tool.join("validate.mjs")).arg(&file).output().expect("run node");
+    assert!(
+        out.status.success(),
+        "the AsyncAPI parser refuses the document:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
