@@ -477,7 +477,18 @@ impl Config {
 
     /// Semantic checks that serde cannot express. Returns the dotted key at fault and why.
     pub fn check(&self) -> Result<(), (String, String)> {
-        let err = |k: &str, m: String| Err((k.to_string(), m));
+        self.check_daemon()?;
+        self.check_accounts()?;
+        self.check_license()?;
+        self.check_mqtt()?;
+        if self.retention.audit_max_rows < 100 || self.retention.outbox_max_rows < 100 {
+            return err("retention", "audit_max_rows and outbox_max_rows must be at least 100".into());
+        }
+        Ok(())
+    }
+
+    /// `[daemon]` and `[site]`: paths, the socket, request bounds, the site id.
+    fn check_daemon(&self) -> Result<(), (String, String)> {
         let paths = [
             ("daemon.state_dir", &self.daemon.state_dir),
             ("daemon.socket", &self.daemon.socket),
@@ -525,6 +536,11 @@ impl Config {
                 format!("{id:?} must be 1-64 characters of A-Z a-z 0-9 - _ . (it is an MQTT topic level)"),
             );
         }
+        Ok(())
+    }
+
+    /// `[accounts]`: passwords, lockout, tokens, argon2 cost.
+    fn check_accounts(&self) -> Result<(), (String, String)> {
         let a = &self.accounts;
         if !(8..=1024).contains(&a.password_min_length) {
             return err("accounts.password_min_length", "must be between 8 and 1024".into());
@@ -544,6 +560,11 @@ impl Config {
         if !(1..=16).contains(&a.argon2.parallelism) {
             return err("accounts.argon2.parallelism", "must be between 1 and 16".into());
         }
+        Ok(())
+    }
+
+    /// `[license]`: seats, reservations, heartbeats.
+    fn check_license(&self) -> Result<(), (String, String)> {
         let l = &self.license;
         let reserved: u64 = l.reserved.values().map(|&n| n as u64).sum();
         if reserved > l.seats as u64 {
@@ -555,6 +576,11 @@ impl Config {
         if l.persist_interval.0 < Duration::from_secs(1) {
             return err("license.persist_interval", "must be at least 1s".into());
         }
+        Ok(())
+    }
+
+    /// `[mqtt]`: QoS, timings, the request intake bounds, TLS files.
+    fn check_mqtt(&self) -> Result<(), (String, String)> {
         let m = &self.mqtt;
         if m.qos > 2 {
             return err("mqtt.qos", "must be 0, 1 or 2".into());
@@ -592,11 +618,13 @@ impl Config {
         if m.client_cert_file.is_some() != m.client_key_file.is_some() {
             return err("mqtt.client_cert_file", "client_cert_file and client_key_file go together".into());
         }
-        if self.retention.audit_max_rows < 100 || self.retention.outbox_max_rows < 100 {
-            return err("retention", "audit_max_rows and outbox_max_rows must be at least 100".into());
-        }
         Ok(())
     }
+}
+
+/// A refused config value: the dotted key and why.
+fn err(key: &str, why: String) -> Result<(), (String, String)> {
+    Err((key.to_string(), why))
 }
 
 /// The longest path a Unix socket can be bound at (`sun_path` is 108 bytes with its final NUL).

@@ -127,6 +127,32 @@ fn parse(text: &str, attributes_allowed: bool) -> Result<Sheet, RowErrors> {
         return Err(RowErrors::one(0, "file is empty: expected a header row naming the identifier kind"));
     }
     let mut records = Records::new(text);
+    let (header_line, names) = header(&mut records, attributes_allowed)?;
+    let mut errors = RowErrors::default();
+    check_attribute_names(header_line, &names, &mut errors);
+    let mut rows = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    for record in records {
+        if rows.len() >= MAX_ROWS {
+            if let Ok(r) = &record
+                && r.fields.iter().any(|f| !f.trim().is_empty())
+            {
+                errors.push(r.line, format!("more than {MAX_ROWS} rows; split the file"));
+                break;
+            }
+        }
+        if let Some(row) = row(record, &names, &seen, &mut errors) {
+            seen.insert(row.id.clone(), row.line);
+            rows.push(row);
+        }
+    }
+    let kind = names.into_iter().next().unwrap_or_default();
+    if errors.is_empty() { Ok(Sheet { kind, rows }) } else { Err(errors) }
+}
+
+/// The header row: the identifier kind, then attribute names (when allowed). Returns its line and
+/// the trimmed names.
+fn header(records: &mut Records<'_>, attributes_allowed: bool) -> Result<(u64, Vec<String>), RowErrors> {
     let header = loop {
         match records.next() {
             Some(Ok(h)) if h.fields.iter().all(|f| f.trim().is_empty()) => continue,
@@ -168,7 +194,11 @@ fn parse(text: &str, attributes_allowed: bool) -> Result<Sheet, RowErrors> {
             ),
         ));
     }
-    let mut errors = RowErrors::default();
+    Ok((header_line, names))
+}
+
+/// Attribute column names: valid, and each once.
+fn check_attribute_names(header_line: u64, names: &[String], errors: &mut RowErrors) {
     for (i, name) in names.iter().enumerate().skip(1) {
         if !is_valid_column_name(name) {
             errors.push(
@@ -179,58 +209,57 @@ fn parse(text: &str, attributes_allowed: bool) -> Result<Sheet, RowErrors> {
             errors.push(header_line, format!("column {} appears twice in the header", text::shown(name, SHOWN)));
         }
     }
-    let mut rows = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    for record in records {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(e.line, e.message);
-                continue;
-            }
-        };
-        let line = record.line;
-        if record.fields.iter().all(|f| f.trim().is_empty()) {
-            continue;
+}
+
+/// One data row, or `None` when it is blank or wrong (then its problems are in `errors`).
+fn row(
+    record: Result<Record, RowError>,
+    names: &[String],
+    seen: &HashMap<String, u64>,
+    errors: &mut RowErrors,
+) -> Option<Row> {
+    let record = match record {
+        Ok(r) => r,
+        Err(e) => {
+            errors.push(e.line, e.message);
+            return None;
         }
-        if rows.len() >= MAX_ROWS {
-            errors.push(line, format!("more than {MAX_ROWS} rows; split the file"));
-            break;
-        }
-        if record.fields.len() != names.len() {
-            errors.push(line, format!("{} fields, but the header has {}", record.fields.len(), names.len()));
-            continue;
-        }
-        let id = record.fields[0].trim();
-        if let Err(m) = validate_resource_id(id) {
-            errors.push(line, m);
-            continue;
-        }
-        if let Some(first_line) = seen.get(id) {
-            errors.push(line, format!("{} is already listed on line {first_line}", text::shown(id, SHOWN)));
-            continue;
-        }
-        let mut attributes = Map::new();
-        let mut too_long = false;
-        for (name, value) in names.iter().zip(&record.fields).skip(1) {
-            let value = value.trim();
-            if value.len() > MAX_ATTRIBUTE_LEN {
-                errors.push(
-                    line,
-                    format!("column {name}: the value is {} bytes long; at most {MAX_ATTRIBUTE_LEN}", value.len()),
-                );
-                too_long = true;
-            } else if !value.is_empty() {
-                attributes.insert(name.clone(), Value::String(value.to_string()));
-            }
-        }
-        if too_long {
-            continue;
-        }
-        seen.insert(id.to_string(), line);
-        rows.push(Row { line, id: id.to_string(), attributes });
+    };
+    let line = record.line;
+    if record.fields.iter().all(|f| f.trim().is_empty()) {
+        return None;
     }
-    if errors.is_empty() { Ok(Sheet { kind: first, rows }) } else { Err(errors) }
+    if record.fields.len() != names.len() {
+        errors.push(line, format!("{} fields, but the header has {}", record.fields.len(), names.len()));
+        return None;
+    }
+    let id = record.fields[0].trim();
+    if let Err(m) = validate_resource_id(id) {
+        errors.push(line, m);
+        return None;
+    }
+    if let Some(first_line) = seen.get(id) {
+        errors.push(line, format!("{} is already listed on line {first_line}", text::shown(id, SHOWN)));
+        return None;
+    }
+    let mut attributes = Map::new();
+    let mut too_long = false;
+    for (name, value) in names.iter().zip(&record.fields).skip(1) {
+        let value = value.trim();
+        if value.len() > MAX_ATTRIBUTE_LEN {
+            errors.push(
+                line,
+                format!("column {name}: the value is {} bytes long; at most {MAX_ATTRIBUTE_LEN}", value.len()),
+            );
+            too_long = true;
+        } else if !value.is_empty() {
+            attributes.insert(name.clone(), Value::String(value.to_string()));
+        }
+    }
+    if too_long {
+        return None;
+    }
+    Some(Row { line, id: id.to_string(), attributes })
 }
 
 /// One record of the file and the line it starts on (1-based, as an editor counts, whatever the line
