@@ -266,13 +266,19 @@ fn policy_replies_match_their_declared_schemas() {
     call("resource.import", json!({"csv": "device,line\nline1/p2,1\nline1/p3,1\n"}));
     call("group.create", json!({"name": "presses", "description": "the presses"}));
     call("group.add", json!({"group": "presses", "resources": ["line1/p1", "line1/ghost"], "ignore_missing": true}));
-    let v = call("group.import", json!({"group": "presses", "csv": "device\nline1/p2\nline1/nope\n", "ignore_missing": true}));
+    let v = call(
+        "group.import",
+        json!({"group": "presses", "csv": "device\nline1/p2\nline1/nope\n", "ignore_missing": true}),
+    );
     assert_eq!(v["skipped"], json!([{"line": 3, "id": "line1/nope"}]));
     call("group.remove", json!({"group": "presses", "resources": ["line1/p2"]}));
     call("group.list", json!({}));
     call("resource.list", json!({"group": "presses"}));
     call("role.create", json!({"name": "operators", "description": "line 1"}));
-    call("role.grant", json!({"role": "operators", "permission": "tag.write", "write": true, "resources": ["@presses"]}));
+    call(
+        "role.grant",
+        json!({"role": "operators", "permission": "tag.write", "write": true, "resources": ["@presses"]}),
+    );
     call("role.grant", json!({"role": "operators", "permission": "tag.read", "deny": true, "resources": ["line1/p3"]}));
     call("role.list", json!({}));
     call("role.show", json!({"name": "operators"}));
@@ -280,9 +286,7 @@ fn policy_replies_match_their_declared_schemas() {
     user(&d, "boss", &["supervisor"]);
     user(&d, "other", &[]);
     call("user.copy_roles", json!({"from": "op", "to": "other"}));
-    let q = |subject: &str, permission: &str, resource: &str, access: &str| {
-        json!({"subject": subject, "permission": permission, "resource": resource, "access": access})
-    };
+    let q = |subject: &str, permission: &str, resource: &str, access: &str| json!({"subject": subject, "permission": permission, "resource": resource, "access": access});
     let v = call("authz.check", q("op", "tag.write", "line1/p1", "write"));
     assert_eq!((&v["decision"], &v["reason"]), (&json!("allow"), &json!("allowed_by")), "{v}");
     assert_eq!(v["origin"], json!({"kind": "role", "id": v["origin"]["id"], "name": "operators"}), "{v}");

@@ -766,7 +766,9 @@ pub struct Passes {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectKind {
+    /// A user account.
     User,
+    /// An API key.
     Key,
 }
 
