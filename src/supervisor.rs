@@ -14,6 +14,8 @@
 //!
 //! Must never happen: a read blocked by the lock; a caller admitted by a scope it is not inside.
 
+use crate::contract::Actor;
+use crate::contract::policy::{Decision, Denied, LockRefusal, LockScope, LockedOut, SupervisorLock};
 use crate::protocol::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -87,17 +89,17 @@ pub struct Who {
     pub supervisor: bool,
 }
 
-/// Whether a scope of a lock admits a caller, and why: a decision, never a bare bool.
+/// Whether a scope of a lock admits a caller, and why: a decision, never a bare bool. A refusal
+/// becomes the contract's [`Decision`] (`supervisor_locked`, naming the lock and its owner) through
+/// [`Lock::decide_write`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
     /// A master key or the built-in admin: every lock admits them.
     Master,
     /// A supervisor inside the scope.
     Inside,
-    /// Not a supervisor (no `supervisor.lock`): outside every scope.
-    NotSupervisor,
-    /// A supervisor, but not the owner's key or user that the scope names.
-    OtherOwner,
+    /// Outside the scope, and why.
+    Outside(LockedOut),
 }
 
 impl Admission {
@@ -106,6 +108,9 @@ impl Admission {
     }
 }
 
+/// What a refusal by the lock says of writes.
+pub const WRITES_FROZEN: &str = "writes are frozen for everyone outside the lock";
+
 impl Lock {
     /// Whether `who` is inside `scope` of this lock, and why.
     pub fn admits(&self, scope: Option<Scope>, who: Who) -> Admission {
@@ -113,14 +118,58 @@ impl Lock {
             return Admission::Master;
         }
         if !who.supervisor {
-            return Admission::NotSupervisor;
+            return Admission::Outside(LockedOut::NotSupervisor);
         }
         let inside = match scope {
             None => true,
             Some(Scope::Key) => who.key.is_some() && who.key == self.key,
             Some(Scope::User) => who.user_id.is_some() && who.user_id == self.user_id,
         };
-        if inside { Admission::Inside } else { Admission::OtherOwner }
+        if inside { Admission::Inside } else { Admission::Outside(LockedOut::OtherOwner) }
+    }
+
+    /// The decision on a write by `who` that the grants decided `grants`: the lock has the last word
+    /// on an allow, and refuses it for anyone outside `l`. A deny stays the grants' deny.
+    pub fn decide_write(&self, who: Who, grants: Decision) -> Decision {
+        if !grants.is_allowed() {
+            return grants;
+        }
+        match self.admits(self.l, who) {
+            Admission::Master | Admission::Inside => grants,
+            Admission::Outside(locked_out) => Decision::Deny(Denied::SupervisorLocked(LockRefusal {
+                message: self.message(WRITES_FROZEN),
+                lock: self.view(),
+                locked_out,
+                grants_decision: Box::new(grants),
+            })),
+        }
+    }
+
+    /// The lock in the contract's words.
+    pub fn view(&self) -> SupervisorLock {
+        let scope = |s: Option<Scope>| {
+            s.map(|s| match s {
+                Scope::Key => LockScope::Key,
+                Scope::User => LockScope::User,
+            })
+        };
+        SupervisorLock {
+            o: Actor { u: self.o.u.clone(), key_id: self.o.key_id.clone() },
+            l: scope(self.l),
+            c: scope(self.c),
+            since: self.since,
+            reason: self.reason.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+
+    /// What a refusal says: the owner, the reason, then `what`.
+    fn message(&self, what: &str) -> String {
+        format!(
+            "supervisor lock by {}{}: {what}",
+            self.owner_text(),
+            self.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        )
     }
 
     pub fn expired(&self, now: i64) -> bool {
@@ -138,15 +187,8 @@ impl Lock {
 
     /// The `supervisor_locked` refusal, naming the owner and the reason.
     pub fn refusal(&self, what: &str) -> ApiError {
-        ApiError::new(
-            ErrorCode::SupervisorLocked,
-            format!(
-                "supervisor lock by {}{}: {what}",
-                self.owner_text(),
-                self.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
-            ),
-        )
-        .with("lock", serde_json::to_value(self).unwrap_or(Value::Null))
+        ApiError::new(ErrorCode::SupervisorLocked, self.message(what))
+            .with("lock", serde_json::to_value(self).unwrap_or(Value::Null))
     }
 }
 
@@ -194,8 +236,32 @@ mod tests {
         let k = lock(Some(Scope::Key), Some(Scope::Key));
         assert_eq!(k.admits(k.l, MASTER), Admission::Master);
         assert_eq!(k.admits(k.l, SAME_KEY), Admission::Inside);
-        assert_eq!(k.admits(k.l, OPERATOR), Admission::NotSupervisor);
-        assert_eq!(k.admits(k.l, SAME_USER), Admission::OtherOwner);
+        assert_eq!(k.admits(k.l, OPERATOR), Admission::Outside(LockedOut::NotSupervisor));
+        assert_eq!(k.admits(k.l, SAME_USER), Admission::Outside(LockedOut::OtherOwner));
+    }
+
+    #[test]
+    fn a_write_outside_the_lock_is_refused_naming_the_owner() {
+        use crate::contract::policy::{Allowed, DecidingGrant, GrantOrigin};
+        let mut k = lock(Some(Scope::User), None);
+        k.reason = Some("commissioning".into());
+        let allowed = Decision::Allow(Allowed::AllowedBy(DecidingGrant { grant_id: 3, origin: GrantOrigin::Direct }));
+        assert_eq!(k.decide_write(SAME_USER, allowed.clone()), allowed);
+        assert_eq!(k.decide_write(MASTER, allowed.clone()), allowed);
+        let Decision::Deny(Denied::SupervisorLocked(r)) = k.decide_write(SAME_KEY, allowed.clone()) else {
+            panic!("the owner's key is outside a same-user scope");
+        };
+        assert_eq!(r.locked_out, LockedOut::OtherOwner);
+        assert_eq!(r.lock.o, Actor { u: Some("boss".into()), key_id: Some("boss-key".into()) });
+        assert_eq!(r.lock.l, Some(LockScope::User));
+        assert_eq!(*r.grants_decision, allowed);
+        assert_eq!(r.message, k.refusal(WRITES_FROZEN).message);
+        assert!(r.message.contains("boss") && r.message.contains("commissioning"), "{}", r.message);
+        // The lock's view is its wire shape.
+        assert_eq!(serde_json::to_value(k.view()).unwrap(), serde_json::to_value(&k).unwrap());
+        // A deny stays the grants' deny.
+        let denied = Decision::Deny(Denied::NoGrant);
+        assert_eq!(k.decide_write(OPERATOR, denied.clone()), denied);
     }
 
     #[test]

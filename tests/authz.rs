@@ -242,3 +242,103 @@ fn api_keys_act_with_their_roles() {
     let (_, v) = as_token(&d, &k, &["check", "admin", "tag.read", "x"]);
     assert_eq!(v["error"]["code"], "forbidden");
 }
+
+/// The replies of the policy methods, and the `policy.changed` event, against the schemas the route
+/// table declares for them, checked by an independent validator: a decision of every kind
+/// (allowed by a grant, superuser, denied, refused by the supervisor lock) included.
+#[test]
+fn policy_replies_match_their_declared_schemas() {
+    use gatewarden::api::routes;
+    let d = Daemon::start();
+    let mut seen = Vec::new();
+    let mut call = |method: &str, params: Value| -> Value {
+        let r = d.call(method, params);
+        let result = r.get("result").unwrap_or_else(|| panic!("{method}: {r}")).clone();
+        let route = routes::find(method).unwrap();
+        let schema = serde_json::to_value((route.result)()).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&result).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{method}: {result} does not match its schema: {errors:?}");
+        seen.push(method.to_string());
+        result
+    };
+    call("resource.add", json!({"id": "line1/p1", "kind": "device", "attributes": {"serial": "SN1"}}));
+    call("resource.import", json!({"csv": "device,line\nline1/p2,1\nline1/p3,1\n"}));
+    call("group.create", json!({"name": "presses", "description": "the presses"}));
+    call("group.add", json!({"group": "presses", "resources": ["line1/p1", "line1/ghost"], "ignore_missing": true}));
+    let v = call(
+        "group.import",
+        json!({"group": "presses", "csv": "device\nline1/p2\nline1/nope\n", "ignore_missing": true}),
+    );
+    assert_eq!(v["skipped"], json!([{"line": 3, "id": "line1/nope"}]));
+    call("group.remove", json!({"group": "presses", "resources": ["line1/p2"]}));
+    call("group.list", json!({}));
+    call("resource.list", json!({"group": "presses"}));
+    call("role.create", json!({"name": "operators", "description": "line 1"}));
+    call(
+        "role.grant",
+        json!({"role": "operators", "permission": "tag.write", "write": true, "resources": ["@presses"]}),
+    );
+    call("role.grant", json!({"role": "operators", "permission": "tag.read", "deny": true, "resources": ["line1/p3"]}));
+    call("role.list", json!({}));
+    call("role.show", json!({"name": "operators"}));
+    user(&d, "op", &["operators"]);
+    user(&d, "boss", &["supervisor"]);
+    user(&d, "other", &[]);
+    call("user.copy_roles", json!({"from": "op", "to": "other"}));
+    let q = |subject: &str, permission: &str, resource: &str, access: &str| json!({"subject": subject, "permission": permission, "resource": resource, "access": access});
+    let v = call("authz.check", q("op", "tag.write", "line1/p1", "write"));
+    assert_eq!((&v["decision"], &v["reason"]), (&json!("allow"), &json!("allowed_by")), "{v}");
+    assert_eq!(v["origin"], json!({"kind": "role", "id": v["origin"]["id"], "name": "operators"}), "{v}");
+    let v = call("authz.check", q("admin", "tag.write", "line1/p1", "write"));
+    assert_eq!(v["reason"], "superuser", "{v}");
+    let v = call("authz.explain", q("op", "tag.read", "line1/p3", "read"));
+    assert_eq!((&v["decision"], &v["reason"]), (&json!("deny"), &json!("denied_by")), "{v}");
+    call("authz.explain", q("op", "tag.read", "line9/x", "read"));
+    call("authz.who_can", json!({"permission": "tag.write", "resource": "line1/p1", "access": "write"}));
+
+    // The lock: explain says it decided, naming the lock, its owner and what the grants said.
+    let t = token(&d, "boss");
+    let r = d.call_auth("supervisor.lock", json!({"l": "u", "reason": "commissioning"}), json!({"token": t}));
+    assert!(r.get("result").is_some(), "{r}");
+    let v = call("authz.explain", q("op", "tag.write", "line1/p1", "write"));
+    assert_eq!((&v["decision"], &v["reason"]), (&json!("deny"), &json!("supervisor_locked")), "{v}");
+    assert_eq!(v["lock"]["o"], json!({"u": "boss", "key_id": null}), "{v}");
+    assert_eq!(v["locked_out"], "not_supervisor", "{v}");
+    assert_eq!(v["grants_decision"]["reason"], "allowed_by", "{v}");
+    // ... and check answers the same refusal as the error every locked write gets.
+    let r = d.call("authz.check", q("op", "tag.write", "line1/p1", "write"));
+    assert_eq!(r["error"]["code"], "supervisor_locked", "{r}");
+    assert_eq!(r["error"]["lock"]["o"]["u"], "boss", "{r}");
+    d.call_auth("supervisor.unlock", json!({}), json!({"token": t}));
+
+    call("role.revoke", json!({"role": "operators", "permission": "tag.read"}));
+    call("group.delete", json!({"name": "presses"}));
+    call("resource.delete", json!({"id": "line1/p3"}));
+    call("role.delete", json!({"name": "operators"}));
+
+    // Every method of the family was asked.
+    for r in routes::ROUTES {
+        let family = ["role.", "resource.", "group.", "authz."].iter().any(|f| r.name.starts_with(f));
+        assert!(!family || seen.iter().any(|s| s == r.name), "{} was not asked", r.name);
+    }
+
+    // The event: typed, with who did it.
+    let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+    let payloads: Vec<String> = conn
+        .prepare("SELECT payload FROM outbox WHERE topic = 'events/policy.changed' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(payloads.len(), 3, "{payloads:?}");
+    let schema = gatewarden::contract::events::all().find(|e| e.name == "policy.changed").unwrap();
+    let validator = jsonschema::validator_for(&serde_json::to_value((schema.root)()).unwrap()).unwrap();
+    for p in &payloads {
+        let v: Value = serde_json::from_str(p).unwrap();
+        assert!(validator.is_valid(&v), "{v}");
+        assert_eq!(v["target"], "role:operators", "{v}");
+        assert!(v["ts"].is_i64(), "{v}");
+    }
+}

@@ -194,7 +194,12 @@ fn a_lock_is_cleared_by_restart_unless_it_survives_restarts() {
     assert_eq!(d.ok(&["lock", "show"])["locked"], true);
     d.restart();
     assert_eq!(d.ok(&["lock", "show"])["locked"], false);
-    assert_eq!(d.sql_count("SELECT count(*) FROM audit WHERE action = 'supervisor.unlock' AND actor = 'system'"), 1);
+    assert_eq!(
+        d.sql_count(
+            "SELECT count(*) FROM audit WHERE action = 'supervisor.unlock' AND actor = '-' AND source = 'daemon'"
+        ),
+        1
+    );
 
     let d = &mut Daemon::start_with("[supervisor]\nlock_survives_restart = true");
     d.ok(&["lock", "set", "--reason", "shift change", "--lock-scope", "user"]);

@@ -1,35 +1,25 @@
 //! `resource.*` (the plant's inventory) and `group.*` (resource groups, `@name` in selectors).
 //! Imports are all-or-nothing unless `ignore_missing` says to skip unknown resources.
+//!
+//! Reading the inventory needs an account, nothing more (the route table asks for it): resource
+//! names are what every HMI shows.
 
+use super::Ctx;
 use super::auth::Caller;
-use super::role::{resolve_list, row_errors};
-use super::{Ctx, params};
 use crate::authz::{is_valid_group_name, validate_resource_id};
+use crate::contract::Method;
+use crate::contract::policy::{
+    Deleted, GroupAdd, GroupCreate, GroupCreated, GroupDelete, GroupImport, GroupList, GroupRemove, GroupSummary,
+    Imported, MembersAdded, MembersRemoved, ResourceAdd, ResourceDelete, ResourceImport, ResourceList, ResourceView,
+    Skipped,
+};
 use crate::csvfile::{self, RowErrors};
 use crate::protocol::ApiError;
 use crate::store::audit::{self, Outcome};
-use crate::store::now_ms;
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::Deserialize;
+use crate::store::{now_ms, resources};
+use crate::text::{self, Lines};
+use rusqlite::Connection;
 use serde_json::{Map, Value, json};
-
-/// Reading the inventory needs an account, nothing more: resource names are what every HMI shows.
-fn require_account(caller: &Caller) -> Result<(), ApiError> {
-    match caller.subject() {
-        Some(_) => Ok(()),
-        None if caller.is_superuser() => Ok(()),
-        None => Err(ApiError::unauthenticated("this request needs credentials")),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddParams {
-    id: String,
-    kind: String,
-    #[serde(default)]
-    attributes: Map<String, Value>,
-}
 
 /// At most this many attributes on one resource, as a CSV inventory could carry.
 const MAX_ATTRIBUTES: usize = 64;
@@ -61,116 +51,56 @@ fn check_attributes(attrs: &Map<String, Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub fn add(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: AddParams = params("resource.add", &p)?;
+pub fn add(ctx: &Ctx, caller: &Caller, p: ResourceAdd) -> Result<ResourceView, ApiError> {
     validate_resource_id(&p.id).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if !csvfile::is_valid_column_name(&p.kind) {
         return Err(ApiError::bad_request(format!("kind {:?} is not valid: use a lowercase word like device", p.kind)));
     }
     check_attributes(&p.attributes)?;
     ctx.write_policy(|tx| {
-        let exists: i64 = tx.query_row("SELECT count(*) FROM resources WHERE id = ?1", [&p.id], |r| r.get(0))?;
-        if exists > 0 {
+        if resources::exists(tx, &p.id)? {
             return Err(ApiError::conflict(format!("resource {:?} already exists", p.id)));
         }
-        let now = now_ms();
-        tx.execute(
-            "INSERT INTO resources (id, kind, attributes, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![p.id, p.kind, Value::Object(p.attributes.clone()).to_string(), now],
-        )?;
-        audit::record(tx, &caller.actor(), "resource.add", Some(&p.id), Outcome::Ok, Some(&json!({"kind": p.kind})))?;
+        resources::insert(tx, &p.id, &p.kind, &p.attributes, now_ms())?;
+        let detail = json!({"kind": p.kind});
+        audit::record(tx, &caller.actor(), ResourceAdd::NAME, Some(&p.id), Outcome::Ok, Some(&detail))?;
         Ok(())
     })?;
-    Ok(json!({ "id": p.id, "kind": p.kind, "attributes": p.attributes }))
+    Ok(ResourceView { id: p.id, kind: p.kind, groups: Vec::new(), attributes: p.attributes })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListParams {
-    kind: Option<String>,
-    group: Option<String>,
+pub fn list(ctx: &Ctx, _caller: &Caller, p: ResourceList) -> Result<Vec<ResourceView>, ApiError> {
+    Ok(resources::list(&ctx.store().conn, p.kind.as_deref(), p.group.as_deref())?)
 }
 
-pub fn list(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: ListParams = params("resource.list", &p)?;
-    require_account(caller)?;
-    let store = ctx.store();
-    let mut st = store.conn.prepare_cached(
-        "SELECT r.id, r.kind, r.attributes,
-                (SELECT group_concat(g.name, ',') FROM group_members m JOIN resource_groups g ON g.id = m.group_id
-                  WHERE m.resource_id = r.id)
-         FROM resources r
-         WHERE (?1 IS NULL OR r.kind = ?1)
-           AND (?2 IS NULL OR r.id IN (SELECT m.resource_id FROM group_members m
-                                       JOIN resource_groups g ON g.id = m.group_id WHERE g.name = ?2))
-         ORDER BY r.id",
-    )?;
-    let rows = st.query_map(params![p.kind, p.group], |r| {
-        let attrs: Option<String> = r.get(2)?;
-        let groups: Option<String> = r.get(3)?;
-        Ok(json!({
-            "id": r.get::<_, String>(0)?,
-            "kind": r.get::<_, String>(1)?,
-            "groups": groups.map(|g| g.split(',').map(str::to_string).collect::<Vec<_>>()).unwrap_or_default(),
-            "attributes": attrs.and_then(|a| serde_json::from_str::<Value>(&a).ok()).unwrap_or(json!({})),
-        }))
-    })?;
-    Ok(Value::Array(rows.collect::<Result<_, _>>()?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IdParams {
-    id: String,
-}
-
-pub fn delete(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: IdParams = params("resource.delete", &p)?;
+pub fn delete(ctx: &Ctx, caller: &Caller, p: ResourceDelete) -> Result<Deleted, ApiError> {
     ctx.write_policy(|tx| {
-        if tx.execute("DELETE FROM resources WHERE id = ?1", [&p.id])? == 0 {
+        if !resources::delete(tx, &p.id)? {
             return Err(ApiError::not_found(format!("no resource {:?}", p.id)));
         }
-        audit::record(tx, &caller.actor(), "resource.delete", Some(&p.id), Outcome::Ok, None)?;
+        audit::record(tx, &caller.actor(), ResourceDelete::NAME, Some(&p.id), Outcome::Ok, None)?;
         Ok(())
     })?;
-    Ok(json!({ "deleted": p.id }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportParams {
-    csv: String,
+    Ok(Deleted { deleted: p.id })
 }
 
 /// Creates or updates resources from an inventory file, all or nothing.
-pub fn import(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: ImportParams = params("resource.import", &p)?;
+pub fn import(ctx: &Ctx, caller: &Caller, p: ResourceImport) -> Result<Imported, ApiError> {
     let sheet = csvfile::parse_inventory(&p.csv).map_err(row_errors)?;
     ctx.write_policy(|tx| {
         let (mut created, mut updated, mut errors) = (0, 0, RowErrors::default());
         let now = now_ms();
         for row in &sheet.rows {
-            let kind: Option<String> = tx
-                .prepare_cached("SELECT kind FROM resources WHERE id = ?1")?
-                .query_row([&row.id], |r| r.get(0))
-                .optional()?;
-            let attrs = Value::Object(row.attributes.clone()).to_string();
-            match kind {
+            match resources::kind_of(tx, &row.id)? {
                 Some(k) if k != sheet.kind => {
                     errors.push(row.line, format!("{:?} exists as a {k}, not a {} (mixed kinds)", row.id, sheet.kind))
                 }
                 Some(_) => {
-                    tx.execute(
-                        "UPDATE resources SET attributes = ?2, updated_at = ?3 WHERE id = ?1",
-                        params![row.id, attrs, now],
-                    )?;
+                    resources::set_attributes(tx, &row.id, &row.attributes, now)?;
                     updated += 1;
                 }
                 None => {
-                    tx.execute(
-                        "INSERT INTO resources (id, kind, attributes, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                        params![row.id, sheet.kind, attrs, now],
-                    )?;
+                    resources::insert(tx, &row.id, &sheet.kind, &row.attributes, now)?;
                     created += 1;
                 }
             }
@@ -180,168 +110,157 @@ pub fn import(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
             return Err(row_errors(errors));
         }
         let detail = json!({"kind": sheet.kind, "created": created, "updated": updated});
-        audit::record(tx, &caller.actor(), "resource.import", None, Outcome::Ok, Some(&detail))?;
-        Ok(json!({ "kind": sheet.kind, "created": created, "updated": updated }))
+        audit::record(tx, &caller.actor(), ResourceImport::NAME, None, Outcome::Ok, Some(&detail))?;
+        Ok(Imported { kind: sheet.kind.clone(), created, updated })
     })
 }
 
+/// Resolves a CSV resource list against the inventory: every row must name an existing resource of
+/// the header's kind. Returns the ids to apply and the rows skipped by `ignore_missing`.
+pub fn resolve_list(
+    conn: &Connection,
+    text: &str,
+    ignore_missing: bool,
+) -> Result<(Vec<String>, Vec<Skipped>), ApiError> {
+    let sheet = csvfile::parse_list(text).map_err(row_errors)?;
+    let mut ids = Vec::new();
+    let mut skipped = Vec::new();
+    let mut errors = RowErrors::default();
+    for row in sheet.rows {
+        match resources::kind_of(conn, &row.id)? {
+            Some(k) if k == sheet.kind => ids.push(row.id),
+            Some(k) => errors.push(row.line, format!("{:?} is a {k}, not a {} (mixed kinds)", row.id, sheet.kind)),
+            None if ignore_missing => skipped.push(Skipped { line: Some(row.line), id: row.id }),
+            None => errors.push(row.line, format!("no {} named {:?} in the inventory", sheet.kind, row.id)),
+        }
+    }
+    if errors.is_empty() { Ok((ids, skipped)) } else { Err(row_errors(errors)) }
+}
+
+/// A bad file: the first bad rows in `errors` (the first few in the message too), how many more in
+/// `more_errors`.
+pub fn row_errors(errors: RowErrors) -> ApiError {
+    let (shown, more) = errors.data();
+    ApiError::bad_request(errors.summary()).with("errors", shown).with("more_errors", more)
+}
+
 fn group_id(conn: &Connection, name: &str) -> Result<i64, ApiError> {
-    conn.prepare_cached("SELECT id FROM resource_groups WHERE name = ?1")?
-        .query_row([name], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("no resource group named {name:?}")))
+    resources::group_id(conn, name)?.ok_or_else(|| ApiError::not_found(format!("no resource group named {name:?}")))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GroupCreateParams {
-    name: String,
-    description: Option<String>,
-}
-
-pub fn group_create(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: GroupCreateParams = params("group.create", &p)?;
+pub fn group_create(ctx: &Ctx, caller: &Caller, p: GroupCreate) -> Result<GroupCreated, ApiError> {
     if !is_valid_group_name(&p.name) {
         return Err(ApiError::bad_request(format!(
             "group name {:?} is not valid: letters, digits, '.', '_' and '-', starting with a letter or digit",
             p.name
         )));
     }
+    let description = text::clean("description", p.description, text::MAX_DESCRIPTION, Lines::One)?;
     ctx.write_policy(|tx| {
-        if group_id(tx, &p.name).is_ok() {
+        if resources::group_id(tx, &p.name)?.is_some() {
             return Err(ApiError::conflict(format!("a resource group named {:?} already exists", p.name)));
         }
-        tx.execute(
-            "INSERT INTO resource_groups (name, description, created_at) VALUES (?1, ?2, ?3)",
-            params![p.name, p.description, now_ms()],
-        )?;
-        audit::record(tx, &caller.actor(), "group.create", Some(&p.name), Outcome::Ok, None)?;
+        resources::insert_group(tx, &p.name, description.as_deref(), now_ms())?;
+        audit::record(tx, &caller.actor(), GroupCreate::NAME, Some(&p.name), Outcome::Ok, None)?;
         Ok(())
     })?;
-    Ok(json!({ "name": p.name, "description": p.description, "members": [] }))
+    Ok(GroupCreated { name: p.name, description, members: Vec::new() })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
-
-pub fn group_list(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let _: Empty = params("group.list", &p)?;
-    require_account(caller)?;
-    let store = ctx.store();
-    let mut st = store.conn.prepare_cached(
-        "SELECT g.name, g.description, (SELECT count(*) FROM group_members m WHERE m.group_id = g.id)
-         FROM resource_groups g ORDER BY g.name",
-    )?;
-    let rows = st.query_map([], |r| {
-        Ok(json!({"name": r.get::<_, String>(0)?, "description": r.get::<_, Option<String>>(1)?,
-                  "members": r.get::<_, i64>(2)?}))
-    })?;
-    Ok(Value::Array(rows.collect::<Result<_, _>>()?))
+pub fn group_list(ctx: &Ctx, _caller: &Caller, _p: GroupList) -> Result<Vec<GroupSummary>, ApiError> {
+    Ok(resources::groups(&ctx.store().conn)?)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MembersParams {
-    group: String,
-    #[serde(default)]
-    resources: Vec<String>,
-    /// A resource list (CSV text); with `group.import` or in place of `resources`.
-    csv: Option<String>,
-    #[serde(default)]
-    ignore_missing: bool,
-}
-
-/// `group.add` and `group.import`: puts existing resources into a group, all or nothing unless
-/// `ignore_missing`.
-/// `group.add`: members by id.
-pub fn group_add_members(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    group_add(ctx, caller, &p, "group.add")
-}
-
-/// `group.import`: members from a CSV list.
-pub fn group_import(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    group_add(ctx, caller, &p, "group.import")
-}
-
-fn group_add(ctx: &Ctx, caller: &Caller, p: &Value, method: &str) -> Result<Value, ApiError> {
-    let p: MembersParams = params(method, p)?;
+/// `group.add`: members by id (or from a CSV list), all or nothing unless `ignore_missing`.
+pub fn group_add_members(ctx: &Ctx, caller: &Caller, p: GroupAdd) -> Result<MembersAdded, ApiError> {
     // A member is a canonical id, like every id that enters (removing one that is not stays possible).
     for id in &p.resources {
         validate_resource_id(id).map_err(|e| ApiError::bad_request(format!("{e}; nothing changed")))?;
     }
+    let members = match p.csv {
+        Some(csv) => Members::List { csv, ignore_missing: p.ignore_missing },
+        None => Members::Ids { ids: p.resources, ignore_missing: p.ignore_missing },
+    };
+    group_add(ctx, caller, GroupAdd::NAME, &p.group, members)
+}
+
+/// `group.import`: members from a CSV list, all or nothing unless `ignore_missing`.
+pub fn group_import(ctx: &Ctx, caller: &Caller, p: GroupImport) -> Result<MembersAdded, ApiError> {
+    let members = Members::List { csv: p.csv, ignore_missing: p.ignore_missing };
+    group_add(ctx, caller, GroupImport::NAME, &p.group, members)
+}
+
+/// The resources to put into a group.
+enum Members {
+    /// Resource ids.
+    Ids { ids: Vec<String>, ignore_missing: bool },
+    /// A CSV resource list.
+    List { csv: String, ignore_missing: bool },
+}
+
+fn group_add(
+    ctx: &Ctx,
+    caller: &Caller,
+    method: &str,
+    group: &str,
+    members: Members,
+) -> Result<MembersAdded, ApiError> {
     ctx.write_policy(|tx| {
-        let gid = group_id(tx, &p.group)?;
-        let (ids, skipped) = match &p.csv {
-            Some(text) => resolve_list(tx, text, p.ignore_missing)?,
-            None => {
-                let mut ids = Vec::new();
-                let mut skipped = Vec::new();
-                let mut missing = Vec::new();
-                for id in &p.resources {
-                    let n: i64 = tx.query_row("SELECT count(*) FROM resources WHERE id = ?1", [id], |r| r.get(0))?;
-                    match (n > 0, p.ignore_missing) {
-                        (true, _) => ids.push(id.clone()),
-                        (false, true) => skipped.push(json!({"id": id})),
-                        (false, false) => missing.push(id.as_str()),
-                    }
-                }
-                if !missing.is_empty() {
-                    let more = missing.len().saturating_sub(csvfile::MAX_REPORTED);
-                    let listed = missing.iter().take(csvfile::MAX_REPORTED).copied().collect::<Vec<_>>().join(", ");
-                    let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
-                    return Err(ApiError::not_found(format!("no resource named {listed}{more}; nothing changed")));
-                }
-                (ids, skipped)
-            }
+        let gid = group_id(tx, group)?;
+        let (ids, skipped) = match &members {
+            Members::List { csv, ignore_missing } => resolve_list(tx, csv, *ignore_missing)?,
+            Members::Ids { ids, ignore_missing } => existing(tx, ids, *ignore_missing)?,
         };
         let mut added = 0;
         for id in &ids {
-            added += tx.execute(
-                "INSERT OR IGNORE INTO group_members (group_id, resource_id) VALUES (?1, ?2)",
-                params![gid, id],
-            )?;
+            added += usize::from(resources::add_member(tx, gid, id)?);
         }
         let detail = json!({"added": added, "skipped": skipped.len()});
-        audit::record(tx, &caller.actor(), method, Some(&p.group), Outcome::Ok, Some(&detail))?;
-        Ok(json!({ "group": p.group, "added": added, "skipped": skipped }))
+        audit::record(tx, &caller.actor(), method, Some(group), Outcome::Ok, Some(&detail))?;
+        Ok(MembersAdded { group: group.to_string(), added, skipped })
     })
 }
 
-pub fn group_remove(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: MembersParams = params("group.remove", &p)?;
+/// The ids the inventory holds; the others skipped, or (without `ignore_missing`) refused, named.
+fn existing(conn: &Connection, ids: &[String], ignore_missing: bool) -> Result<(Vec<String>, Vec<Skipped>), ApiError> {
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    let mut missing = Vec::new();
+    for id in ids {
+        match (resources::exists(conn, id)?, ignore_missing) {
+            (true, _) => found.push(id.clone()),
+            (false, true) => skipped.push(Skipped { line: None, id: id.clone() }),
+            (false, false) => missing.push(id.as_str()),
+        }
+    }
+    if missing.is_empty() {
+        return Ok((found, skipped));
+    }
+    let more = missing.len().saturating_sub(csvfile::MAX_REPORTED);
+    let listed = missing.iter().take(csvfile::MAX_REPORTED).copied().collect::<Vec<_>>().join(", ");
+    let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+    Err(ApiError::not_found(format!("no resource named {listed}{more}; nothing changed")))
+}
+
+pub fn group_remove(ctx: &Ctx, caller: &Caller, p: GroupRemove) -> Result<MembersRemoved, ApiError> {
     ctx.write_policy(|tx| {
         let gid = group_id(tx, &p.group)?;
         let mut removed = 0;
         for id in &p.resources {
-            removed +=
-                tx.execute("DELETE FROM group_members WHERE group_id = ?1 AND resource_id = ?2", params![gid, id])?;
+            removed += usize::from(resources::remove_member(tx, gid, id)?);
         }
-        audit::record(
-            tx,
-            &caller.actor(),
-            "group.remove",
-            Some(&p.group),
-            Outcome::Ok,
-            Some(&json!({"removed": removed})),
-        )?;
-        Ok(json!({ "group": p.group, "removed": removed }))
+        let detail = json!({"removed": removed});
+        audit::record(tx, &caller.actor(), GroupRemove::NAME, Some(&p.group), Outcome::Ok, Some(&detail))?;
+        Ok(MembersRemoved { group: p.group.clone(), removed })
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NameParams {
-    name: String,
-}
-
-pub fn group_delete(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: NameParams = params("group.delete", &p)?;
+pub fn group_delete(ctx: &Ctx, caller: &Caller, p: GroupDelete) -> Result<Deleted, ApiError> {
     ctx.write_policy(|tx| {
         let gid = group_id(tx, &p.name)?;
-        tx.execute("DELETE FROM resource_groups WHERE id = ?1", [gid])?;
-        audit::record(tx, &caller.actor(), "group.delete", Some(&p.name), Outcome::Ok, None)?;
+        resources::delete_group(tx, gid)?;
+        audit::record(tx, &caller.actor(), GroupDelete::NAME, Some(&p.name), Outcome::Ok, None)?;
         Ok(())
     })?;
-    Ok(json!({ "deleted": p.name }))
+    Ok(Deleted { deleted: p.name })
 }

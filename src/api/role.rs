@@ -7,15 +7,21 @@
 //! [`Ctx::may_manage`]).
 
 use super::auth::Caller;
-use super::{ADMIN_ID, Ctx, params, to_value};
+use super::resource::resolve_list;
+use super::{ADMIN_ID, Ctx, to_value};
 use crate::accounts;
-use crate::authz::Selector;
-use crate::csvfile;
+use crate::authz::{Effect, Grant, Selector, SubjectKey};
+use crate::contract::Method;
+use crate::contract::policy::{
+    Deleted, Granted, PolicyChanged, Revoked, RoleCreate, RoleDelete, RoleGrant, RoleList, RoleRevoke, RoleShow,
+    RoleSummary, RoleView, RolesCopied, UserCopyRoles,
+};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Outcome};
+use crate::store::roles::{self, Holder, RoleRow};
 use crate::store::{now_ms, outbox, policy};
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::Deserialize;
+use crate::text::{self, Lines};
+use rusqlite::Connection;
 use serde_json::{Value, json};
 
 /// Permission names: dotted lowercase words, `tag.write`, `recipe.load`, `sessions.view`.
@@ -34,20 +40,8 @@ pub fn validate_permission(p: &str) -> Result<(), ApiError> {
     }
 }
 
-struct RoleRow {
-    id: i64,
-    name: String,
-    description: Option<String>,
-    builtin: bool,
-}
-
 fn find_role(conn: &Connection, name: &str) -> Result<RoleRow, ApiError> {
-    conn.prepare_cached("SELECT id, name, description, builtin FROM roles WHERE name = ?1")?
-        .query_row([name], |r| {
-            Ok(RoleRow { id: r.get(0)?, name: r.get(1)?, description: r.get(2)?, builtin: r.get(3)? })
-        })
-        .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("no role named {name:?}")))
+    roles::find(conn, name)?.ok_or_else(|| ApiError::not_found(format!("no role named {name:?}")))
 }
 
 fn fixed_role(name: &str) -> ApiError {
@@ -58,193 +52,90 @@ fn protected_admin() -> ApiError {
     ApiError::new(ErrorCode::ProtectedAccount, "the built-in admin's rights cannot be changed")
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateParams {
-    name: String,
-    description: Option<String>,
-}
-
-pub fn create(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: CreateParams = params("role.create", &p)?;
+pub fn create(ctx: &Ctx, caller: &Caller, p: RoleCreate) -> Result<RoleView, ApiError> {
     accounts::validate_name("role name", &p.name)?;
-    let description =
-        crate::text::clean("description", p.description, crate::text::MAX_DESCRIPTION, crate::text::Lines::One)?;
+    let description = text::clean("description", p.description, text::MAX_DESCRIPTION, Lines::One)?;
     ctx.write_policy(|tx| {
-        if find_role(tx, &p.name).is_ok() {
+        if roles::find(tx, &p.name)?.is_some() {
             return Err(ApiError::conflict(format!("a role named {:?} already exists", p.name)));
         }
-        tx.execute(
-            "INSERT INTO roles (name, description, created_at) VALUES (?1, ?2, ?3)",
-            params![p.name, description, now_ms()],
-        )?;
-        audit::record(tx, &caller.actor(), "role.create", Some(&p.name), Outcome::Ok, None)?;
+        roles::insert(tx, &p.name, description.as_deref(), now_ms())?;
+        audit::record(tx, &caller.actor(), RoleCreate::NAME, Some(&p.name), Outcome::Ok, None)?;
         show_role(tx, &p.name)
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
-
-pub fn list(ctx: &Ctx, _caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let _: Empty = params("role.list", &p)?;
-    let store = ctx.store();
-    let mut st = store.conn.prepare_cached(
-        "SELECT r.name, r.description, r.builtin,
-                (SELECT count(*) FROM grants g WHERE g.role_id = r.id),
-                (SELECT count(*) FROM user_roles u WHERE u.role_id = r.id)
-         FROM roles r ORDER BY r.name",
-    )?;
-    let rows = st.query_map([], |r| {
-        Ok(json!({
-            "name": r.get::<_, String>(0)?,
-            "description": r.get::<_, Option<String>>(1)?,
-            "builtin": r.get::<_, bool>(2)?,
-            "grants": r.get::<_, i64>(3)?,
-            "users": r.get::<_, i64>(4)?,
-        }))
-    })?;
-    Ok(Value::Array(rows.collect::<Result<_, _>>()?))
+pub fn list(ctx: &Ctx, _caller: &Caller, _p: RoleList) -> Result<Vec<RoleSummary>, ApiError> {
+    Ok(roles::summaries(&ctx.store().conn)?)
 }
 
-/// The grants of a role (or of a user, directly), as shown to people.
-pub fn grants_of(conn: &Connection, column: &str, id: i64) -> rusqlite::Result<Vec<Value>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT id, permission, can_read, can_write, selector, effect FROM grants WHERE {column} = ?1 ORDER BY id"
-    ))?;
-    let rows = st.query_map([id], |r| {
-        let (read, write): (bool, bool) = (r.get(2)?, r.get(3)?);
-        let access = match (read, write) {
-            (true, true) => "read,write",
-            (true, false) => "read",
-            _ => "write",
-        };
-        Ok(json!({
-            "id": r.get::<_, i64>(0)?,
-            "permission": r.get::<_, String>(1)?,
-            "access": access,
-            "resource": r.get::<_, String>(4)?,
-            "effect": r.get::<_, String>(5)?,
-        }))
-    })?;
-    rows.collect()
-}
-
-fn show_role(conn: &Connection, name: &str) -> Result<Value, ApiError> {
+fn show_role(conn: &Connection, name: &str) -> Result<RoleView, ApiError> {
     let role = find_role(conn, name)?;
-    let names = |sql: &str| -> rusqlite::Result<Vec<String>> {
-        let mut st = conn.prepare_cached(sql)?;
-        let rows = st.query_map([role.id], |r| r.get(0))?;
-        rows.collect()
-    };
-    Ok(json!({
-        "id": role.id,
-        "name": role.name,
-        "description": role.description,
-        "builtin": role.builtin,
-        "grants": grants_of(conn, "role_id", role.id)?,
-        "users": names("SELECT u.name FROM user_roles ur JOIN users u ON u.id = ur.user_id WHERE ur.role_id = ?1 ORDER BY u.name")?,
-        "keys": names("SELECT k.name FROM key_roles kr JOIN api_keys k ON k.id = kr.key_id WHERE kr.role_id = ?1 ORDER BY k.name")?,
-    }))
+    Ok(RoleView {
+        grants: roles::grant_views(conn, Holder::Role(role.id))?,
+        users: roles::user_names(conn, role.id)?,
+        keys: roles::key_names(conn, role.id)?,
+        id: role.id,
+        name: role.name,
+        description: role.description,
+        builtin: role.builtin,
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NameParams {
-    name: String,
-}
-
-pub fn show(ctx: &Ctx, _caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: NameParams = params("role.show", &p)?;
+pub fn show(ctx: &Ctx, _caller: &Caller, p: RoleShow) -> Result<RoleView, ApiError> {
     show_role(&ctx.store().conn, &p.name)
 }
 
-pub fn delete(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: NameParams = params("role.delete", &p)?;
+pub fn delete(ctx: &Ctx, caller: &Caller, p: RoleDelete) -> Result<Deleted, ApiError> {
     ctx.write_policy(|tx| {
         let role = find_role(tx, &p.name)?;
         if role.builtin {
             return Err(fixed_role(&role.name));
         }
         // Deleting a role takes its grants from everyone holding it.
-        ctx.may_assign_roles(caller, "role.delete", tx, &[role.id])?;
-        tx.execute("DELETE FROM roles WHERE id = ?1", [role.id])?;
-        audit::record(tx, &caller.actor(), "role.delete", Some(&role.name), Outcome::Ok, None)?;
+        ctx.may_assign_roles(caller, RoleDelete::NAME, tx, &[role.id])?;
+        roles::delete(tx, role.id)?;
+        audit::record(tx, &caller.actor(), RoleDelete::NAME, Some(&role.name), Outcome::Ok, None)?;
         Ok(())
     })?;
-    Ok(json!({ "deleted": p.name }))
+    Ok(Deleted { deleted: p.name })
 }
 
-/// Who a grant goes to: a role, or one user directly.
-enum Holder {
-    Role(i64, String),
-    User(i64, String),
+/// Who a grant goes to, resolved: its row, and how answers, the audit trail and the event name it
+/// (`role:NAME`, `user:NAME`).
+struct GrantHolder {
+    row: Holder,
+    target: String,
 }
 
-impl Holder {
-    /// The role or user named, checked against the ceiling for changing a user's own grants.
-    fn resolve_for(
-        ctx: &Ctx,
-        caller: &Caller,
-        action: &str,
-        conn: &Connection,
-        role: Option<&str>,
-        user: Option<&str>,
-    ) -> Result<Holder, ApiError> {
-        let holder = Holder::resolve(conn, role, user)?;
-        if let Holder::User(id, name) = &holder {
-            ctx.may_manage(caller, action, crate::authz::SubjectKey::User(*id), &format!("user {name}"))?;
-        }
-        Ok(holder)
-    }
-
-    fn resolve(conn: &Connection, role: Option<&str>, user: Option<&str>) -> Result<Holder, ApiError> {
-        match (role, user) {
-            (Some(r), None) => {
-                let role = find_role(conn, r)?;
-                if role.builtin {
-                    return Err(fixed_role(&role.name));
-                }
-                Ok(Holder::Role(role.id, role.name))
+/// The role or user named (exactly one), checked against the ceiling for changing a user's own
+/// grants: neither a built-in role nor the admin.
+fn grant_holder(
+    ctx: &Ctx,
+    caller: &Caller,
+    action: &str,
+    conn: &Connection,
+    role: Option<&str>,
+    user: Option<&str>,
+) -> Result<GrantHolder, ApiError> {
+    match (role, user) {
+        (Some(r), None) => {
+            let role = find_role(conn, r)?;
+            if role.builtin {
+                return Err(fixed_role(&role.name));
             }
-            (None, Some(u)) => {
-                let user = accounts::require_user(conn, u)?;
-                if user.id == ADMIN_ID {
-                    return Err(protected_admin());
-                }
-                Ok(Holder::User(user.id, user.name))
+            Ok(GrantHolder { row: Holder::Role(role.id), target: format!("role:{}", role.name) })
+        }
+        (None, Some(u)) => {
+            let user = accounts::require_user(conn, u)?;
+            if user.id == ADMIN_ID {
+                return Err(protected_admin());
             }
-            _ => Err(ApiError::bad_request("name exactly one of role or user")),
+            ctx.may_manage(caller, action, SubjectKey::User(user.id), &format!("user {}", user.name))?;
+            Ok(GrantHolder { row: Holder::User(user.id), target: format!("user:{}", user.name) })
         }
+        _ => Err(ApiError::bad_request("name exactly one of role or user")),
     }
-
-    fn column(&self) -> (&'static str, i64, String) {
-        match self {
-            Holder::Role(id, n) => ("role_id", *id, format!("role:{n}")),
-            Holder::User(id, n) => ("user_id", *id, format!("user:{n}")),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GrantParams {
-    role: Option<String>,
-    user: Option<String>,
-    permission: String,
-    #[serde(default)]
-    read: bool,
-    #[serde(default)]
-    write: bool,
-    #[serde(default)]
-    resources: Vec<String>,
-    /// A resource list (CSV text) to grant on, resolved against the inventory.
-    resources_csv: Option<String>,
-    #[serde(default)]
-    ignore_missing: bool,
-    #[serde(default)]
-    deny: bool,
 }
 
 /// At most this many selectors are named in one audit row (the count says how many there were): a
@@ -255,50 +146,17 @@ fn first_of(items: impl Iterator<Item = String>) -> Vec<String> {
     items.take(AUDITED_SELECTORS).collect()
 }
 
-/// Resolves a CSV resource list against the inventory: every row must name an existing resource of
-/// the header's kind. Returns the ids to apply and the rows skipped by `ignore_missing`.
-pub fn resolve_list(
-    conn: &Connection,
-    text: &str,
-    ignore_missing: bool,
-) -> Result<(Vec<String>, Vec<Value>), ApiError> {
-    let sheet = csvfile::parse_list(text).map_err(row_errors)?;
-    let mut ids = Vec::new();
-    let mut skipped = Vec::new();
-    let mut errors = csvfile::RowErrors::default();
-    for row in sheet.rows {
-        let kind: Option<String> = conn
-            .prepare_cached("SELECT kind FROM resources WHERE id = ?1")?
-            .query_row([&row.id], |r| r.get(0))
-            .optional()?;
-        match kind {
-            Some(k) if k == sheet.kind => ids.push(row.id),
-            Some(k) => errors.push(row.line, format!("{:?} is a {k}, not a {} (mixed kinds)", row.id, sheet.kind)),
-            None if ignore_missing => skipped.push(json!({"line": row.line, "id": row.id})),
-            None => errors.push(row.line, format!("no {} named {:?} in the inventory", sheet.kind, row.id)),
-        }
-    }
-    if errors.is_empty() { Ok((ids, skipped)) } else { Err(row_errors(errors)) }
+fn selector(text: &str) -> Result<Selector, ApiError> {
+    Selector::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-/// A bad file: the first bad rows in `errors` (the first few in the message too), how many more in
-/// `more_errors`.
-pub fn row_errors(errors: csvfile::RowErrors) -> ApiError {
-    let (shown, more) = errors.data();
-    ApiError::bad_request(errors.summary()).with("errors", shown).with("more_errors", more)
-}
-
-pub fn grant(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: GrantParams = params("role.grant", &p)?;
+pub fn grant(ctx: &Ctx, caller: &Caller, p: RoleGrant) -> Result<Granted, ApiError> {
     validate_permission(&p.permission)?;
     let (read, write) = if p.read || p.write { (p.read, p.write) } else { (true, true) };
-    let mut selectors = Vec::new();
-    for text in &p.resources {
-        selectors.push(Selector::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))?);
-    }
-    let effect = if p.deny { "deny" } else { "allow" };
+    let effect = if p.deny { Effect::Deny } else { Effect::Allow };
+    let mut selectors = p.resources.iter().map(|r| selector(r)).collect::<Result<Vec<_>, _>>()?;
     ctx.write_policy(|tx| {
-        let holder = Holder::resolve_for(ctx, caller, "role.grant", tx, p.role.as_deref(), p.user.as_deref())?;
+        let holder = grant_holder(ctx, caller, RoleGrant::NAME, tx, p.role.as_deref(), p.user.as_deref())?;
         let mut skipped = Vec::new();
         if let Some(text) = &p.resources_csv {
             let (ids, skip) = resolve_list(tx, text, p.ignore_missing)?;
@@ -307,112 +165,67 @@ pub fn grant(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
         } else if selectors.is_empty() {
             selectors.push(Selector::All);
         }
-        for sel in &selectors {
-            let grant = crate::authz::Grant {
-                id: 0,
-                permission: p.permission.clone(),
-                read,
-                write,
-                selector: sel.clone(),
-                effect: if p.deny { crate::authz::Effect::Deny } else { crate::authz::Effect::Allow },
-            };
-            ctx.may_hand_out(caller, "role.grant", &grant)?;
+        let grants: Vec<Grant> = selectors
+            .iter()
+            .map(|s| Grant { id: 0, permission: p.permission.clone(), read, write, selector: s.clone(), effect })
+            .collect();
+        for g in &grants {
+            ctx.may_hand_out(caller, RoleGrant::NAME, g)?;
         }
-        let (column, holder_id, target) = holder.column();
+        let now = now_ms();
         let mut ids = Vec::new();
-        for sel in &selectors {
-            let text = sel.as_text();
-            let exists: i64 = tx.query_row(
-                &format!(
-                    "SELECT count(*) FROM grants WHERE {column} = ?1 AND permission = ?2 AND can_read = ?3
-                     AND can_write = ?4 AND selector = ?5 AND effect = ?6"
-                ),
-                params![holder_id, p.permission, read, write, text, effect],
-                |r| r.get(0),
-            )?;
-            if exists > 0 {
-                continue;
+        for g in &grants {
+            if !roles::holds(tx, holder.row, g)? {
+                ids.push(roles::insert_grant(tx, holder.row, g, now)?);
             }
-            tx.execute(
-                &format!(
-                    "INSERT INTO grants ({column}, permission, can_read, can_write, selector, effect, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                ),
-                params![holder_id, p.permission, read, write, text, effect, now_ms()],
-            )?;
-            ids.push(tx.last_insert_rowid());
         }
         let detail = json!({"permission": p.permission, "read": read, "write": write, "effect": effect,
                             "resources": first_of(selectors.iter().map(Selector::as_text)), "resource_count": selectors.len(),
                             "skipped": skipped.len()});
-        audit::record(tx, &caller.actor(), "role.grant", Some(&target), Outcome::Ok, Some(&detail))?;
-        outbox::event(tx, "policy.changed", &json!({"target": target}))?;
-        Ok(json!({ "target": target, "grants": ids, "skipped": skipped }))
+        audit::record(tx, &caller.actor(), RoleGrant::NAME, Some(&holder.target), Outcome::Ok, Some(&detail))?;
+        outbox::emit(tx, &PolicyChanged { target: holder.target.clone(), by: caller.actor().who, ts: now })?;
+        Ok(Granted { target: holder.target, grants: ids, skipped })
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevokeParams {
-    role: Option<String>,
-    user: Option<String>,
-    /// A grant id (from `role show`); or permission (+ resources) to revoke every matching grant.
-    id: Option<i64>,
-    permission: Option<String>,
-    #[serde(default)]
-    resources: Vec<String>,
-}
-
-pub fn revoke(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: RevokeParams = params("role.revoke", &p)?;
+pub fn revoke(ctx: &Ctx, caller: &Caller, p: RoleRevoke) -> Result<Revoked, ApiError> {
     ctx.write_policy(|tx| {
-        let holder = Holder::resolve_for(ctx, caller, "role.revoke", tx, p.role.as_deref(), p.user.as_deref())?;
-        let (column, holder_id, target) = holder.column();
+        let holder = grant_holder(ctx, caller, RoleRevoke::NAME, tx, p.role.as_deref(), p.user.as_deref())?;
         // The grants this revoke removes, each checked against the ceiling before any is deleted.
-        let held = policy::grants_where(tx, &format!("{column} = ?1"), holder_id)?;
-        let chosen: Vec<&crate::authz::Grant> = match (&p.id, &p.permission) {
+        let held = roles::grants(tx, holder.row)?;
+        let chosen: Vec<&Grant> = match (&p.id, &p.permission) {
             (Some(id), None) => held.iter().filter(|g| g.id == *id).collect(),
             (None, Some(perm)) if p.resources.is_empty() => held.iter().filter(|g| &g.permission == perm).collect(),
             (None, Some(perm)) => {
-                let mut sels = Vec::new();
-                for r in &p.resources {
-                    sels.push(Selector::parse_stored(r).map_err(|e| ApiError::bad_request(e.to_string()))?);
-                }
+                let sels = p
+                    .resources
+                    .iter()
+                    .map(|r| Selector::parse_stored(r).map_err(|e| ApiError::bad_request(e.to_string())))
+                    .collect::<Result<Vec<_>, _>>()?;
                 held.iter().filter(|g| &g.permission == perm && sels.contains(&g.selector)).collect()
             }
             _ => return Err(ApiError::bad_request("give either a grant id or a permission (with optional resources)")),
         };
         for g in &chosen {
-            ctx.may_hand_out(caller, "role.revoke", g)?;
+            ctx.may_hand_out(caller, RoleRevoke::NAME, g)?;
         }
         let mut n = 0;
         for g in &chosen {
-            n +=
-                tx.execute(&format!("DELETE FROM grants WHERE {column} = ?1 AND id = ?2"), params![holder_id, g.id])?;
+            n += usize::from(roles::delete_grant(tx, holder.row, g.id)?);
         }
         if n == 0 {
-            return Err(ApiError::not_found(format!("{target} has no such grant")));
+            return Err(ApiError::not_found(format!("{} has no such grant", holder.target)));
         }
         let detail = json!({"id": p.id, "permission": p.permission, "resources": first_of(chosen.iter().map(|g| g.selector.as_text())),
                             "revoked": n});
-        audit::record(tx, &caller.actor(), "role.revoke", Some(&target), Outcome::Ok, Some(&detail))?;
-        outbox::event(tx, "policy.changed", &json!({"target": target}))?;
-        Ok(json!({ "target": target, "revoked": n }))
+        audit::record(tx, &caller.actor(), RoleRevoke::NAME, Some(&holder.target), Outcome::Ok, Some(&detail))?;
+        outbox::emit(tx, &PolicyChanged { target: holder.target.clone(), by: caller.actor().who, ts: now_ms() })?;
+        Ok(Revoked { target: holder.target, revoked: n })
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CopyParams {
-    from: String,
-    to: String,
-    #[serde(default)]
-    replace: bool,
-}
-
 /// `user.copy_roles`: gives `to` the roles of `from`, in addition (default) or instead (`replace`).
-pub fn copy_roles(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiError> {
-    let p: CopyParams = params("user.copy_roles", &p)?;
+pub fn copy_roles(ctx: &Ctx, caller: &Caller, p: UserCopyRoles) -> Result<RolesCopied, ApiError> {
     ctx.authorize(caller, "roles.manage")?;
     ctx.write_policy(|tx| {
         let from = accounts::require_user(tx, &p.from)?;
@@ -420,20 +233,20 @@ pub fn copy_roles(ctx: &Ctx, caller: &Caller, p: Value) -> Result<Value, ApiErro
         if to.id == ADMIN_ID {
             return Err(protected_admin());
         }
-        ctx.may_manage(caller, "user.copy_roles", crate::authz::SubjectKey::User(to.id), &format!("user {}", to.name))?;
+        ctx.may_manage(caller, UserCopyRoles::NAME, SubjectKey::User(to.id), &format!("user {}", to.name))?;
         let roles = policy::user_role_names(tx, from.id)?;
         let ids = policy::role_ids(tx, &roles)?;
-        ctx.may_assign_roles(caller, "user.copy_roles", tx, &ids)?;
+        ctx.may_assign_roles(caller, UserCopyRoles::NAME, tx, &ids)?;
         if p.replace {
             let had = policy::role_ids(tx, &policy::user_role_names(tx, to.id)?)?;
-            ctx.may_assign_roles(caller, "user.copy_roles", tx, &had)?;
+            ctx.may_assign_roles(caller, UserCopyRoles::NAME, tx, &had)?;
             policy::clear_user_roles(tx, to.id)?;
         }
         policy::add_user_roles(tx, to.id, &ids)?;
         let now_has = policy::user_role_names(tx, to.id)?;
         let detail = json!({"from": from.name, "replace": p.replace, "roles": now_has});
-        audit::record(tx, &caller.actor(), "user.copy_roles", Some(&to.name), Outcome::Ok, Some(&detail))?;
-        Ok(json!({ "user": to.name, "roles": now_has }))
+        audit::record(tx, &caller.actor(), UserCopyRoles::NAME, Some(&to.name), Outcome::Ok, Some(&detail))?;
+        Ok(RolesCopied { user: to.name, roles: now_has })
     })
 }
 
@@ -445,13 +258,12 @@ pub fn change_user_roles(tx: &Connection, user_id: i64, add: &[String], remove: 
     let add_ids = policy::role_ids(tx, add)?;
     let remove_ids = policy::role_ids(tx, remove)?;
     policy::add_user_roles(tx, user_id, &add_ids)?;
-    for id in remove_ids {
-        tx.execute("DELETE FROM user_roles WHERE user_id = ?1 AND role_id = ?2", params![user_id, id])?;
-    }
+    policy::remove_user_roles(tx, user_id, &remove_ids)?;
     Ok(())
 }
 
-/// Direct grants of a user, for `user.show`.
+/// Direct grants of a user, for `user.show` (as JSON while that method is untyped; the typed rows
+/// are [`roles::grant_views`] with [`Holder::User`]).
 pub fn direct_grants(conn: &Connection, user_id: i64) -> Result<Value, ApiError> {
-    to_value(grants_of(conn, "user_id", user_id)?)
+    to_value(roles::grant_views(conn, Holder::User(user_id))?)
 }

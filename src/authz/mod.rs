@@ -45,37 +45,9 @@ pub use index::{AccountInfo, Index};
 pub use resource_id::{MAX_RESOURCE_ID_LEN, ResourceIdError, validate_resource_id};
 pub use selector::{MAX_GLOB_DEEP, MAX_GLOB_SEGMENTS, MAX_SELECTOR_LEN, Selector, SelectorError, is_valid_group_name};
 
-/// The kind of access a check asks for. Write does not imply read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Access {
-    Read = 0,
-    Write = 1,
-}
-
-impl Access {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Access::Read => "read",
-            Access::Write => "write",
-        }
-    }
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a grant does when it matches. Deny wins over allow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Effect {
-    #[default]
-    Allow,
-    Deny,
-}
+/// The kind of access a check asks for, and what a grant does: the contract's words (write does
+/// not imply read; deny wins over allow).
+pub use crate::contract::policy::{Access, Effect};
 
 /// One grant: a permission, the accesses it covers, the resources it covers, and its effect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,4 +216,95 @@ pub struct Matched {
 pub struct Explanation {
     pub decision: Decision,
     pub matched: Vec<Matched>,
+}
+
+/// The engine's answers in the contract's words. The engine keeps its own types: they share role
+/// names with the index and allocate nothing on the hot path; these conversions run once per
+/// answer that leaves the daemon.
+mod answer {
+    use super::{Decision, DenyReason, Explanation, Grant, GrantOrigin, GrantRef, Matched};
+    use crate::contract::policy as wire;
+
+    impl From<&GrantOrigin> for wire::GrantOrigin {
+        fn from(o: &GrantOrigin) -> wire::GrantOrigin {
+            match o {
+                GrantOrigin::Role { id, name } => wire::GrantOrigin::Role { id: *id, name: name.to_string() },
+                GrantOrigin::Direct => wire::GrantOrigin::Direct,
+            }
+        }
+    }
+
+    impl From<&GrantRef> for wire::DecidingGrant {
+        fn from(g: &GrantRef) -> wire::DecidingGrant {
+            wire::DecidingGrant { grant_id: g.grant_id, origin: (&g.origin).into() }
+        }
+    }
+
+    impl From<&Decision> for wire::Decision {
+        fn from(d: &Decision) -> wire::Decision {
+            match d {
+                Decision::Allow(g) => wire::Decision::Allow(wire::Allowed::AllowedBy(g.into())),
+                Decision::Deny(reason) => wire::Decision::Deny(match reason {
+                    DenyReason::NoGrant => wire::Denied::NoGrant,
+                    DenyReason::DeniedBy(g) => wire::Denied::DeniedBy(g.into()),
+                    DenyReason::UnknownSubject => wire::Denied::UnknownSubject,
+                    DenyReason::AccountDisabled => wire::Denied::AccountDisabled,
+                    DenyReason::AccountExpired => wire::Denied::AccountExpired,
+                }),
+            }
+        }
+    }
+
+    impl From<&Grant> for wire::GrantRule {
+        fn from(g: &Grant) -> wire::GrantRule {
+            wire::GrantRule {
+                id: g.id,
+                permission: g.permission.clone(),
+                read: g.read,
+                write: g.write,
+                selector: g.selector.as_text(),
+                effect: g.effect,
+            }
+        }
+    }
+
+    impl From<&Matched> for wire::MatchedGrant {
+        fn from(m: &Matched) -> wire::MatchedGrant {
+            wire::MatchedGrant { grant: (&m.grant).into(), origin: (&m.origin).into(), decided: m.decided }
+        }
+    }
+
+    impl Explanation {
+        /// The grants that matched, as `authz.explain` lists them.
+        pub fn matched_grants(&self) -> Vec<wire::MatchedGrant> {
+            self.matched.iter().map(Into::into).collect()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::sync::Arc;
+
+        #[test]
+        fn the_engine_and_the_wire_say_the_same() {
+            // The engine's own JSON is what the wire said before the contract had types.
+            let g = GrantRef { grant_id: 9, origin: GrantOrigin::Role { id: 2, name: Arc::from("operators") } };
+            for d in [
+                Decision::Allow(g.clone()),
+                Decision::Deny(DenyReason::DeniedBy(g)),
+                Decision::Deny(DenyReason::NoGrant),
+                Decision::Deny(DenyReason::AccountDisabled),
+            ] {
+                let engine = serde_json::to_value(&d).unwrap();
+                let mut wire = serde_json::to_value(wire::Decision::from(&d)).unwrap();
+                if d.is_allowed() {
+                    // Added on the wire: an allow says its reason too.
+                    assert_eq!(wire["reason"], "allowed_by");
+                    wire.as_object_mut().unwrap().remove("reason");
+                }
+                assert_eq!(engine, wire);
+            }
+        }
+    }
 }

@@ -206,13 +206,13 @@ pub fn user(global: &Global, cmd: UserCommand) -> Result<Value, CliError> {
             })
         }
         UserCommand::CopyRoles { from, to, replace } => {
-            connect()?.call("user.copy_roles", json!({ "from": from, "to": to, "replace": replace }))
+            connect()?.send(&crate::contract::policy::UserCopyRoles { from, to, replace })
         }
         UserCommand::Grant { name, grant } => {
-            connect()?.call("role.grant", super::authz::grant_params(("user", name), grant)?)
+            connect()?.send(&super::authz::grant_request(super::authz::Holder::User(name), grant)?)
         }
         UserCommand::Revoke { name, revoke } => {
-            connect()?.call("role.revoke", super::authz::revoke_params(("user", name), revoke))
+            connect()?.send(&super::authz::revoke_request(super::authz::Holder::User(name), revoke))
         }
         UserCommand::Disable { name } => connect()?.send(&UserDisable { name }),
         UserCommand::Enable { name } => connect()?.send(&UserEnable { name }),

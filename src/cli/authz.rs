@@ -2,8 +2,14 @@
 //! `check` exits 0 when allowed and 1 when denied, so scripts can test it like `grep -q`.
 
 use super::{CliError, Client, Global};
+use crate::contract::Method;
+use crate::contract::policy::{
+    Access, Answer, AuthzCheck, AuthzExplain, AuthzWhoCan, GroupAdd, GroupCreate, GroupDelete, GroupImport, GroupList,
+    GroupRemove, ResourceAdd, ResourceDelete, ResourceImport, ResourceList, RoleCreate, RoleDelete, RoleGrant,
+    RoleList, RoleRevoke, RoleShow,
+};
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug, Clone)]
@@ -144,95 +150,131 @@ fn read_file(path: &Path) -> Result<String, CliError> {
     std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
 }
 
-pub fn grant_params(holder: (&str, String), g: GrantArgs) -> Result<Value, CliError> {
-    let mut p = json!({
-        holder.0: holder.1,
-        "permission": g.permission,
-        "read": g.read,
-        "write": g.write,
-        "resources": g.resources,
-        "ignore_missing": g.ignore_missing,
-        "deny": g.deny,
-    });
-    if let Some(f) = g.resources_file {
-        p["resources_csv"] = json!(read_file(&f)?);
-    }
-    Ok(p)
+/// Who a grant or a revoke is for.
+#[derive(Debug, Clone)]
+pub enum Holder {
+    Role(String),
+    User(String),
 }
 
-pub fn revoke_params(holder: (&str, String), r: RevokeArgs) -> Value {
-    json!({ holder.0: holder.1, "permission": r.permission, "resources": r.resources, "id": r.id })
+impl Holder {
+    /// `(role, user)`, as `role.grant` and `role.revoke` take them.
+    fn split(self) -> (Option<String>, Option<String>) {
+        match self {
+            Holder::Role(r) => (Some(r), None),
+            Holder::User(u) => (None, Some(u)),
+        }
+    }
+}
+
+/// The `role.grant` request of `role grant` and `user grant`.
+pub fn grant_request(holder: Holder, g: GrantArgs) -> Result<RoleGrant, CliError> {
+    let (role, user) = holder.split();
+    let resources_csv = match g.resources_file {
+        Some(f) => Some(read_file(&f)?),
+        None => None,
+    };
+    Ok(RoleGrant {
+        role,
+        user,
+        permission: g.permission,
+        read: g.read,
+        write: g.write,
+        resources: g.resources,
+        resources_csv,
+        ignore_missing: g.ignore_missing,
+        deny: g.deny,
+    })
+}
+
+/// The `role.revoke` request of `role revoke` and `user revoke`.
+pub fn revoke_request(holder: Holder, r: RevokeArgs) -> RoleRevoke {
+    let (role, user) = holder.split();
+    RoleRevoke { role, user, id: r.id, permission: r.permission, resources: r.resources }
 }
 
 pub fn role(global: &Global, cmd: RoleCommand) -> Result<Value, CliError> {
-    let (method, params) = match cmd {
-        RoleCommand::Add { name, description } => ("role.create", json!({"name": name, "description": description})),
-        RoleCommand::List => ("role.list", Value::Null),
-        RoleCommand::Show { name } => ("role.show", json!({"name": name})),
-        RoleCommand::Delete { name } => ("role.delete", json!({"name": name})),
-        RoleCommand::Grant { role, grant } => ("role.grant", grant_params(("role", role), grant)?),
-        RoleCommand::Revoke { role, revoke } => ("role.revoke", revoke_params(("role", role), revoke)),
-    };
-    Client::connect(global)?.call(method, params)
+    match cmd {
+        RoleCommand::Add { name, description } => Client::connect(global)?.send(&RoleCreate { name, description }),
+        RoleCommand::List => Client::connect(global)?.send(&RoleList {}),
+        RoleCommand::Show { name } => Client::connect(global)?.send(&RoleShow { name }),
+        RoleCommand::Delete { name } => Client::connect(global)?.send(&RoleDelete { name }),
+        RoleCommand::Grant { role, grant } => {
+            let p = grant_request(Holder::Role(role), grant)?;
+            Client::connect(global)?.send(&p)
+        }
+        RoleCommand::Revoke { role, revoke } => {
+            Client::connect(global)?.send(&revoke_request(Holder::Role(role), revoke))
+        }
+    }
 }
 
 pub fn resource(global: &Global, cmd: ResourceCommand) -> Result<Value, CliError> {
-    let (method, params) = match cmd {
-        ResourceCommand::Add { id, kind, attributes } => {
-            let mut attrs = serde_json::Map::new();
-            for a in attributes {
+    match cmd {
+        ResourceCommand::Add { id, kind, attributes: pairs } => {
+            let mut attributes = serde_json::Map::new();
+            for a in pairs {
                 let (k, v) =
                     a.split_once('=').ok_or_else(|| CliError::Usage(format!("--attr {a:?}: use KEY=VALUE")))?;
-                attrs.insert(k.to_string(), json!(v));
+                attributes.insert(k.to_string(), Value::String(v.to_string()));
             }
-            ("resource.add", json!({"id": id, "kind": kind, "attributes": attrs}))
+            Client::connect(global)?.send(&ResourceAdd { id, kind, attributes })
         }
-        ResourceCommand::List { kind, group } => ("resource.list", json!({"kind": kind, "group": group})),
-        ResourceCommand::Delete { id } => ("resource.delete", json!({"id": id})),
-        ResourceCommand::Import { file } => ("resource.import", json!({"csv": read_file(&file)?})),
-    };
-    Client::connect(global)?.call(method, params)
+        ResourceCommand::List { kind, group } => Client::connect(global)?.send(&ResourceList { kind, group }),
+        ResourceCommand::Delete { id } => Client::connect(global)?.send(&ResourceDelete { id }),
+        ResourceCommand::Import { file } => {
+            let csv = read_file(&file)?;
+            Client::connect(global)?.send(&ResourceImport { csv })
+        }
+    }
 }
 
 pub fn group(global: &Global, cmd: GroupCommand) -> Result<Value, CliError> {
-    let (method, params) = match cmd {
-        GroupCommand::Add { name, description } => ("group.create", json!({"name": name, "description": description})),
-        GroupCommand::List => ("group.list", Value::Null),
+    match cmd {
+        GroupCommand::Add { name, description } => Client::connect(global)?.send(&GroupCreate { name, description }),
+        GroupCommand::List => Client::connect(global)?.send(&GroupList {}),
         GroupCommand::MemberAdd { group, resources, ignore_missing } => {
-            ("group.add", json!({"group": group, "resources": resources, "ignore_missing": ignore_missing}))
+            Client::connect(global)?.send(&GroupAdd { group, resources, csv: None, ignore_missing })
         }
         GroupCommand::MemberRemove { group, resources } => {
-            ("group.remove", json!({"group": group, "resources": resources}))
+            Client::connect(global)?.send(&GroupRemove { group, resources })
         }
         GroupCommand::Import { group, file, ignore_missing } => {
-            ("group.import", json!({"group": group, "csv": read_file(&file)?, "ignore_missing": ignore_missing}))
+            let csv = read_file(&file)?;
+            Client::connect(global)?.send(&GroupImport { group, csv, ignore_missing })
         }
-        GroupCommand::Delete { name } => ("group.delete", json!({"name": name})),
-    };
-    Client::connect(global)?.call(method, params)
+        GroupCommand::Delete { name } => Client::connect(global)?.send(&GroupDelete { name }),
+    }
 }
 
-fn question(q: &Question) -> Value {
-    json!({
-        "subject": q.subject,
-        "permission": q.permission,
-        "resource": q.resource,
-        "access": if q.write { "write" } else { "read" },
-    })
+fn access(write: bool) -> Access {
+    if write { Access::Write } else { Access::Read }
 }
 
 /// `check`: prints the decision; Err(Denied) makes the exit code 1.
 pub fn check(global: &Global, q: Question) -> Result<Value, CliError> {
-    let v = Client::connect(global)?.call("authz.check", question(&q))?;
-    if v["decision"] == "allow" { Ok(v) } else { Err(CliError::Denied(v)) }
+    let p = AuthzCheck {
+        subject: Some(q.subject),
+        permission: q.permission,
+        resource: q.resource,
+        access: access(q.write),
+    };
+    let v = Client::connect(global)?.send(&p)?;
+    let answer: Answer = serde_json::from_value(v.clone())
+        .map_err(|e| CliError::Failed(format!("unexpected reply to {}: {e}", AuthzCheck::NAME)))?;
+    if answer.decision.is_allowed() { Ok(v) } else { Err(CliError::Denied(v)) }
 }
 
 pub fn explain(global: &Global, q: Question) -> Result<Value, CliError> {
-    Client::connect(global)?.call("authz.explain", question(&q))
+    let p = AuthzExplain {
+        subject: Some(q.subject),
+        permission: q.permission,
+        resource: q.resource,
+        access: access(q.write),
+    };
+    Client::connect(global)?.send(&p)
 }
 
 pub fn who_can(global: &Global, permission: String, resource: String, write: bool) -> Result<Value, CliError> {
-    let access = if write { "write" } else { "read" };
-    Client::connect(global)?
-        .call("authz.who_can", json!({"permission": permission, "resource": resource, "access": access}))
+    Client::connect(global)?.send(&AuthzWhoCan { permission, resource, access: access(write) })
 }

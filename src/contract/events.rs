@@ -20,11 +20,18 @@ pub struct EventDoc {
     pub summary: &'static str,
     /// The payload's schema, its definitions kept in the generator.
     pub schema: fn(&mut SchemaGenerator) -> Schema,
+    /// The payload's schema on its own (draft 2020-12, its `$defs` inside).
+    pub root: fn() -> Schema,
 }
 
 /// The [`EventDoc`] of an event type.
 pub const fn doc<E: Event>() -> EventDoc {
-    EventDoc { name: E::NAME, summary: E::SUMMARY, schema: |g| g.subschema_for::<E>() }
+    EventDoc {
+        name: E::NAME,
+        summary: E::SUMMARY,
+        schema: |g| g.subschema_for::<E>(),
+        root: crate::contract::schema::<E>,
+    }
 }
 
 /// Every event, by family.

@@ -10,6 +10,8 @@ pub mod lock;
 pub mod migrations;
 pub mod outbox;
 pub mod policy;
+pub mod resources;
+pub mod roles;
 pub mod settings;
 
 use rusqlite::{Connection, OpenFlags, Transaction};

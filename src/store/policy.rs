@@ -1,5 +1,7 @@
-//! SQL for the policy model: roles, grants, role links of users and API keys, resources and
-//! resource groups. The in-memory index that answers checks is built from what this module loads.
+//! SQL for the policy model as the index reads it: [`load`] builds everything the in-memory index is
+//! compiled from (roles, grants, accounts, resource groups); beside it, the role links of users and
+//! API keys that the account methods change. Roles and grants as the `role.*` methods change them
+//! are in [`super::roles`], the inventory and groups in [`super::resources`].
 
 use crate::authz;
 use crate::protocol::ApiError;
@@ -34,6 +36,20 @@ pub fn clear_user_roles(tx: &Connection, user_id: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Takes roles from a user (those it does not hold are passed over).
+pub fn remove_user_roles(tx: &Connection, user_id: i64, role_ids: &[i64]) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached("DELETE FROM user_roles WHERE user_id = ?1 AND role_id = ?2")?;
+    for id in role_ids {
+        st.execute(params![user_id, id])?;
+    }
+    Ok(())
+}
+
+/// The id of the API key of this name.
+pub fn api_key_id(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT id FROM api_keys WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()
+}
+
 pub fn add_key_roles(tx: &Connection, key_id: i64, role_ids: &[i64]) -> rusqlite::Result<()> {
     let mut st = tx.prepare_cached("INSERT OR IGNORE INTO key_roles (key_id, role_id) VALUES (?1, ?2)")?;
     for id in role_ids {
@@ -52,7 +68,7 @@ pub fn user_role_names(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<
 
 /// One grant row as the engine reads it: `SELECT id, permission, can_read, can_write, selector, effect`.
 /// A selector the engine cannot read (written by an older version) is left out, with a warning.
-fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<authz::Grant>> {
+pub(super) fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<authz::Grant>> {
     let text: String = r.get(4)?;
     // Stored rows keep the rules they were written under: a deny written then must keep denying.
     let Ok(selector) = authz::Selector::parse_stored(&text) else {
@@ -72,16 +88,7 @@ fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<authz::Grant>> {
 
 /// The grants of one role.
 pub fn role_grants(conn: &Connection, role_id: i64) -> rusqlite::Result<Vec<authz::Grant>> {
-    grants_where(conn, "role_id = ?1", role_id)
-}
-
-/// Grants of a role or a user (`column` is `role_id` or `user_id`), optionally one grant id.
-pub fn grants_where(conn: &Connection, filter: &str, id: i64) -> rusqlite::Result<Vec<authz::Grant>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT id, permission, can_read, can_write, selector, effect FROM grants WHERE {filter} ORDER BY id"
-    ))?;
-    let rows = st.query_map([id], grant_row)?;
-    rows.filter_map(Result::transpose).collect()
+    super::roles::grants(conn, super::roles::Holder::Role(role_id))
 }
 
 /// Loads everything the authorization index is built from. Runs inside the transaction that changed
