@@ -227,16 +227,8 @@ pub fn resolve_token(conn: &Connection, text: &str) -> Result<(i64, i64), ApiErr
     Ok((user_id, id))
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ApiKey {
-    pub id: i64,
-    pub name: String,
-    pub owner: String,
-    pub master: bool,
-    pub roles: Vec<String>,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-}
+/// An API key as listed (never its secret).
+pub type ApiKey = crate::contract::accounts::KeyView;
 
 /// Creates an API key and returns `(id, secret)`; the secret is shown once.
 pub fn insert_key(

@@ -92,7 +92,7 @@ fn locked(r: LockRefusal) -> ApiError {
     ApiError::new(ErrorCode::SupervisorLocked, r.message).with("lock", lock)
 }
 
-pub fn check(ctx: &Ctx, caller: &Caller, p: AuthzCheck) -> Result<Answer, ApiError> {
+pub fn check(ctx: &Ctx, caller: &Caller, AuthzCheck(p): AuthzCheck) -> Result<Answer, ApiError> {
     check_resource(&p.resource)?;
     let subject = resolve(ctx, caller, p.subject.as_deref())?;
     let index = ctx.index();
@@ -104,7 +104,7 @@ pub fn check(ctx: &Ctx, caller: &Caller, p: AuthzCheck) -> Result<Answer, ApiErr
     Ok(Answer { subject: subject.name, permission: p.permission, resource: p.resource, access: p.access, decision })
 }
 
-pub fn explain(ctx: &Ctx, caller: &Caller, p: AuthzExplain) -> Result<Explanation, ApiError> {
+pub fn explain(ctx: &Ctx, caller: &Caller, AuthzExplain(p): AuthzExplain) -> Result<Explanation, ApiError> {
     check_resource(&p.resource)?;
     let subject = resolve(ctx, caller, p.subject.as_deref())?;
     let index = ctx.index();

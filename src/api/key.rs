@@ -47,19 +47,7 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: KeyCreate) -> Result<KeyCreated, Ap
 }
 
 pub fn list(ctx: &Ctx, _caller: &Caller, _: KeyList) -> Result<Vec<KeyView>, ApiError> {
-    let keys = accounts::list_keys(&ctx.store().conn)?;
-    Ok(keys
-        .into_iter()
-        .map(|k| KeyView {
-            id: k.id,
-            name: k.name,
-            owner: k.owner,
-            master: k.master,
-            roles: k.roles,
-            created_at: k.created_at,
-            expires_at: k.expires_at,
-        })
-        .collect())
+    Ok(accounts::list_keys(&ctx.store().conn)?)
 }
 
 pub fn revoke(ctx: &Ctx, caller: &Caller, p: KeyRevoke) -> Result<KeyRevoked, ApiError> {

@@ -251,14 +251,19 @@ fn access(write: bool) -> Access {
     if write { Access::Write } else { Access::Read }
 }
 
-/// `check`: prints the decision; Err(Denied) makes the exit code 1.
-pub fn check(global: &Global, q: Question) -> Result<Value, CliError> {
-    let p = AuthzCheck {
+/// The policy question of `check` and `explain`.
+fn ask(q: Question) -> crate::contract::policy::Question {
+    crate::contract::policy::Question {
         subject: Some(q.subject),
         permission: q.permission,
         resource: q.resource,
         access: access(q.write),
-    };
+    }
+}
+
+/// `check`: prints the decision; Err(Denied) makes the exit code 1.
+pub fn check(global: &Global, q: Question) -> Result<Value, CliError> {
+    let p = AuthzCheck(ask(q));
     let v = Client::connect(global)?.send(&p)?;
     let answer: Answer = serde_json::from_value(v.clone())
         .map_err(|e| CliError::Failed(format!("unexpected reply to {}: {e}", AuthzCheck::NAME)))?;
@@ -266,12 +271,7 @@ pub fn check(global: &Global, q: Question) -> Result<Value, CliError> {
 }
 
 pub fn explain(global: &Global, q: Question) -> Result<Value, CliError> {
-    let p = AuthzExplain {
-        subject: Some(q.subject),
-        permission: q.permission,
-        resource: q.resource,
-        access: access(q.write),
-    };
+    let p = AuthzExplain(ask(q));
     Client::connect(global)?.send(&p)
 }
 

@@ -508,12 +508,11 @@ crate::method!("group.delete", GroupDelete => Deleted);
 // ---------------------------------------------------------------------------------------------
 // authz.*
 
-/// `authz.check`: may a subject have this access to this resource under this permission? A write
-/// the grants allow but the supervisor lock refuses is answered with the `supervisor_locked` error
-/// (SPEC: every write-class decision fails while locked), not with a decision.
+/// A question to the policy: may a subject have this access to this resource under this
+/// permission?
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AuthzCheck {
+pub struct Question {
     /// A user name, or `key:NAME` for an API key; absent: the caller. Anyone but the caller needs
     /// `users.view`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -528,25 +527,20 @@ pub struct AuthzCheck {
     pub access: Access,
 }
 
+/// `authz.check`: the decision on a [`Question`]. A write the grants allow but the supervisor lock
+/// refuses is answered with the `supervisor_locked` error (SPEC: every write-class decision fails
+/// while locked), not with a decision.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct AuthzCheck(pub Question);
+
 crate::method!("authz.check", AuthzCheck => Answer);
 
 /// `authz.explain`: the decision of `authz.check`, with every grant that matched. A write the
 /// lock refuses is a decision here (`reason: supervisor_locked`, with what the grants said).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AuthzExplain {
-    /// A user name, or `key:NAME` for an API key; absent: the caller. Anyone but the caller needs
-    /// `users.view`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    /// The permission asked about.
-    pub permission: String,
-    /// A canonical resource id, or `*` for the gateway itself.
-    pub resource: String,
-    /// The access asked about.
-    #[serde(default)]
-    pub access: Access,
-}
+#[serde(transparent)]
+pub struct AuthzExplain(pub Question);
 
 crate::method!("authz.explain", AuthzExplain => Explanation);
 
