@@ -188,6 +188,15 @@ fn supervisor_terminates_a_session_and_the_removal_sticks() {
         )),
         1
     );
+    // The event and the control message name the supervisor in the one actor shape.
+    for topic in ["events/session.terminated".to_string(), format!("sessions/{id}/control")] {
+        let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+        let payload: String =
+            conn.query_row("SELECT payload FROM outbox WHERE topic = ?1", [&topic], |r| r.get(0)).unwrap();
+        let v: Value = serde_json::from_str(&payload).unwrap();
+        assert_eq!(v["by"], json!({"u": "night", "key_id": null}), "{topic}: {v}");
+        assert_eq!(v["reason"], "stuck client on panel 1", "{topic}: {v}");
+    }
 
     // That right and nothing more.
     let (code, v) = common::as_token(&d, &sup, &["settings", "set", "plant.name", "x"]);

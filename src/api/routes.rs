@@ -243,24 +243,34 @@ pub const ROUTES: &[Route] = &[
     raw_route!("authz.who_can", Permission("users.view"), authz::who_can, "every live account that passes"),
     raw_route!("settings.get", Account, settings::get, "runtime settings"),
     writes(raw_route!("settings.set", Permission("settings.manage"), settings::set, "change a runtime setting")),
-    raw_route!("session.open", Open, session::open, "open an HMI session and take a licence seat"),
-    raw_route!("session.heartbeat", Open, session::heartbeat, "keep the caller's session alive"),
-    raw_route!("session.close", Open, session::close, "end the caller's session and free its seat"),
-    raw_route!("session.list", Permission("sessions.view"), session::list, "live (and recently ended) sessions"),
-    raw_route!(
-        "session.terminate",
-        Permission("sessions.terminate"),
-        session::terminate,
-        "end another client's session"
+    route!(
+        Open,
+        session::open,
+        "open an HMI session and take a licence seat",
+        [Unauthenticated, SessionTerminated, LicenseLimitReached]
     ),
-    raw_route!(
-        "supervisor.lock",
+    route!(
+        Open,
+        session::heartbeat,
+        "keep the caller's session alive",
+        [Unauthenticated, SessionTerminated, SessionExpired, AccountDisabled]
+    ),
+    route!(
+        Open,
+        session::close,
+        "end the caller's session and free its seat",
+        [Unauthenticated, SessionTerminated, SessionExpired, AccountDisabled]
+    ),
+    route!(Permission("sessions.view"), session::list, "live (and recently ended) sessions"),
+    route!(Permission("sessions.terminate"), session::terminate, "end another client's session", [NotFound, Conflict]),
+    route!(
         Permission("supervisor.lock"),
         supervisor::lock,
-        "set or replace the supervisor lock"
+        "set or replace the supervisor lock",
+        [NotFound, SupervisorLocked]
     ),
-    raw_route!("supervisor.unlock", Permission("supervisor.lock"), supervisor::unlock, "clear the supervisor lock"),
-    raw_route!("supervisor.message", Permission("supervisor.broadcast"), supervisor::message, "broadcast to every HMI"),
+    route!(Permission("supervisor.lock"), supervisor::unlock, "clear the supervisor lock", [SupervisorLocked]),
+    route!(Permission("supervisor.broadcast"), supervisor::message, "broadcast to every HMI"),
 ];
 
 /// The route of a method name.

@@ -1,11 +1,12 @@
-//! `gatewarden session ...`: what a supervisor does at the console (list, terminate), and what a
-//! script does to act as an HMI client (open, heartbeat, close).
+//! `gatewarden session ...`: what a supervisor does at the console (list, terminate), and what
+//! a script does to act as an HMI client (open, heartbeat, close).
 
 use super::accounts::{read_secret, stdin_lines};
 use super::{CliError, Client, Global};
+use crate::contract::sessions::{SessionClose, SessionHeartbeat, SessionList, SessionOpen, SessionTerminate};
 use crate::protocol::Auth;
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Subcommand, Debug)]
 pub enum SessionCommand {
@@ -50,36 +51,25 @@ pub enum SessionCommand {
 }
 
 pub fn session(global: &Global, cmd: SessionCommand) -> Result<Value, CliError> {
-    let (method, params, auth) = match cmd {
-        SessionCommand::List { all, limit } => ("session.list", json!({ "all": all, "limit": limit }), None),
-        SessionCommand::Terminate { session_id, reason } => {
-            ("session.terminate", json!({ "session_id": session_id, "reason": reason }), None)
+    // The password before connecting: a connection that sends nothing while someone types is closed.
+    let auth = match &cmd {
+        SessionCommand::Open { user: Some(user), password_stdin, .. } => {
+            let password = read_secret(*password_stdin, "Password", &mut stdin_lines())?;
+            Some(Auth::Password { user: user.clone(), password })
         }
-        SessionCommand::Open { user, password_stdin, client_type, project, host, address } => {
-            let auth = match user {
-                Some(user) => {
-                    let password = read_secret(password_stdin, "Password", &mut stdin_lines())?;
-                    Some(Auth::Password { user, password })
-                }
-                None => None,
-            };
-            let p = json!({ "type": client_type, "project": project, "host": host, "address": address });
-            ("session.open", p, auth)
-        }
-        SessionCommand::Heartbeat => ("session.heartbeat", Value::Null, None),
-        SessionCommand::Close => ("session.close", Value::Null, None),
+        _ => None,
     };
     let mut client = Client::connect(global)?;
     if let Some(auth) = auth {
         client = client.with_auth(auth);
     }
-    client.call(method, strip_nulls(params))
-}
-
-/// Leaves out options that were not given, so the daemon applies its own defaults.
-fn strip_nulls(mut v: Value) -> Value {
-    if let Value::Object(m) = &mut v {
-        m.retain(|_, v| !v.is_null());
+    match cmd {
+        SessionCommand::List { all, limit } => client.send(&SessionList { all, limit }),
+        SessionCommand::Terminate { session_id, reason } => client.send(&SessionTerminate { session_id, reason }),
+        SessionCommand::Open { client_type, project, host, address, .. } => {
+            client.send(&SessionOpen { client_type, project, host, address })
+        }
+        SessionCommand::Heartbeat => client.send(&SessionHeartbeat::default()),
+        SessionCommand::Close => client.send(&SessionClose::default()),
     }
-    v
 }

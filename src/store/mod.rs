@@ -10,6 +10,7 @@ pub mod lock;
 pub mod migrations;
 pub mod outbox;
 pub mod policy;
+pub mod sessions;
 
 use rusqlite::{Connection, OpenFlags, Transaction};
 use std::path::{Path, PathBuf};
