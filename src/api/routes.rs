@@ -256,6 +256,12 @@ pub const ROUTES: &[Route] = &[
         [Unauthenticated, SessionTerminated, SessionExpired, AccountDisabled]
     ),
     route!(
+        OwnOr("sessions.view"),
+        session::show,
+        "the caller's own session and its seat's pool (any session with sessions.view)",
+        [NotFound]
+    ),
+    route!(
         Open,
         session::close,
         "end the caller's session and free its seat",

@@ -1,17 +1,17 @@
-//! `session.open|heartbeat|close|list|terminate`: HMI client sessions as methods. Each handler
+//! `session.open|heartbeat|close|list|terminate|show`: HMI client sessions as methods. Each handler
 //! parses, authorizes, calls [`crate::sessions`] inside [`Ctx::write_sessions`] (the store lock, one
 //! transaction and the session table, undone together) and presents the result. Also the session
 //! token's side of authentication ([`resolve`]), since it asks [`super::auth::live`].
 //!
 //! Every request authenticated with a session token counts as a heartbeat of its session (in
-//! memory; `license.persist_interval` batches reach the file).
+//! memory; `license.persist_interval` batches reach the file), `session.show` included.
 
 use super::{Caller, Ctx, Principal};
 use crate::accounts::secret;
 use crate::contract::Method;
 use crate::contract::sessions::{
-    CloseReply, HeartbeatReply, OpenReply, SessionClose, SessionHeartbeat, SessionList, SessionOpen, SessionTerminate,
-    SessionView, TerminateReply,
+    CloseReply, HeartbeatReply, OpenReply, SessionClose, SessionHeartbeat, SessionList, SessionOpen, SessionShow,
+    SessionShowReply, SessionTerminate, SessionView, TerminateReply,
 };
 use crate::protocol::ApiError;
 use crate::sessions::lifecycle::{self, ClientInfo, Opener};
@@ -123,4 +123,29 @@ pub fn terminate(ctx: &Ctx, caller: &Caller, p: SessionTerminate) -> Result<Term
         ctx.write_sessions(|tx, table| lifecycle::terminate(tx, table, &config, id, &actor, reason.as_deref()))?;
     tracing::info!(session = id, user = %done.user, by = %actor.who.describe(), reason = reason.as_deref().unwrap_or(""), "session terminated");
     Ok(done)
+}
+
+/// The caller's own session (by its session token), or any session with `sessions.view`.
+pub fn show(ctx: &Ctx, caller: &Caller, p: SessionShow) -> Result<SessionShowReply, ApiError> {
+    let id = match (p.session_id, caller.session) {
+        (None, Some(own)) => own,
+        (Some(id), Some(own)) if id == own => own,
+        (Some(id), _) => {
+            ctx.authorize_for(caller, "sessions.view", SessionShow::NAME)?;
+            id
+        }
+        (None, None) => {
+            return Err(ApiError::unauthenticated(format!(
+                "{} without session_id shows the caller's own session: authenticate with its session token \
+                 (auth {{\"token\": \"gws_...\"}})",
+                SessionShow::NAME
+            )));
+        }
+    };
+    let config = ctx.config();
+    if let Some(shown) = lifecycle::show_live(&ctx.sessions(), &config, id) {
+        return Ok(shown);
+    }
+    lifecycle::show_ended(&ctx.store().conn, &config, id)?
+        .ok_or_else(|| ApiError::not_found(format!("no session {id}")))
 }

@@ -1,9 +1,11 @@
-//! `gatewarden session ...`: what a supervisor does at the console (list, terminate), and what
-//! a script does to act as an HMI client (open, heartbeat, close).
+//! `gatewarden session ...`: what a supervisor does at the console (list, show, terminate), and what
+//! a script does to act as an HMI client (open, heartbeat, close, show its own session).
 
 use super::accounts::{read_secret, stdin_lines};
 use super::{CliError, Client, Global};
-use crate::contract::sessions::{SessionClose, SessionHeartbeat, SessionList, SessionOpen, SessionTerminate};
+use crate::contract::sessions::{
+    SessionClose, SessionHeartbeat, SessionList, SessionOpen, SessionShow, SessionTerminate,
+};
 use crate::protocol::Auth;
 use clap::Subcommand;
 use serde_json::Value;
@@ -17,6 +19,12 @@ pub enum SessionCommand {
         all: bool,
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
+    },
+    /// One session with its timing and its seat's pool: without ID, the session of --token (a gws_
+    /// session token); another one needs sessions.view
+    Show {
+        #[arg(value_name = "ID")]
+        session_id: Option<i64>,
     },
     /// End a client's session now and free its seat (needs sessions.terminate)
     Terminate {
@@ -65,6 +73,7 @@ pub fn session(global: &Global, cmd: SessionCommand) -> Result<Value, CliError> 
     }
     match cmd {
         SessionCommand::List { all, limit } => client.send(&SessionList { all, limit }),
+        SessionCommand::Show { session_id } => client.send(&SessionShow { session_id }),
         SessionCommand::Terminate { session_id, reason } => client.send(&SessionTerminate { session_id, reason }),
         SessionCommand::Open { client_type, project, host, address, .. } => {
             client.send(&SessionOpen { client_type, project, host, address })

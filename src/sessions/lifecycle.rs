@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::contract::Method;
 use crate::contract::sessions::{
     CloseReply, ControlAction, ControlMessage, OpenReply, SessionClosed, SessionEnd, SessionExpired, SessionOpen,
-    SessionOpened, SessionState, SessionTerminated, TerminateReply,
+    SessionOpened, SessionShowReply, SessionState, SessionTerminated, TerminateReply,
 };
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Actor, Outcome};
@@ -437,6 +437,32 @@ pub fn not_live(conn: &Connection, id: i64, body: &str) -> rusqlite::Result<ApiE
 /// The refusal of a session token that names no session of ours.
 pub fn invalid_token() -> ApiError {
     ApiError::unauthenticated("session token is not valid: open a new session")
+}
+
+/// A live session with its timing and the figures of its seat's pool, if `id` is live.
+pub fn show_live(table: &Table, config: &Config, id: i64) -> Option<SessionShowReply> {
+    let live = table.get(id)?;
+    let timeout = config.license.heartbeat_timeout.0;
+    let left = timeout.saturating_sub(live.beat.elapsed());
+    let pool = seats::pools(config, table, |p| p == live.pool.as_deref()).into_iter().next();
+    Some(SessionShowReply {
+        session: table.view(live),
+        heartbeat_s: heartbeat_s(&config.license),
+        timeout_s: timeout.as_secs(),
+        expires_at: Some(now_ms() + left.as_millis() as i64),
+        seat_pool: pool,
+    })
+}
+
+/// An ended session, from the file.
+pub fn show_ended(conn: &Connection, config: &Config, id: i64) -> rusqlite::Result<Option<SessionShowReply>> {
+    Ok(rows::ended(conn, id)?.map(|session| SessionShowReply {
+        session,
+        heartbeat_s: heartbeat_s(&config.license),
+        timeout_s: config.license.heartbeat_timeout.0.as_secs(),
+        expires_at: None,
+        seat_pool: None,
+    }))
 }
 
 /// Writes the heartbeats seen since the last call in one transaction. `table` locks the session

@@ -164,6 +164,12 @@ pub fn list_ended(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Session
     .collect()
 }
 
+/// One ended session.
+pub fn ended(conn: &Connection, id: i64) -> rusqlite::Result<Option<SessionView>> {
+    conn.query_row(&format!("SELECT {VIEW_COLUMNS} FROM sessions WHERE id = ?1 AND state <> 'open'"), [id], view_row)
+        .optional()
+}
+
 /// Writes heartbeats: `(id, last_seen)` of open sessions.
 pub fn write_last_seen(tx: &Connection, rows: &[(i64, i64)]) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached("UPDATE sessions SET last_seen = ?2 WHERE id = ?1 AND state = 'open'")?;
