@@ -30,7 +30,7 @@ fn expectation(method: &str) -> Option<(Value, &'static str)> {
         "resource.list" | "group.list" => (json!({}), "ok"),
         "session.open" => (json!({"type": "hmi", "host": "panel-1"}), "ok"),
         // Session methods act on the caller's own session: without one, there is nothing to act on.
-        "session.heartbeat" | "session.close" => (json!({}), "unauthenticated"),
+        "session.heartbeat" | "session.close" | "session.show" => (json!({}), "unauthenticated"),
         // Privileged.
         "audit.list" => (json!({}), forbidden),
         "user.create" => (json!({"name": "x1", "password": PW}), forbidden),

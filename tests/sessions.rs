@@ -188,6 +188,15 @@ fn supervisor_terminates_a_session_and_the_removal_sticks() {
         )),
         1
     );
+    // The event and the control message name the supervisor in the one actor shape.
+    for topic in ["events/session.terminated".to_string(), format!("sessions/{id}/control")] {
+        let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+        let payload: String =
+            conn.query_row("SELECT payload FROM outbox WHERE topic = ?1", [&topic], |r| r.get(0)).unwrap();
+        let v: Value = serde_json::from_str(&payload).unwrap();
+        assert_eq!(v["by"], json!({"u": "night", "key_id": null}), "{topic}: {v}");
+        assert_eq!(v["reason"], "stuck client on panel 1", "{topic}: {v}");
+    }
 
     // That right and nothing more.
     let (code, v) = common::as_token(&d, &sup, &["settings", "set", "plant.name", "x"]);
@@ -326,4 +335,63 @@ fn ended_sessions_are_pruned_by_the_retention_count() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(d.sql_count(&format!("SELECT count(*) FROM sessions WHERE id = {id} AND state = 'open'")), 1);
+}
+
+#[test]
+fn a_panel_sees_its_own_session_and_seat_with_its_token_but_not_another_users() {
+    let d = Daemon::start_with("[license]\nseats = 3\nreserved = { supervisor = 1 }\nheartbeat_timeout = \"30s\"");
+    common::user(&d, "op1", &[]);
+    common::user(&d, "op2", &[]);
+    common::user(&d, "boss", &["supervisor"]);
+    // The HMI speaks the socket protocol on one connection: open, then ask with its session token.
+    let mut hmi = d.connect().unwrap();
+    let r = hmi.send(&json!({"id": 1, "method": "session.open", "auth": pw("op1"),
+                             "params": {"type": "hmi", "project": "line1", "host": "panel-1"}}));
+    let id = r["result"]["session_id"].as_i64().unwrap_or_else(|| panic!("{r}"));
+    let token = r["result"]["token"].as_str().unwrap().to_string();
+    let (other, _) = opened(&d, "op2", "panel-2");
+
+    let r = hmi.send(&json!({"id": 2, "method": "session.show", "params": {}, "auth": {"token": token}}));
+    let s = &r["result"];
+    assert_eq!(
+        (s["session_id"].as_i64(), s["user"].as_str(), s["type"].as_str(), s["host"].as_str(), s["state"].as_str()),
+        (Some(id), Some("op1"), Some("hmi"), Some("panel-1"), Some("open")),
+        "{r}"
+    );
+    assert_eq!(s["pool"], Value::Null, "{r}");
+    // Its pool is the general one: two seats, both taken by op1 and op2.
+    assert_eq!(s["seat_pool"], json!({"pool": null, "seats": 2, "in_use": 2, "free": 0}), "{r}");
+    assert_eq!((s["heartbeat_s"].as_u64(), s["timeout_s"].as_u64()), (Some(10), Some(30)), "{r}");
+    let expires = s["expires_at"].as_i64().unwrap();
+    assert!(expires > s["last_seen_at"].as_i64().unwrap() + 25_000, "{r}");
+    // Naming its own id is the same question.
+    let r =
+        hmi.send(&json!({"id": 3, "method": "session.show", "params": {"session_id": id}, "auth": {"token": token}}));
+    assert_eq!(r["result"]["session_id"], id, "{r}");
+
+    // Another user's session: forbidden without sessions.view, and nothing about it in the refusal.
+    let r = hmi
+        .send(&json!({"id": 4, "method": "session.show", "params": {"session_id": other}, "auth": {"token": token}}));
+    assert_eq!(err_code(&r), "forbidden", "{r}");
+    assert!(!r.to_string().contains("op2") && !r.to_string().contains("panel-2"), "{r}");
+    // Without a session token there is no own session to show.
+    let login = common::token(&d, "op1");
+    let r = d.call_auth("session.show", json!({}), json!({"token": login}));
+    assert_eq!(err_code(&r), "unauthenticated", "{r}");
+
+    // A supervisor sees any session, from the CLI too; an ended one without its seat.
+    let sup = common::token(&d, "boss");
+    let (code, v) = common::as_token(&d, &sup, &["session", "show", &other.to_string()]);
+    assert_eq!((code, v["user"].as_str(), v["shared_seat"].as_bool()), (0, Some("op2"), Some(false)), "{v}");
+    d.ok(&["session", "terminate", &other.to_string(), "--reason", "panel swap"]);
+    let (code, v) = common::as_token(&d, &sup, &["session", "show", &other.to_string()]);
+    assert_eq!((code, v["state"].as_str(), v["reason"].as_str()), (0, Some("terminated"), Some("panel swap")), "{v}");
+    assert_eq!((&v["seat_pool"], &v["expires_at"]), (&Value::Null, &Value::Null), "{v}");
+    assert_eq!(v["ended_by"], json!({"u": "admin", "key_id": null}), "{v}");
+    let (code, v) = common::as_token(&d, &sup, &["session", "show", "99999"]);
+    assert_eq!((code, v["error"]["code"].as_str()), (1, Some("not_found")), "{v}");
+    // The panel's own, from the CLI with its session token; the seat op2 freed is free again.
+    let (code, v) = common::as_token(&d, &token, &["session", "show"]);
+    assert_eq!((code, v["session_id"].as_i64()), (0, Some(id)), "{v}");
+    assert_eq!(v["seat_pool"]["free"], 1, "{v}");
 }

@@ -194,9 +194,19 @@ fn a_lock_is_cleared_by_restart_unless_it_survives_restarts() {
     assert_eq!(d.ok(&["lock", "show"])["locked"], true);
     d.restart();
     assert_eq!(d.ok(&["lock", "show"])["locked"], false);
+    // Cleared by the daemon itself (nobody: `-`), and the event says why in its closed set.
     assert_eq!(
         d.sql_count(
-            "SELECT count(*) FROM audit WHERE action = 'supervisor.unlock' AND actor = '-' AND source = 'daemon'"
+            "SELECT count(*) FROM audit WHERE action = 'supervisor.unlock' AND actor = '-' AND source = 'daemon'
+             AND json_extract(detail, '$.cause') = 'restart'"
+        ),
+        1
+    );
+    assert_eq!(
+        d.sql_count(
+            "SELECT count(*) FROM outbox WHERE topic = 'events/supervisor.unlock'
+             AND json_extract(payload, '$.cause') = 'restart' AND json_extract(payload, '$.by.u') IS NULL
+             AND json_extract(payload, '$.lock.reason') = 'shift change'"
         ),
         1
     );
@@ -227,6 +237,13 @@ fn a_lock_with_expires_in_clears_itself_and_says_so() {
     assert_eq!((&e["actor"], &e["source"]), (&json!({"u": null, "key_id": null}), &json!("daemon")), "{e}");
     assert!(e["detail"].to_string().contains("expired"), "{e}");
     assert_eq!(d.sql_count("SELECT count(*) FROM outbox WHERE topic = 'supervisor/lock' AND payload = 'null'"), 1);
+    let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+    let event: String = conn
+        .query_row("SELECT payload FROM outbox WHERE topic = 'events/supervisor.unlock'", [], |r| r.get(0))
+        .unwrap();
+    let event: Value = serde_json::from_str(&event).unwrap();
+    assert_eq!((&event["by"], &event["cause"]), (&json!({"u": null, "key_id": null}), &json!("expired")), "{event}");
+    assert!(event.get("why").is_none(), "{event}");
 }
 
 #[test]

@@ -196,7 +196,7 @@ impl Ctx {
             if let Some(index) = &index {
                 // A change that killed a principal (account disabled, expired, deleted; key revoked)
                 // ends its sessions in the same transaction, whichever method made it.
-                session::end_dead(&tx, &mut table, &self.config(), index)?;
+                crate::sessions::end_dead(&tx, &mut table, &self.config(), index)?;
             }
             tx.commit()?;
             Ok((out, index))

@@ -133,22 +133,6 @@ pub mod typed {
     pub fn result<P: Method>(_: Handler<P>) -> Schema {
         schema::<P::Result>()
     }
-
-    type Raw = fn(&Ctx, &Caller, Value) -> Result<Value, ApiError>;
-
-    pub fn run_raw(method: &str, handler: Raw, ctx: &Ctx, caller: &Caller, params: &Value) -> Result<Value, ApiError> {
-        let p = if params.is_null() { Value::Object(Default::default()) } else { params.clone() };
-        let _ = method;
-        handler(ctx, caller, p)
-    }
-
-    pub fn params_raw(_: Raw) -> Schema {
-        schema::<Value>()
-    }
-
-    pub fn result_raw(_: Raw) -> Schema {
-        schema::<Value>()
-    }
 }
 
 /// `route!(needs, handler, "summary" [, [own error codes]])`: one [`Route`], its name, params and
@@ -164,24 +148,6 @@ macro_rules! route {
             run: |ctx, caller, params| typed::run($handler, ctx, caller, params),
             params: || typed::params($handler),
             result: || typed::result($handler),
-            summary: $summary,
-        }
-    };
-}
-
-/// Untyped (raw JSON params and result): only while a handler family is being moved to the
-/// contract's types.
-macro_rules! raw_route {
-    ($name:literal, $needs:expr, $handler:path, $summary:literal $(, [$($e:ident),* $(,)?])?) => {
-        Route {
-            name: $name,
-            needs: $needs,
-            write_class: false,
-            password: false,
-            own_errors: &[$($(ErrorCode::$e),*)?],
-            run: |ctx, caller, params| typed::run_raw($name, $handler, ctx, caller, params),
-            params: || typed::params_raw($handler),
-            result: || typed::result_raw($handler),
             summary: $summary,
         }
     };
@@ -273,24 +239,40 @@ pub const ROUTES: &[Route] = &[
     route!(Permission("users.view"), authz::who_can, "every live account that passes"),
     route!(Account, settings::get, "runtime settings", [NotFound]),
     writes(route!(Permission("settings.manage"), settings::set, "change a runtime setting")),
-    raw_route!("session.open", Open, session::open, "open an HMI session and take a licence seat"),
-    raw_route!("session.heartbeat", Open, session::heartbeat, "keep the caller's session alive"),
-    raw_route!("session.close", Open, session::close, "end the caller's session and free its seat"),
-    raw_route!("session.list", Permission("sessions.view"), session::list, "live (and recently ended) sessions"),
-    raw_route!(
-        "session.terminate",
-        Permission("sessions.terminate"),
-        session::terminate,
-        "end another client's session"
+    route!(
+        Open,
+        session::open,
+        "open an HMI session and take a licence seat",
+        [Unauthenticated, SessionTerminated, LicenseLimitReached]
     ),
-    raw_route!(
-        "supervisor.lock",
+    route!(
+        Open,
+        session::heartbeat,
+        "keep the caller's session alive",
+        [Unauthenticated, SessionTerminated, SessionExpired, AccountDisabled]
+    ),
+    route!(
+        OwnOr("sessions.view"),
+        session::show,
+        "the caller's own session and its seat's pool (any session with sessions.view)",
+        [NotFound]
+    ),
+    route!(
+        Open,
+        session::close,
+        "end the caller's session and free its seat",
+        [Unauthenticated, SessionTerminated, SessionExpired, AccountDisabled]
+    ),
+    route!(Permission("sessions.view"), session::list, "live (and recently ended) sessions"),
+    route!(Permission("sessions.terminate"), session::terminate, "end another client's session", [NotFound, Conflict]),
+    route!(
         Permission("supervisor.lock"),
         supervisor::lock,
-        "set or replace the supervisor lock"
+        "set or replace the supervisor lock",
+        [NotFound, SupervisorLocked]
     ),
-    raw_route!("supervisor.unlock", Permission("supervisor.lock"), supervisor::unlock, "clear the supervisor lock"),
-    raw_route!("supervisor.message", Permission("supervisor.broadcast"), supervisor::message, "broadcast to every HMI"),
+    route!(Permission("supervisor.lock"), supervisor::unlock, "clear the supervisor lock", [SupervisorLocked]),
+    route!(Permission("supervisor.broadcast"), supervisor::message, "broadcast to every HMI"),
 ];
 
 /// The route of a method name.

@@ -1,11 +1,14 @@
-//! `gatewarden session ...`: what a supervisor does at the console (list, terminate), and what a
-//! script does to act as an HMI client (open, heartbeat, close).
+//! `gatewarden session ...`: what a supervisor does at the console (list, show, terminate), and what
+//! a script does to act as an HMI client (open, heartbeat, close, show its own session).
 
 use super::accounts::{read_secret, stdin_lines};
 use super::{CliError, Client, Global};
+use crate::contract::sessions::{
+    SessionClose, SessionHeartbeat, SessionList, SessionOpen, SessionShow, SessionTerminate,
+};
 use crate::protocol::Auth;
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Subcommand, Debug)]
 pub enum SessionCommand {
@@ -16,6 +19,12 @@ pub enum SessionCommand {
         all: bool,
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
+    },
+    /// One session with its timing and its seat's pool: without ID, the session of --token (a gws_
+    /// session token); another one needs sessions.view
+    Show {
+        #[arg(value_name = "ID")]
+        session_id: Option<i64>,
     },
     /// End a client's session now and free its seat (needs sessions.terminate)
     Terminate {
@@ -50,36 +59,26 @@ pub enum SessionCommand {
 }
 
 pub fn session(global: &Global, cmd: SessionCommand) -> Result<Value, CliError> {
-    let (method, params, auth) = match cmd {
-        SessionCommand::List { all, limit } => ("session.list", json!({ "all": all, "limit": limit }), None),
-        SessionCommand::Terminate { session_id, reason } => {
-            ("session.terminate", json!({ "session_id": session_id, "reason": reason }), None)
+    // The password before connecting: a connection that sends nothing while someone types is closed.
+    let auth = match &cmd {
+        SessionCommand::Open { user: Some(user), password_stdin, .. } => {
+            let password = read_secret(*password_stdin, "Password", &mut stdin_lines())?;
+            Some(Auth::Password { user: user.clone(), password })
         }
-        SessionCommand::Open { user, password_stdin, client_type, project, host, address } => {
-            let auth = match user {
-                Some(user) => {
-                    let password = read_secret(password_stdin, "Password", &mut stdin_lines())?;
-                    Some(Auth::Password { user, password })
-                }
-                None => None,
-            };
-            let p = json!({ "type": client_type, "project": project, "host": host, "address": address });
-            ("session.open", p, auth)
-        }
-        SessionCommand::Heartbeat => ("session.heartbeat", Value::Null, None),
-        SessionCommand::Close => ("session.close", Value::Null, None),
+        _ => None,
     };
     let mut client = Client::connect(global)?;
     if let Some(auth) = auth {
         client = client.with_auth(auth);
     }
-    client.call(method, strip_nulls(params))
-}
-
-/// Leaves out options that were not given, so the daemon applies its own defaults.
-fn strip_nulls(mut v: Value) -> Value {
-    if let Value::Object(m) = &mut v {
-        m.retain(|_, v| !v.is_null());
+    match cmd {
+        SessionCommand::List { all, limit } => client.send(&SessionList { all, limit }),
+        SessionCommand::Show { session_id } => client.send(&SessionShow { session_id }),
+        SessionCommand::Terminate { session_id, reason } => client.send(&SessionTerminate { session_id, reason }),
+        SessionCommand::Open { client_type, project, host, address, .. } => {
+            client.send(&SessionOpen { client_type, project, host, address })
+        }
+        SessionCommand::Heartbeat => client.send(&SessionHeartbeat::default()),
+        SessionCommand::Close => client.send(&SessionClose::default()),
     }
-    v
 }

@@ -2,6 +2,7 @@
 
 use super::{CliError, Client, Global};
 use crate::config::parse_duration;
+use crate::contract::sessions::{Scope, Span, SupervisorLock, SupervisorMessage, SupervisorUnlock};
 use clap::{Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
@@ -36,15 +37,13 @@ pub enum ScopeArg {
 }
 
 impl ScopeArg {
-    /// The scope as the daemon's lock type writes it (`null`, `"k"`, `"u"`), not typed again here.
-    fn wire(self) -> Value {
-        use crate::supervisor::Scope;
-        let scope = match self {
+    /// The scope as the contract types it (`None`: any supervisor), not typed again here.
+    fn scope(self) -> Option<Scope> {
+        match self {
             ScopeArg::Any => None,
             ScopeArg::Key => Some(Scope::Key),
             ScopeArg::User => Some(Scope::User),
-        };
-        serde_json::to_value(scope).unwrap_or(Value::Null)
+        }
     }
 }
 
@@ -52,17 +51,13 @@ pub fn lock(global: &Global, cmd: LockCommand) -> Result<Value, CliError> {
     let mut client = Client::connect(global)?;
     match cmd {
         LockCommand::Set { lock_scope, unlock_scope, reason, expires_in } => {
-            let mut p = json!({ "l": lock_scope.wire(), "c": unlock_scope.wire() });
-            if let Some(r) = reason {
-                p["reason"] = json!(r);
-            }
-            if let Some(d) = expires_in {
-                let d = parse_duration(&d).map_err(|e| CliError::Usage(format!("--expires-in {d:?}: {e}")))?;
-                p["expires_in"] = json!(d.as_secs().max(1));
-            }
-            client.call("supervisor.lock", p)
+            let expires_in = expires_in
+                .map(|d| parse_duration(&d).map_err(|e| CliError::Usage(format!("--expires-in {d:?}: {e}"))))
+                .transpose()?
+                .map(|d| Span::Secs(d.as_secs().max(1)));
+            client.send(&SupervisorLock { l: lock_scope.scope(), c: unlock_scope.scope(), o: None, reason, expires_in })
         }
-        LockCommand::Clear => client.call("supervisor.unlock", Value::Null),
+        LockCommand::Clear => client.send(&SupervisorUnlock {}),
         LockCommand::Show => {
             let status = client.call("status", Value::Null)?;
             Ok(match status.get("supervisor_lock") {
@@ -74,5 +69,5 @@ pub fn lock(global: &Global, cmd: LockCommand) -> Result<Value, CliError> {
 }
 
 pub fn broadcast(global: &Global, text: String) -> Result<Value, CliError> {
-    Client::connect(global)?.call("supervisor.message", json!({ "text": text }))
+    Client::connect(global)?.send(&SupervisorMessage { text, sender: None })
 }

@@ -656,7 +656,7 @@ pub struct LockRefusal {
     /// For people: who holds the lock, why, and that writes are frozen.
     pub message: String,
     /// The lock (its owner is `lock.o`).
-    pub lock: SupervisorLock,
+    pub lock: super::sessions::LockState,
     /// Why the lock's `l` leaves the subject out.
     pub locked_out: LockedOut,
     /// What the grants alone decided.
@@ -671,35 +671,6 @@ pub enum LockedOut {
     NotSupervisor,
     /// A supervisor, but not the owner's key or user that the scope names.
     OtherOwner,
-}
-
-/// The supervisor lock as the wire shows it (SPEC "Supervisor lock"): in `status`, on the retained
-/// `supervisor/lock` topic and in a refusal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct SupervisorLock {
-    /// Who set it.
-    pub o: Actor,
-    /// Who may still write: any supervisor (null), the owner's API key or the owner user.
-    pub l: Option<LockScope>,
-    /// Who may clear or replace it, in the same terms.
-    pub c: Option<LockScope>,
-    /// When it was set (unix ms).
-    pub since: i64,
-    /// Why, for operators.
-    pub reason: Option<String>,
-    /// When it clears itself (unix ms); null: never.
-    pub expires_at: Option<i64>,
-}
-
-/// A scope of the supervisor lock beyond "any supervisor".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum LockScope {
-    /// The owner's API key.
-    #[serde(rename = "k")]
-    Key,
-    /// The owner user, authenticated as a user (not with a key).
-    #[serde(rename = "u")]
-    User,
 }
 
 /// One grant that matched an `authz.explain` question.
@@ -829,9 +800,9 @@ mod tests {
     fn a_lock_refusal_says_who_holds_the_lock_and_what_the_grants_said() {
         let refusal = LockRefusal {
             message: "supervisor lock by user boss: writes are frozen".into(),
-            lock: SupervisorLock {
+            lock: super::super::sessions::LockState {
                 o: Actor::user("boss"),
-                l: Some(LockScope::User),
+                l: Some(super::super::sessions::Scope::User),
                 c: None,
                 since: 1,
                 reason: None,

@@ -6,8 +6,9 @@
 
 pub mod logging;
 pub mod server;
+pub mod upkeep;
 
-use crate::api::{self, Ctx, Paths};
+use crate::api::{Ctx, Paths};
 use crate::config::{Config, ConfigError};
 use crate::store::{Store, StoreError};
 use sd_notify::NotifyState;
@@ -94,12 +95,12 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     let socket_path = paths.socket.clone();
     let ctx =
         Arc::new(Ctx::new(config, store, paths).map_err(|e| DaemonError::Setup(format!("loading the policy: {e}")))?);
-    match api::session::restore(&ctx) {
+    match upkeep::restore_sessions(&ctx) {
         Ok((0, 0)) => {}
         Ok((kept, expired)) => tracing::info!(kept, expired, "client sessions restored"),
         Err(e) => return Err(DaemonError::Setup(format!("restoring client sessions: {e}"))),
     }
-    match api::supervisor::restore(&ctx) {
+    match upkeep::restore_lock(&ctx) {
         Ok(Some(what)) => tracing::info!("{what}"),
         Ok(None) => {}
         Err(e) => return Err(DaemonError::Setup(format!("restoring the supervisor lock: {e}"))),
@@ -152,10 +153,10 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
             }
             _ = expiry.tick() => {
                 logging::flush_suppressed();
-                if let Err(e) = api::session::sweep(&ctx) {
+                if let Err(e) = upkeep::sweep_sessions(&ctx) {
                     tracing::warn!("session expiry failed: {e}");
                 }
-                if let Err(e) = api::supervisor::expire(&ctx) {
+                if let Err(e) = upkeep::expire_lock(&ctx) {
                     tracing::warn!("supervisor lock expiry failed: {e}");
                 }
                 // STATUS= follows seats and the lock within a second, sent only when it changed.
@@ -166,7 +167,7 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
                 }
             }
             _ = flush.tick() => { let _ = ctx.flush(); }
-            _ = persist.tick() => if let Err(e) = api::session::persist(&ctx) {
+            _ = persist.tick() => if let Err(e) = upkeep::persist_sessions(&ctx) {
                 tracing::warn!("writing session heartbeats failed: {e}");
             },
             _ = housekeeping.tick() => {
@@ -181,7 +182,7 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     let _ = server.await;
     // The last heartbeats, so sessions resume exactly where they were after the restart; the last
     // refusals and login counters.
-    if let Err(e) = api::session::persist(&ctx) {
+    if let Err(e) = upkeep::persist_sessions(&ctx) {
         tracing::warn!("writing session heartbeats failed: {e}");
     }
     let _ = ctx.flush();
@@ -374,7 +375,7 @@ fn prune_login_tokens(conn: &rusqlite::Connection, now_ms: i64) -> rusqlite::Res
 /// Periodic upkeep: retention of the audit trail, of ended sessions, of undelivered MQTT messages, and
 /// expired login tokens.
 fn housekeep(ctx: &Ctx) {
-    if let Err(e) = api::session::prune(ctx) {
+    if let Err(e) = upkeep::prune_sessions(ctx) {
         tracing::warn!("session retention failed: {e}");
     }
     let config = ctx.config();

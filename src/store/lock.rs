@@ -1,27 +1,34 @@
 //! SQL for the supervisor lock: at most one row (migration 4). The lock itself is
-//! [`crate::supervisor::Lock`]; whether it survives a restart is decided by `api::supervisor::restore`.
+//! [`crate::supervisor::Lock`]; whether it survives a restart is decided by
+//! [`crate::supervisor::restore`].
+//!
+//! Columns: `owner_user` and `owner_key` are the owner's user and API key *names* (the wire's `o.u`
+//! and `o.key_id`); `owner_user_id` and `owner_key_id` are their row ids (the lock's `user_id` and
+//! `key_row`), which never reach the wire.
 
-use crate::supervisor::{Lock, Owner, Scope};
+use crate::contract::Actor;
+use crate::supervisor::{Lock, LockState, Scope};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Replaces the stored lock (none: clears it), in the caller's transaction.
 pub fn store_lock(tx: &Connection, lock: Option<&Lock>) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM supervisor_lock", [])?;
     if let Some(k) = lock {
+        let s = &k.state;
         tx.execute(
             "INSERT INTO supervisor_lock (id, owner_user, owner_user_id, owner_key, owner_key_id, l, c, since,
                                           reason, expires_at)
              VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
-                k.o.u,
+                s.o.u,
                 k.user_id,
-                k.o.key_id,
-                k.key,
-                k.l.map(Scope::code),
-                k.c.map(Scope::code),
-                k.since,
-                k.reason,
-                k.expires_at
+                s.o.key_id,
+                k.key_row,
+                s.l.map(Scope::code),
+                s.c.map(Scope::code),
+                s.since,
+                s.reason,
+                s.expires_at
             ],
         )?;
     }
@@ -37,16 +44,23 @@ pub fn load_lock(conn: &Connection) -> rusqlite::Result<Option<Lock>> {
         [],
         |r| {
             Ok(Lock {
-                o: Owner { u: r.get(0)?, key_id: r.get(2)? },
+                state: LockState {
+                    o: Actor { u: r.get(0)?, key_id: r.get(2)? },
+                    l: scope(r.get(4)?),
+                    c: scope(r.get(5)?),
+                    since: r.get(6)?,
+                    reason: r.get(7)?,
+                    expires_at: r.get(8)?,
+                },
                 user_id: r.get(1)?,
-                key: r.get(3)?,
-                l: scope(r.get(4)?),
-                c: scope(r.get(5)?),
-                since: r.get(6)?,
-                reason: r.get(7)?,
-                expires_at: r.get(8)?,
+                key_row: r.get(3)?,
             })
         },
     )
     .optional()
+}
+
+/// The row id of the API key named `name` (a lock owner a master names).
+pub fn key_row(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("SELECT id FROM api_keys WHERE name = ?1", [name], |r| r.get(0)).optional()
 }

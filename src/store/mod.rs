@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod policy;
 pub mod resources;
 pub mod roles;
+pub mod sessions;
 pub mod settings;
 
 use rusqlite::{Connection, OpenFlags, Transaction};

@@ -1,4 +1,7 @@
-//! The live HMI client sessions and the licence seats they hold: plain in-memory data, no I/O.
+//! HMI client sessions and the licence seats they hold: the in-memory table (this file), the seat
+//! figures and pools ([`seats`]), and what happens to a session from open to end, across restarts
+//! ([`lifecycle`]). The SQL is [`crate::store::sessions`]'s; the methods are served by
+//! `api::session`, the daemon runs the sweep, persistence and restore.
 //!
 //! What must never happen:
 //! - **More seats in use than the licence allows.** A seat is only taken by [`Table::plan`] followed by
@@ -8,13 +11,23 @@
 //!   seats for holders of that role; everyone else shares `seats - sum(reserved)`.
 //! - **A flash write per heartbeat.** A beat only updates [`Live::beat`] and [`Live::last_seen_ms`]
 //!   here; the store writes `last_seen` in batches (`license.persist_interval`).
+//! - **Seats in memory that disagree with the file.** Every change runs in one transaction with the
+//!   table journaled ([`Table::begin`]), undone when the transaction does not commit.
 //!
 //! Seats: with `license.share_same_host`, the sessions of one user on one host share one seat
 //! ([`SeatKey::Host`]); otherwise (or with no host given) each session holds its own. A seat is held
 //! from a pool: the general pool, or the reserved pool of one role. A holder of a reserved role takes
 //! from its reserved pool first, so the general seats stay free for operators.
+//!
+//! Nothing here imports `api` or `daemon`: callers hand in the transaction, the table and the config.
+
+pub mod lifecycle;
+pub mod seats;
+
+pub use lifecycle::{End, end_dead, end_matching};
 
 use crate::accounts::Principal;
+use crate::contract::sessions::{SessionState, SessionView};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -49,6 +62,14 @@ pub struct Live {
     pub seat: SeatKey,
     /// The reserved role whose seat this session's seat came from; None for the general pool.
     pub pool: Option<String>,
+}
+
+impl Live {
+    /// Counts a heartbeat (or any request made with the session's token): memory only.
+    pub fn beat(&mut self) {
+        self.beat = Instant::now();
+        self.last_seen_ms = crate::store::now_ms();
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -219,6 +240,31 @@ impl Table {
             j.push(Undo::Removed(Box::new(live.clone())));
         }
         Some(live)
+    }
+
+    /// A live session as the methods show it.
+    pub fn view(&self, l: &Live) -> SessionView {
+        SessionView {
+            session_id: l.id,
+            user: l.user.clone(),
+            client_type: l.client_type.clone(),
+            project: l.project.clone(),
+            host: l.host.clone(),
+            address: l.address.clone(),
+            opened_at: l.opened_ms,
+            last_seen_at: l.last_seen_ms,
+            state: SessionState::Open,
+            shared_seat: self.shares_seat(l.id),
+            pool: l.pool.clone(),
+            ended_at: None,
+            ended_by: None,
+            reason: None,
+        }
+    }
+
+    /// Every live session as the methods show it, oldest first.
+    pub fn views(&self) -> Vec<SessionView> {
+        self.sessions().into_iter().map(|l| self.view(l)).collect()
     }
 
     /// Whether the session shares its seat with another live session.
