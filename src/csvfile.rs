@@ -133,13 +133,12 @@ fn parse(text: &str, attributes_allowed: bool) -> Result<Sheet, RowErrors> {
     let mut rows = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
     for record in records {
-        if rows.len() >= MAX_ROWS {
-            if let Ok(r) = &record
-                && r.fields.iter().any(|f| !f.trim().is_empty())
-            {
-                errors.push(r.line, format!("more than {MAX_ROWS} rows; split the file"));
-                break;
-            }
+        if rows.len() >= MAX_ROWS
+            && let Ok(r) = &record
+            && r.fields.iter().any(|f| !f.trim().is_empty())
+        {
+            errors.push(r.line, format!("more than {MAX_ROWS} rows; split the file"));
+            break;
         }
         if let Some(row) = row(record, &names, &seen, &mut errors) {
             seen.insert(row.id.clone(), row.line);

@@ -205,7 +205,7 @@ pub fn record_set(tx: &Connection, actor: &audit::Actor, new: &Lock, old: Option
     rows::store_lock(tx, Some(new))?;
     let detail = json!({"lock": new.state, "replaced": old.map(|o| &o.state)});
     audit::record(tx, actor, "supervisor.lock", None, Outcome::Ok, Some(&detail))?;
-    outbox::publish(tx, "supervisor/lock", &to_value(&new.state)?, true)?;
+    outbox::publish(tx, crate::contract::topics::SUPERVISOR_LOCK, &to_value(&new.state)?, true)?;
     outbox::emit(tx, &SupervisorLocked { lock: new.state.clone(), by: actor.who.clone() })?;
     Ok(())
 }
@@ -216,7 +216,7 @@ pub fn record_clear(tx: &Connection, actor: &audit::Actor, old: &Lock, cause: Un
     rows::store_lock(tx, None)?;
     let detail = json!({"lock": old.state, "cause": cause});
     audit::record(tx, actor, "supervisor.unlock", None, Outcome::Ok, Some(&detail))?;
-    outbox::publish(tx, "supervisor/lock", &Value::Null, true)?;
+    outbox::publish(tx, crate::contract::topics::SUPERVISOR_LOCK, &Value::Null, true)?;
     let event =
         SupervisorUnlocked { ts: crate::store::now_ms(), by: actor.who.clone(), cause, lock: old.state.clone() };
     outbox::emit(tx, &event)?;
@@ -246,7 +246,7 @@ pub fn restore(tx: &Connection, survives: bool, now: i64) -> rusqlite::Result<(O
 pub fn record_broadcast(tx: &Connection, actor: &audit::Actor, msg: &Broadcast) -> rusqlite::Result<()> {
     let payload = to_value(msg)?;
     audit::record(tx, actor, "supervisor.message", None, Outcome::Ok, Some(&payload))?;
-    outbox::publish(tx, "supervisor/message", &payload, false)?;
+    outbox::publish(tx, crate::contract::topics::SUPERVISOR_MESSAGE, &payload, false)?;
     outbox::emit(tx, msg)?;
     Ok(())
 }

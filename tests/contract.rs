@@ -214,7 +214,16 @@ fn every_method_answers_what_its_schema_declares() {
 
     c.ok("supervisor.lock", json!({"l": "u", "c": "u", "reason": "line 1 changeover", "expires_in": "2h"}));
     let night = Some(json!({"user": "night", "password": PW}));
-    c.ok_as("authz.check", json!({"permission": "tag.write", "resource": "line1/pump1", "access": "write"}), night);
+    let write = json!({"permission": "tag.write", "resource": "line1/pump1", "access": "write"});
+    c.refused("authz.check", write.clone(), night.clone(), "supervisor_locked");
+    let why = c.ok_as("authz.explain", write, night);
+    assert_eq!((&why["decision"], &why["reason"]), (&json!("deny"), &json!("supervisor_locked")), "{why}");
+    c.refused(
+        "settings.set",
+        json!({"key": "plant.name", "value": "x"}),
+        Some(json!({"user": "night", "password": PW})),
+        "forbidden",
+    );
     c.ok("supervisor.message", json!({"text": "Line 1 stops at 14:00"}));
     c.ok("status", json!({}));
     c.ok("supervisor.unlock", json!({}));
@@ -223,7 +232,8 @@ fn every_method_answers_what_its_schema_declares() {
     c.ok("resource.delete", json!({"id": "line1/pump3"}));
     c.ok("role.revoke", json!({"role": "spare", "permission": "tag.read"}));
     c.ok("role.delete", json!({"name": "spare"}));
-    c.refused("user.delete", json!({"name": "admin"}), None, "protected_account");
+    c.refused("user.delete", json!({"name": "admin"}), None, "self_delete");
+    c.refused("user.disable", json!({"name": "admin"}), None, "protected_account");
     c.ok("user.delete", json!({"name": "day"}));
     c.ok("audit.list", json!({"limit": 200}));
 

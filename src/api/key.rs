@@ -4,8 +4,8 @@
 //! be revoked by it (the ceiling). The secret is shown once, in the reply to `key.create`, and stored
 //! only as a digest.
 
+use super::Ctx;
 use super::auth::{Caller, Principal};
-use super::{Ctx, session};
 use crate::accounts;
 use crate::authz::SubjectKey;
 use crate::contract::Method;
@@ -59,7 +59,8 @@ pub fn revoke(ctx: &Ctx, caller: &Caller, p: KeyRevoke) -> Result<KeyRevoked, Ap
             return Err(ApiError::not_found(format!("no API key named {:?}", p.name)));
         };
         ctx.may_manage(caller, KeyRevoke::NAME, SubjectKey::Key(id), &format!("API key {}", p.name))?;
-        let ended = session::end_matching(tx, table, &config, |t| t.of_key(id), &caller.actor(), "API key revoked")?;
+        let ended =
+            crate::sessions::end_matching(tx, table, &config, |t| t.of_key(id), &caller.actor(), "API key revoked")?;
         tx.execute("DELETE FROM api_keys WHERE id = ?1", [id])?;
         let detail = json!({"sessions_terminated": ended});
         audit::record(tx, &caller.actor(), KeyRevoke::NAME, Some(&p.name), Outcome::Ok, Some(&detail))?;

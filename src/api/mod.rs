@@ -29,7 +29,6 @@ use crate::config::Config;
 use crate::protocol::{ApiError, Request};
 use crate::store::Store;
 use crate::store::policy;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -404,15 +403,6 @@ pub use routes::dispatch;
 pub fn params<T: DeserializeOwned>(method: &str, params: &Value) -> Result<T, ApiError> {
     let v = if params.is_null() { Value::Object(Default::default()) } else { params.clone() };
     serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("invalid params for {method}: {e}")))
-}
-
-/// For optional fields where `null` means "clear it" and absence means "leave it".
-pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Serializes a handler's result.

@@ -18,15 +18,6 @@ use crate::sessions::lifecycle::{self, ClientInfo, Opener};
 use crate::sessions::seats;
 use crate::store::sessions as rows;
 use crate::text::{self, Lines};
-use serde_json::Value;
-
-/// Policy-side changes end sessions through these (user disabled or deleted, key revoked).
-pub use crate::sessions::end_matching;
-
-/// The licence figures as `status` and the retained `license` topic carry them.
-pub fn license(config: &crate::config::Config, table: &crate::sessions::Table) -> Value {
-    serde_json::to_value(seats::license(config, table)).unwrap_or(Value::Null)
-}
 
 /// Finds the live session of a session token, and counts the request as a heartbeat. For a session
 /// that is no longer live, says why: `session_terminated`, `session_expired`.

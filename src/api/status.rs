@@ -45,18 +45,20 @@ pub fn status(ctx: &Ctx, caller: &Caller, _: StatusGet) -> Result<Status, ApiErr
             outbox_depth,
         },
         seats: Seats { limit: config.license.seats, in_use, reserved: config.license.reserved.clone(), sessions },
-        supervisor_lock: super::supervisor::status(ctx),
+        supervisor_lock: ctx.lock().map(|l| l.state.clone()),
     })
 }
 
 /// The retained state the MQTT bridge publishes on every ConnAck, so an HMI that connects later sees
 /// it at once: (topic below the site prefix, payload; `None` = empty retained payload, i.e. cleared).
 pub fn retained(ctx: &Ctx) -> Vec<(String, Option<Value>)> {
-    let config = ctx.config();
-    let license = super::session::license(&config, &ctx.sessions());
+    use crate::contract::topics::{self, LinkStatus, LinkWord};
+    let json = |v: Result<Value, serde_json::Error>| v.unwrap_or(Value::Null);
+    let online = LinkStatus { state: LinkWord::Online, version: Some(env!("CARGO_PKG_VERSION").into()) };
+    let license = crate::sessions::seats::license(&ctx.config(), &ctx.sessions());
     vec![
-        ("status".into(), Some(serde_json::json!({"state": "online", "version": env!("CARGO_PKG_VERSION")}))),
-        ("license".into(), Some(license)),
-        ("supervisor/lock".into(), super::supervisor::status(ctx)),
+        (topics::STATUS.into(), Some(json(serde_json::to_value(online)))),
+        (topics::LICENSE.into(), Some(json(serde_json::to_value(license)))),
+        (topics::SUPERVISOR_LOCK.into(), ctx.lock().map(|l| json(serde_json::to_value(&l.state)))),
     ]
 }

@@ -20,7 +20,6 @@ use crate::store::now_ms;
 use crate::supervisor::{self as domain, Broadcast, UnlockCause};
 pub use crate::supervisor::{Lock, LockState, Scope, Who};
 use crate::text::{self, Lines};
-use serde_json::Value;
 
 /// The lock's view of a subject of the policy (for `authz.check` about it).
 pub fn who_subject(ctx: &Ctx, subject: SubjectKey, superuser: bool) -> Who {
@@ -143,9 +142,4 @@ pub fn message(ctx: &Ctx, caller: &Caller, p: SupervisorMessage) -> Result<Broad
     let msg = Broadcast { sender, text, ts: now_ms() };
     ctx.write(|tx| domain::record_broadcast(tx, &caller.actor(), &msg))?;
     Ok(msg)
-}
-
-/// The lock as `status` shows it.
-pub fn status(ctx: &Ctx) -> Option<Value> {
-    ctx.lock().and_then(|l| serde_json::to_value(&l.state).ok())
 }

@@ -8,7 +8,7 @@
 //! read in the transaction that made it).
 
 use super::auth::{self, Caller, Credential, Principal};
-use super::{ADMIN_ID, Ctx, session};
+use super::{ADMIN_ID, Ctx};
 use crate::accounts::{self, User, password};
 use crate::authz::SubjectKey;
 use crate::contract::accounts::{
@@ -266,8 +266,14 @@ fn set_enabled(ctx: &Ctx, caller: &Caller, name: &str, enabled: bool) -> Result<
         let (revoked, ended) = if enabled {
             (0, 0)
         } else {
-            let ended =
-                session::end_matching(tx, table, &config, |t| t.of_user(u.id), &caller.actor(), "account disabled")?;
+            let ended = crate::sessions::end_matching(
+                tx,
+                table,
+                &config,
+                |t| t.of_user(u.id),
+                &caller.actor(),
+                "account disabled",
+            )?;
             (accounts::revoke_tokens(tx, u.id)?, ended)
         };
         let detail = json!({"tokens_revoked": revoked, "sessions_terminated": ended});
@@ -305,7 +311,8 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: UserDelete) -> Result<UserRemoved, 
         if tx.execute("DELETE FROM users WHERE id = ?1", [u.id])? == 0 {
             return Err(gone(&u.name));
         }
-        let ended = session::end_matching(tx, table, &config, |t| t.of_user(u.id), &caller.actor(), "account deleted")?;
+        let ended =
+            crate::sessions::end_matching(tx, table, &config, |t| t.of_user(u.id), &caller.actor(), "account deleted")?;
         let detail = json!({"sessions_terminated": ended});
         audit::record(tx, &caller.actor(), UserDelete::NAME, Some(&u.name), Outcome::Ok, Some(&detail))?;
         outbox::emit(tx, &UserDeleted { user: u.name.clone(), by: caller.actor().who })?;
@@ -349,8 +356,14 @@ pub fn set_password(ctx: &Ctx, caller: &Caller, p: UserSetPassword) -> Result<Pa
             return Err(gone(&u.name));
         }
         let revoked = accounts::revoke_tokens(tx, u.id)?;
-        let ended =
-            session::end_matching(tx, table, &config, |t| t.of_user(u.id), &caller.actor(), "password changed")?;
+        let ended = crate::sessions::end_matching(
+            tx,
+            table,
+            &config,
+            |t| t.of_user(u.id),
+            &caller.actor(),
+            "password changed",
+        )?;
         let detail = json!({"tokens_revoked": revoked, "sessions_terminated": ended});
         audit::record(tx, &caller.actor(), UserSetPassword::NAME, Some(&u.name), Outcome::Ok, Some(&detail))?;
         Ok((revoked, ended))

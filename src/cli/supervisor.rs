@@ -59,10 +59,10 @@ pub fn lock(global: &Global, cmd: LockCommand) -> Result<Value, CliError> {
         }
         LockCommand::Clear => client.send(&SupervisorUnlock {}),
         LockCommand::Show => {
-            let status = client.call("status", Value::Null)?;
-            Ok(match status.get("supervisor_lock") {
-                Some(l) if !l.is_null() => json!({ "locked": true, "lock": l }),
-                _ => json!({ "locked": false }),
+            let status = client.send_typed(&crate::contract::system::StatusGet {})?;
+            Ok(match status.supervisor_lock {
+                Some(l) => json!({ "locked": true, "lock": l }),
+                None => json!({ "locked": false }),
             })
         }
     }

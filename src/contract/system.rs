@@ -38,7 +38,7 @@ pub struct Status {
     pub seats: Seats,
     /// The supervisor lock, null when none is set (the same object as the retained
     /// `supervisor/lock` topic).
-    pub supervisor_lock: Option<Value>,
+    pub supervisor_lock: Option<super::sessions::LockState>,
 }
 
 /// The licence seats as `status` shows them.

@@ -91,7 +91,7 @@ pub fn all() -> Vec<Topic> {
             retained: true,
             qos: Qos::Fixed(1),
             summary: "the licence seats: limit, in use, free, reserved, and each pool; republished on every change",
-            payload: |g| g.subschema_for::<serde_json::Value>(),
+            payload: |g| g.subschema_for::<super::sessions::License>(),
         },
         Topic {
             id: "supervisor-lock",
@@ -100,7 +100,7 @@ pub fn all() -> Vec<Topic> {
             retained: true,
             qos: Qos::Fixed(1),
             summary: "the supervisor lock; an empty retained payload when none is set",
-            payload: |g| g.subschema_for::<serde_json::Value>(),
+            payload: |g| g.subschema_for::<super::sessions::LockState>(),
         },
         Topic {
             id: "supervisor-message",
@@ -109,7 +109,7 @@ pub fn all() -> Vec<Topic> {
             retained: false,
             qos: Qos::Configured,
             summary: "a supervisor's broadcast to every HMI",
-            payload: |g| g.subschema_for::<serde_json::Value>(),
+            payload: |g| g.subschema_for::<super::sessions::Broadcast>(),
         },
         Topic {
             id: "session-control",
@@ -118,7 +118,7 @@ pub fn all() -> Vec<Topic> {
             retained: false,
             qos: Qos::Configured,
             summary: "commands for one HMI session: terminate (the session has ended; its token is dead)",
-            payload: |g| g.subschema_for::<serde_json::Value>(),
+            payload: |g| g.subschema_for::<super::sessions::ControlMessage>(),
         },
         Topic {
             id: "rpc-request",

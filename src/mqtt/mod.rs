@@ -37,6 +37,7 @@ pub mod tls;
 use crate::api::run::{self, PasswordGate};
 use crate::api::{Ctx, LinkState, Origin};
 use crate::config::MqttConfig;
+use crate::contract::topics::{self, LinkStatus, LinkWord};
 use crate::logs::cut;
 use crate::store::outbox;
 use rumqttc::v5::mqttbytes::QoS;
@@ -45,7 +46,6 @@ use rumqttc::v5::mqttbytes::v5::{
 };
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
 use rumqttc::{Outgoing, TlsConfiguration, Transport};
-use serde_json::json;
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -109,8 +109,8 @@ fn options(m: &MqttConfig, prefix: &str, site: &str, max_request: usize) -> Resu
         };
         o.set_credentials(user.clone(), password);
     }
-    let will = serde_json::to_vec(&json!({"state": "offline"})).unwrap_or_default();
-    o.set_last_will(LastWill::new(format!("{prefix}/status"), will, QoS::AtLeastOnce, true, None));
+    let will = serde_json::to_vec(&LinkStatus { state: LinkWord::Offline, version: None }).unwrap_or_default();
+    o.set_last_will(LastWill::new(format!("{prefix}/{}", topics::STATUS), will, QoS::AtLeastOnce, true, None));
     // rumqttc refuses (and drops the connection on) any packet above this size, 10 KiB by default;
     // the broker, told in CONNECT, does not send us larger ones.
     let mut props = ConnectProperties::new();
@@ -284,8 +284,17 @@ impl Bridge {
             set_link(&self.ctx, "stopped", None);
             return;
         }
-        let offline = serde_json::to_vec(&json!({"state": "offline", "version": env!("CARGO_PKG_VERSION")}));
-        if self.publish(&format!("{}/status", self.prefix), QoS::AtLeastOnce, true, offline.unwrap_or_default(), None) {
+        let offline = serde_json::to_vec(&LinkStatus {
+            state: LinkWord::Offline,
+            version: Some(env!("CARGO_PKG_VERSION").into()),
+        });
+        if self.publish(
+            &format!("{}/{}", self.prefix, topics::STATUS),
+            QoS::AtLeastOnce,
+            true,
+            offline.unwrap_or_default(),
+            None,
+        ) {
             self.offline = OfflineState::Sent(None);
             if self.sent.back() == Some(&Sent::Other) {
                 self.sent.pop_back();

@@ -304,7 +304,7 @@ pub fn end(
                     reason: reason.map(str::to_string),
                     by: actor.who.clone(),
                 };
-                outbox::publish(tx, &format!("sessions/{id}/control"), &detail(&control)?, false)?
+                outbox::publish(tx, &crate::contract::topics::session_control(id), &detail(&control)?, false)?
             }
         };
     }

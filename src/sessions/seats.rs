@@ -51,7 +51,7 @@ pub fn pools(config: &Config, table: &Table, wanted: impl Fn(Option<&str>) -> bo
 pub fn publish(tx: &Connection, config: &Config, table: &Table) -> rusqlite::Result<()> {
     let payload = serde_json::to_value(license(config, table))
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    outbox::publish(tx, "license", &payload, true).map(|_| ())
+    outbox::publish(tx, crate::contract::topics::LICENSE, &payload, true).map(|_| ())
 }
 
 /// `license_limit_reached`, with the figures and the pools the caller (holding `roles`) may take a
