@@ -49,6 +49,13 @@ pub struct Paths {
     pub config: Option<PathBuf>,
 }
 
+/// What a [`Ctx::write_lock`] transaction makes of the supervisor lock.
+pub enum LockChange {
+    Keep,
+    Set(supervisor::Lock),
+    Clear,
+}
+
 /// Everything a handler may touch.
 pub struct Ctx {
     config: RwLock<Arc<Config>>,
@@ -221,9 +228,26 @@ impl Ctx {
         self.lock.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Replaces the lock in memory. Call with the store lock held, after the commit that stored it.
-    pub fn set_lock(&self, lock: Option<supervisor::Lock>) {
-        *self.lock.write().unwrap_or_else(|p| p.into_inner()) = lock.map(Arc::new);
+    /// Runs a transaction that sets, replaces or clears the supervisor lock. `f` decides from the lock
+    /// in memory as it is under the store lock (no request can change it meanwhile) and says what
+    /// the lock becomes; memory follows only after the commit, and the outbox publisher is woken.
+    pub fn write_lock<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>, Option<Arc<supervisor::Lock>>) -> Result<(LockChange, T), ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut store = self.store();
+        let (change, out) = store.write(|tx| f(tx, self.lock()))?;
+        let new = match change {
+            LockChange::Keep => None,
+            LockChange::Set(lock) => Some(Some(Arc::new(lock))),
+            LockChange::Clear => Some(None),
+        };
+        if let Some(new) = new {
+            *self.lock.write().unwrap_or_else(|p| p.into_inner()) = new;
+        }
+        drop(store);
+        self.outbox_written();
+        Ok(out)
     }
 
     /// The live sessions. Take the store first when you need both.

@@ -12,6 +12,7 @@
 
 use super::auth::{Caller, Principal};
 use super::{Ctx, builtin_access};
+use crate::api::LockChange;
 use crate::authz::SubjectKey;
 use crate::contract::sessions::{SupervisorLock, SupervisorMessage, SupervisorUnlock, UnlockReply};
 use crate::contract::{Actor, Method};
@@ -72,36 +73,30 @@ pub fn lock(ctx: &Ctx, caller: &Caller, p: SupervisorLock) -> Result<LockState, 
     let now = now_ms();
     let expires_at = p.expires_in.as_ref().map(|d| domain::expires_at(d, now)).transpose()?;
     let who = who_caller(ctx, caller);
-    let mut store = ctx.store();
-    let (o, user_id, key_row) = match p.o {
-        Some(o) if who.master => {
-            let (user_id, key_row) = domain::owner_rows(&store.conn, &o)?;
-            (o, user_id, key_row)
-        }
-        Some(_) => {
-            let err = ApiError::forbidden("only a master key may name the owner (o) of a lock");
-            drop(store);
-            ctx.audit_denied(caller, SupervisorLock::NAME, &err);
-            return Err(err);
-        }
-        None => owner_of(caller),
-    };
-    domain::check_scopes(p.l, p.c, user_id, key_row)?;
-    let state = LockState { o, l: p.l, c: p.c, since: now, reason, expires_at };
-    let new = Lock { state: state.clone(), user_id, key_row };
-    let old = ctx.lock();
-    if let Some(old) = &old
-        && !old.admits(old.state.c, who).admitted()
-    {
-        let err = old.refusal(&format!("only {} may replace it", Scope::describe(old.state.c)));
-        drop(store);
+    let refused = |err: ApiError| {
         ctx.audit_denied(caller, SupervisorLock::NAME, &err);
-        return Err(err);
-    }
-    store.write(|tx| domain::record_set(tx, &caller.actor(), &new, old.as_deref()))?;
-    ctx.set_lock(Some(new));
-    drop(store);
-    ctx.outbox_written();
+        Err(err)
+    };
+    let state = ctx.write_lock(|tx, old| {
+        let (o, user_id, key_row) = match p.o {
+            Some(o) if who.master => {
+                let (user_id, key_row) = domain::owner_rows(tx, &o)?;
+                (o, user_id, key_row)
+            }
+            Some(_) => return refused(ApiError::forbidden("only a master key may name the owner (o) of a lock")),
+            None => owner_of(caller),
+        };
+        domain::check_scopes(p.l, p.c, user_id, key_row)?;
+        if let Some(old) = &old
+            && !old.admits(old.state.c, who).admitted()
+        {
+            return refused(old.refusal(&format!("only {} may replace it", Scope::describe(old.state.c))));
+        }
+        let state = LockState { o, l: p.l, c: p.c, since: now, reason, expires_at };
+        let new = Lock { state: state.clone(), user_id, key_row };
+        domain::record_set(tx, &caller.actor(), &new, old.as_deref())?;
+        Ok((LockChange::Set(new), state))
+    })?;
     tracing::info!(owner = %state.o.describe(), l = ?state.l, c = ?state.c, by = %caller.actor().who.describe(), "supervisor lock set");
     Ok(state)
 }
@@ -109,21 +104,19 @@ pub fn lock(ctx: &Ctx, caller: &Caller, p: SupervisorLock) -> Result<LockState, 
 /// `supervisor.unlock`: clears the lock, for callers inside its `c` (a master always).
 pub fn unlock(ctx: &Ctx, caller: &Caller, _p: SupervisorUnlock) -> Result<UnlockReply, ApiError> {
     let who = who_caller(ctx, caller);
-    let mut store = ctx.store();
-    let Some(old) = ctx.lock() else {
-        return Ok(UnlockReply { unlocked: false, lock: None, message: Some("no supervisor lock is set".into()) });
-    };
-    if !old.admits(old.state.c, who).admitted() {
-        let err = old.refusal(&format!("only {} may clear it", Scope::describe(old.state.c)));
-        drop(store);
-        ctx.audit_denied(caller, SupervisorUnlock::NAME, &err);
-        return Err(err);
-    }
-    store.write(|tx| domain::record_clear(tx, &caller.actor(), &old, UnlockCause::Cleared))?;
-    ctx.set_lock(None);
-    drop(store);
-    ctx.outbox_written();
-    Ok(UnlockReply { unlocked: true, lock: Some(old.state.clone()), message: None })
+    ctx.write_lock(|tx, current| {
+        let Some(old) = current else {
+            let none = UnlockReply { unlocked: false, lock: None, message: Some("no supervisor lock is set".into()) };
+            return Ok((LockChange::Keep, none));
+        };
+        if !old.admits(old.state.c, who).admitted() {
+            let err = old.refusal(&format!("only {} may clear it", Scope::describe(old.state.c)));
+            ctx.audit_denied(caller, SupervisorUnlock::NAME, &err);
+            return Err(err);
+        }
+        domain::record_clear(tx, &caller.actor(), &old, UnlockCause::Cleared)?;
+        Ok((LockChange::Clear, UnlockReply { unlocked: true, lock: Some(old.state.clone()), message: None }))
+    })
 }
 
 /// `supervisor.message`: a broadcast to every HMI. Only a master may name the sender.

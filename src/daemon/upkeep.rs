@@ -5,6 +5,7 @@
 //! the lock in memory is changed only after the commit that stored it.
 
 use crate::api::Ctx;
+use crate::api::LockChange;
 use crate::protocol::ApiError;
 use crate::sessions::lifecycle;
 use crate::store::audit::Actor;
@@ -49,12 +50,10 @@ pub fn prune_sessions(ctx: &Ctx) -> rusqlite::Result<usize> {
 /// Returns a line for the log, when there was a lock.
 pub fn restore_lock(ctx: &Ctx) -> Result<Option<String>, ApiError> {
     let survives = ctx.config().supervisor.lock_survives_restart;
-    let mut store = ctx.store();
-    let (lock, what) = store.write(|tx| supervisor::restore(tx, survives, now_ms()))?;
-    ctx.set_lock(lock);
-    drop(store);
-    ctx.outbox_written();
-    Ok(what)
+    ctx.write_lock(|tx, _| {
+        let (lock, what) = supervisor::restore(tx, survives, now_ms())?;
+        Ok((lock.map_or(LockChange::Clear, LockChange::Set), what))
+    })
 }
 
 /// Clears a lock whose `expires_in` ran out. Returns whether it did.
@@ -62,13 +61,16 @@ pub fn expire_lock(ctx: &Ctx) -> Result<bool, ApiError> {
     if !ctx.lock().is_some_and(|l| l.expired(now_ms())) {
         return Ok(false);
     }
-    let mut store = ctx.store();
     // Asked again under the store lock: a request may have cleared or replaced it meanwhile.
-    let Some(old) = ctx.lock().filter(|l| l.expired(now_ms())) else { return Ok(false) };
-    store.write(|tx| supervisor::record_clear(tx, &Actor::system(), &old, UnlockCause::Expired))?;
-    ctx.set_lock(None);
-    drop(store);
-    ctx.outbox_written();
-    tracing::info!("supervisor lock expired");
-    Ok(true)
+    let expired = ctx.write_lock(|tx, current| match current.filter(|l| l.expired(now_ms())) {
+        Some(old) => {
+            supervisor::record_clear(tx, &Actor::system(), &old, UnlockCause::Expired)?;
+            Ok((LockChange::Clear, true))
+        }
+        None => Ok((LockChange::Keep, false)),
+    })?;
+    if expired {
+        tracing::info!("supervisor lock expired");
+    }
+    Ok(expired)
 }
