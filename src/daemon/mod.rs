@@ -80,31 +80,12 @@ fn notify(states: &[NotifyState]) {
 pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Result<(), DaemonError> {
     // Before anything exists that a client could see: a SIGTERM that arrives while we start (the socket
     // is already there, READY not yet sent) must mean a clean stop, not the default action.
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Setup(format!("SIGTERM: {e}")))?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Setup(format!("SIGINT: {e}")))?;
-    let mut sighup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Setup(format!("SIGHUP: {e}")))?;
-    let paths = resolve_paths(&config, opts.config_path.clone());
-    private_files();
-    create_state_dir(&paths.state_dir)?;
-    let _state_lock = lock_state_dir(&paths.state_dir)?;
-    tighten_state_files(&paths.state_dir);
-    let mut store = Store::open(&paths.db)?;
-    ensure_admin(&mut store, &config, &opts)?;
-    report_non_canonical(&store.conn);
-    let listener = server::bind(&paths.socket, config.daemon.socket_group.as_deref())?;
-    let socket_path = paths.socket.clone();
-    let ctx =
-        Arc::new(Ctx::new(config, store, paths).map_err(|e| DaemonError::Setup(format!("loading the policy: {e}")))?);
-    match upkeep::restore_sessions(&ctx) {
-        Ok((0, 0)) => {}
-        Ok((kept, expired)) => tracing::info!(kept, expired, "client sessions restored"),
-        Err(e) => return Err(DaemonError::Setup(format!("restoring client sessions: {e}"))),
-    }
-    match upkeep::restore_lock(&ctx) {
-        Ok(Some(what)) => tracing::info!("{what}"),
-        Ok(None) => {}
-        Err(e) => return Err(DaemonError::Setup(format!("restoring the supervisor lock: {e}"))),
-    }
+    let install = |kind: SignalKind, name: &str| signal(kind).map_err(|e| DaemonError::Setup(format!("{name}: {e}")));
+    let mut sigterm = install(SignalKind::terminate(), "SIGTERM")?;
+    let mut sigint = install(SignalKind::interrupt(), "SIGINT")?;
+    let mut sighup = install(SignalKind::hangup(), "SIGHUP")?;
+    let (ctx, listener, _state_lock) = open(config, &opts)?;
+    let socket_path = ctx.paths.socket.clone();
     let server = tokio::spawn(server::serve(listener, ctx.clone()));
     // The MQTT bridge only mirrors: it retries in the background and nothing here waits for it.
     let bridge = crate::mqtt::spawn(ctx.clone());
@@ -118,40 +99,24 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&ctx))]);
     warm_dummy_hash(&ctx);
 
-    // Half of WATCHDOG_USEC, as systemd recommends; without a watchdog the arm never fires.
-    let watchdog_period = sd_notify::watchdog_enabled().map(|d| d / 2);
-    let mut watchdog = tokio::time::interval(watchdog_period.unwrap_or(Duration::from_secs(3600)));
-    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut housekeeping = tokio::time::interval(Duration::from_secs(60));
-    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Session expiry is checked every second in memory; heartbeats reach the file in batches.
-    let mut expiry = tokio::time::interval(Duration::from_secs(1));
-    expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Refusals and failed logins reach the audit trail (and login counters the users table) in one
-    // transaction every few seconds, never one synced write per refused request.
-    let mut flush = tokio::time::interval(FLUSH_EVERY);
-    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut t = Timers::new(&ctx);
     let mut last_status = status_line(&ctx);
-    let mut persist_every = ctx.config().license.persist_interval.0;
-    let mut persist = tokio::time::interval_at(tokio::time::Instant::now() + persist_every, persist_every);
-    persist.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-
     loop {
         tokio::select! {
             biased;
-            _ = watchdog.tick(), if watchdog_period.is_some() => notify(&[NotifyState::Watchdog]),
+            _ = t.watchdog.tick(), if t.watchdog_period.is_some() => notify(&[NotifyState::Watchdog]),
             _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break; }
             _ = sighup.recv() => {
                 reload(&ctx, &log);
                 warm_dummy_hash(&ctx);
                 let every = ctx.config().license.persist_interval.0;
-                if every != persist_every {
-                    persist_every = every;
-                    persist = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                if every != t.persist_every {
+                    t.persist_every = every;
+                    t.persist = first_after(every);
                 }
             }
-            _ = expiry.tick() => {
+            _ = t.expiry.tick() => {
                 logging::flush_suppressed();
                 if let Err(e) = upkeep::sweep_sessions(&ctx) {
                     tracing::warn!("session expiry failed: {e}");
@@ -166,23 +131,110 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
                     last_status = line;
                 }
             }
-            _ = flush.tick() => { let _ = ctx.flush(); }
-            _ = persist.tick() => if let Err(e) = upkeep::persist_sessions(&ctx) {
+            _ = t.flush.tick() => { let _ = ctx.flush(); }
+            _ = t.persist.tick() => if let Err(e) = upkeep::persist_sessions(&ctx) {
                 tracing::warn!("writing session heartbeats failed: {e}");
             },
-            _ = housekeeping.tick() => {
+            _ = t.housekeeping.tick() => {
                 housekeep(&ctx);
                 notify(&[NotifyState::Status(&status_line(&ctx))]);
             }
         }
     }
 
+    stop(&ctx, server, bridge, &socket_path).await;
+    Ok(())
+}
+
+/// Opens the state: the directory and its lock (held until the returned guard drops), the
+/// database, the admin account, the socket, and the sessions and lock as they were.
+fn open(
+    config: Config,
+    opts: &ServeOptions,
+) -> Result<(Arc<Ctx>, tokio::net::UnixListener, nix::fcntl::Flock<std::fs::File>), DaemonError> {
+    let paths = resolve_paths(&config, opts.config_path.clone());
+    private_files();
+    create_state_dir(&paths.state_dir)?;
+    let state_lock = lock_state_dir(&paths.state_dir)?;
+    tighten_state_files(&paths.state_dir);
+    let mut store = Store::open(&paths.db)?;
+    ensure_admin(&mut store, &config, opts)?;
+    report_non_canonical(&store.conn);
+    let listener = server::bind(&paths.socket, config.daemon.socket_group.as_deref())?;
+    let ctx =
+        Arc::new(Ctx::new(config, store, paths).map_err(|e| DaemonError::Setup(format!("loading the policy: {e}")))?);
+    match upkeep::restore_sessions(&ctx) {
+        Ok((0, 0)) => {}
+        Ok((kept, expired)) => tracing::info!(kept, expired, "client sessions restored"),
+        Err(e) => return Err(DaemonError::Setup(format!("restoring client sessions: {e}"))),
+    }
+    match upkeep::restore_lock(&ctx) {
+        Ok(Some(what)) => tracing::info!("{what}"),
+        Ok(None) => {}
+        Err(e) => return Err(DaemonError::Setup(format!("restoring the supervisor lock: {e}"))),
+    }
+    Ok((ctx, listener, state_lock))
+}
+
+/// The daemon loop's clocks.
+struct Timers {
+    watchdog_period: Option<Duration>,
+    watchdog: tokio::time::Interval,
+    housekeeping: tokio::time::Interval,
+    expiry: tokio::time::Interval,
+    flush: tokio::time::Interval,
+    persist_every: Duration,
+    persist: tokio::time::Interval,
+}
+
+impl Timers {
+    fn new(ctx: &Ctx) -> Timers {
+        // Half of WATCHDOG_USEC, as systemd recommends; without a watchdog the arm never fires.
+        let watchdog_period = sd_notify::watchdog_enabled().map(|d| d / 2);
+        let persist_every = ctx.config().license.persist_interval.0;
+        Timers {
+            watchdog_period,
+            watchdog: every(watchdog_period.unwrap_or(Duration::from_secs(3600))),
+            housekeeping: every(Duration::from_secs(60)),
+            // Session expiry is checked every second in memory; heartbeats reach the file in batches.
+            expiry: every(Duration::from_secs(1)),
+            // Refusals and failed logins reach the audit trail (and login counters the users table)
+            // in one transaction every few seconds, never one synced write per refused request.
+            flush: every(FLUSH_EVERY),
+            persist_every,
+            persist: first_after(persist_every),
+        }
+    }
+}
+
+/// A clock that ticks at once, then every `period`; a late tick delays the next ones.
+fn every(period: Duration) -> tokio::time::Interval {
+    let mut i = tokio::time::interval(period);
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    i
+}
+
+/// A clock that first ticks after `period`, then every `period`.
+fn first_after(period: Duration) -> tokio::time::Interval {
+    let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    i
+}
+
+/// A clean stop: the socket closed, the last heartbeats and refusals written, the bridge's
+/// offline status out (bounded), the socket file gone.
+async fn stop(
+    ctx: &Arc<Ctx>,
+    server: tokio::task::JoinHandle<()>,
+    bridge: Option<crate::mqtt::Handle>,
+    socket_path: &std::path::Path,
+) {
     notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
     server.abort();
     let _ = server.await;
     // The last heartbeats, so sessions resume exactly where they were after the restart; the last
     // refusals and login counters.
-    if let Err(e) = upkeep::persist_sessions(&ctx) {
+    if let Err(e) = upkeep::persist_sessions(ctx) {
         tracing::warn!("writing session heartbeats failed: {e}");
     }
     let _ = ctx.flush();
@@ -190,9 +242,8 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
         // Offline status out before we go; bounded, so an unreachable broker cannot hold up a stop.
         bridge.shutdown(Duration::from_secs(3)).await;
     }
-    let _ = std::fs::remove_file(&socket_path);
+    let _ = std::fs::remove_file(socket_path);
     tracing::info!("gatewarden stopped");
-    Ok(())
 }
 
 /// Makes the dummy hash that unknown-user logins verify against, in the background, so the first of
