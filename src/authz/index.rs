@@ -156,23 +156,18 @@ impl<'a> Interner<'a> {
     }
 }
 
-impl Index {
-    /// Compiles `policy`. Roles a subject refers to that do not exist are ignored, as are groups a
-    /// selector names that do not exist (such a selector matches nothing).
-    pub fn build(policy: &Policy) -> Index {
-        // Groups and their members; duplicate group names merge.
-        let mut group_names = Interner::new();
-        let mut resources = Interner::new();
-        let mut memberships: Vec<(u32, u32)> = Vec::new(); // (resource, group)
-        for group in &policy.groups {
-            let gid = group_names.intern(&group.name);
-            for member in &group.members {
-                memberships.push((resources.intern(member), gid));
-            }
-        }
+/// Every grant of a policy with its origin, in input order: roles first (first of each id), then
+/// the direct grants of each subject (first of each key).
+struct Gathered<'a> {
+    raw: Vec<(&'a Grant, GrantOrigin)>,
+    /// Each role's grants, as a range of `raw`.
+    role_grants: FxHashMap<i64, Range<usize>>,
+    /// Each subject with its direct grants, as a range of `raw`.
+    subjects: Vec<(&'a super::Subject, Range<usize>)>,
+}
 
-        // Every grant with its origin, in input order: roles first (first of each id), then direct grants
-        // of each subject (first of each key).
+impl<'a> Gathered<'a> {
+    fn from(policy: &'a Policy) -> Gathered<'a> {
         let mut raw: Vec<(&Grant, GrantOrigin)> = Vec::new();
         let mut role_grants: FxHashMap<i64, Range<usize>> = FxHashMap::default();
         for role in &policy.roles {
@@ -196,21 +191,33 @@ impl Index {
         }
         drop(seen);
 
-        // Decision order: `number[i]` is the position of raw grant i once sorted.
-        let mut order: Vec<usize> = (0..raw.len()).collect();
-        order.sort_by_key(|&i| (raw[i].0.id, origin_rank(&raw[i].1), i));
-        let mut number = vec![0u32; raw.len()];
-        for (pos, &i) in order.iter().enumerate() {
-            number[i] = to_u32(pos);
-        }
+        Gathered { raw, role_grants, subjects }
+    }
+}
 
+/// The grants compiled in decision order: their entries, permission numbers and globs.
+struct Compiledgrants<'a> {
+    entries: Vec<Entry>,
+    /// The permission number of each raw grant.
+    permission_of: Vec<u32>,
+    permissions: Interner<'a>,
+    globs: Vec<Glob>,
+}
+
+impl<'a> Compiledgrants<'a> {
+    fn new(
+        raw: &[(&'a Grant, GrantOrigin)],
+        order: &[usize],
+        resources: &mut Interner<'a>,
+        group_names: &Interner<'a>,
+    ) -> Compiledgrants<'a> {
         let mut permissions = Interner::new();
         let mut glob_ids: FxHashMap<&str, u32> = FxHashMap::default();
         let mut globs = Vec::new();
         let mut permission_of = vec![0u32; raw.len()];
         let mut entries = Vec::with_capacity(raw.len());
-        for &i in &order {
-            let (grant, origin) = &raw[i];
+        for &i in order {
+            let (grant, origin): (&'a Grant, &GrantOrigin) = (raw[i].0, &raw[i].1);
             permission_of[i] = permissions.intern(&grant.permission);
             let selector = match &grant.selector {
                 Selector::All => Compiled::All,
@@ -224,29 +231,51 @@ impl Index {
             entries.push(Entry { grant: (*grant).clone(), origin: origin.clone(), selector });
         }
 
-        // Resource -> groups, as ranges into one flat list.
-        memberships.sort_unstable();
-        memberships.dedup();
-        let mut resource_groups = Vec::with_capacity(memberships.len());
-        let mut group_ranges = vec![(0u32, 0u32); resources.map.len()];
-        for (resource, group) in memberships {
-            let range = &mut group_ranges[resource as usize];
-            if range.0 == range.1 {
-                range.0 = to_u32(resource_groups.len());
-            }
-            resource_groups.push(group);
-            range.1 = to_u32(resource_groups.len());
-        }
-        let resources: FxHashMap<Box<str>, Resource> = resources
-            .map
-            .into_iter()
-            .map(|(name, id)| {
-                let (groups_start, groups_end) = group_ranges[id as usize];
-                (name.into(), Resource { id, groups_start, groups_end })
-            })
-            .collect();
+        Compiledgrants { entries, permission_of, permissions, globs }
+    }
+}
 
-        // Profiles: accounts with the same roles and no direct grants share one.
+/// Resource -> groups, as ranges into one flat list.
+fn resource_table(
+    resources: Interner<'_>,
+    mut memberships: Vec<(u32, u32)>,
+) -> (FxHashMap<Box<str>, Resource>, Vec<u32>) {
+    memberships.sort_unstable();
+    memberships.dedup();
+    let mut resource_groups = Vec::with_capacity(memberships.len());
+    let mut group_ranges = vec![(0u32, 0u32); resources.map.len()];
+    for (resource, group) in memberships {
+        let range = &mut group_ranges[resource as usize];
+        if range.0 == range.1 {
+            range.0 = to_u32(resource_groups.len());
+        }
+        resource_groups.push(group);
+        range.1 = to_u32(resource_groups.len());
+    }
+    let resources: FxHashMap<Box<str>, Resource> = resources
+        .map
+        .into_iter()
+        .map(|(name, id)| {
+            let (groups_start, groups_end) = group_ranges[id as usize];
+            (name.into(), Resource { id, groups_start, groups_end })
+        })
+        .collect();
+
+    (resources, resource_groups)
+}
+
+/// Accounts and their grant sets. Accounts with the same roles and no direct grants share one
+/// profile.
+struct Profiles {
+    accounts: FxHashMap<SubjectKey, Account>,
+    count: u32,
+    set_index: FxHashMap<u64, u32>,
+    sets: Vec<GrantSet>,
+}
+
+impl Profiles {
+    fn build(gathered: &Gathered<'_>, permission_of: &[u32], number: &[u32], entries: &[Entry]) -> Profiles {
+        let (subjects, role_grants) = (&gathered.subjects, &gathered.role_grants);
         let mut profile_of_roles: FxHashMap<Vec<i64>, u32> = FxHashMap::default();
         let mut profiles = 0u32;
         let mut accounts = FxHashMap::default();
@@ -254,7 +283,7 @@ impl Index {
         let mut set_index = FxHashMap::default();
         let mut sets = Vec::new();
         let mut grants: Vec<(u32, u32)> = Vec::new(); // (permission, grant number)
-        for (subject, direct) in &subjects {
+        for (subject, direct) in subjects {
             let mut roles: Vec<i64> = subject.roles.iter().copied().filter(|r| role_grants.contains_key(r)).collect();
             roles.sort_unstable();
             roles.dedup();
@@ -282,7 +311,7 @@ impl Index {
                     grants.sort_unstable();
                     for run in grants.chunk_by(|a, b| a.0 == b.0) {
                         set_index.insert(set_key(p, run[0].0), to_u32(sets.len()));
-                        sets.push(GrantSet::build(run.iter().map(|&(_, g)| g), &entries));
+                        sets.push(GrantSet::build(run.iter().map(|&(_, g)| g), entries));
                     }
                     p
                 }
@@ -299,20 +328,50 @@ impl Index {
                 },
             );
         }
-        let mut order: Vec<SubjectKey> = accounts.keys().copied().collect();
-        order.sort_unstable();
 
+        Profiles { accounts, count: profiles, set_index, sets }
+    }
+}
+
+impl Index {
+    /// Compiles `policy`. Roles a subject refers to that do not exist are ignored, as are groups a
+    /// selector names that do not exist (such a selector matches nothing).
+    pub fn build(policy: &Policy) -> Index {
+        // Groups and their members; duplicate group names merge.
+        let mut group_names = Interner::new();
+        let mut resources = Interner::new();
+        let mut memberships: Vec<(u32, u32)> = Vec::new(); // (resource, group)
+        for group in &policy.groups {
+            let gid = group_names.intern(&group.name);
+            for member in &group.members {
+                memberships.push((resources.intern(member), gid));
+            }
+        }
+        let gathered = Gathered::from(policy);
+        // Decision order: `number[i]` is the position of raw grant i once sorted.
+        let raw = &gathered.raw;
+        let mut order: Vec<usize> = (0..raw.len()).collect();
+        order.sort_by_key(|&i| (raw[i].0.id, origin_rank(&raw[i].1), i));
+        let mut number = vec![0u32; raw.len()];
+        for (pos, &i) in order.iter().enumerate() {
+            number[i] = to_u32(pos);
+        }
+        let compiled = Compiledgrants::new(raw, &order, &mut resources, &group_names);
+        let (resources, resource_groups) = resource_table(resources, memberships);
+        let profiled = Profiles::build(&gathered, &compiled.permission_of, &number, &compiled.entries);
+        let mut order: Vec<SubjectKey> = profiled.accounts.keys().copied().collect();
+        order.sort_unstable();
         Index {
-            accounts,
+            accounts: profiled.accounts,
             order: order.into_boxed_slice(),
-            profiles: profiles as usize,
-            permissions: permissions.map.into_iter().map(|(name, id)| (name.into(), id)).collect(),
-            set_index,
-            sets,
+            profiles: profiled.count as usize,
+            permissions: compiled.permissions.map.into_iter().map(|(name, id)| (name.into(), id)).collect(),
+            set_index: profiled.set_index,
+            sets: profiled.sets,
             resources,
             resource_groups,
-            globs,
-            entries,
+            globs: compiled.globs,
+            entries: compiled.entries,
         }
     }
 
