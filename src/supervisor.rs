@@ -32,22 +32,9 @@ use serde_json::{Value, json};
 /// overflow the date arithmetic).
 pub const MAX_LOCK_TIME: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
 
-/// The lock: its wire state, and the row ids of its owner for matching callers (never on the wire).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lock {
-    pub state: LockState,
-    /// The owner user's row id (`o.u`'s), when set by or for a user.
-    pub user_id: Option<i64>,
-    /// The owner API key's row id (`o.key_id` is its name), when set by or for a key.
-    pub key_row: Option<i64>,
-}
-
-/// On the wire a lock is its [`LockState`] alone.
-impl Serialize for Lock {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.state.serialize(s)
-    }
-}
+/// The lock: its wire state and its owner's row ids. Kept as the store keeps it
+/// ([`crate::store::lock`]); what it means (whom it admits, what it refuses) is here.
+pub use crate::store::lock::Lock;
 
 /// Who is asking, as the lock sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -333,7 +333,7 @@ fn policy_replies_match_their_declared_schemas() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(payloads.len(), 3, "{payloads:?}");
-    let schema = gatewarden::contract::events::all().find(|e| e.name == "policy.changed").unwrap();
+    let schema = gatewarden::contract::catalog::events().find(|e| e.name == "policy.changed").unwrap();
     let validator = jsonschema::validator_for(&serde_json::to_value((schema.root)()).unwrap()).unwrap();
     for p in &payloads {
         let v: Value = serde_json::from_str(p).unwrap();

@@ -291,7 +291,7 @@ fn the_asyncapi_document_resolves_every_ref() {
     }
     walk(&doc, &doc, "");
     assert_eq!(doc["asyncapi"], "3.0.0");
-    for e in gatewarden::contract::events::all() {
+    for e in gatewarden::contract::catalog::events() {
         let id = format!("event-{}", e.name.replace('.', "-"));
         assert!(doc["channels"].get(&id).is_some(), "event {} has no channel", e.name);
     }

@@ -163,7 +163,7 @@ pub fn resolve_caller(ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Calle
     let mut session = None;
     let (principal, credential) = match (&req.auth, origin) {
         (Some(Auth::Token { token }), _) if secret::is_kind(secret::SESSION_PREFIX, token) => {
-            let (principal, id) = super::session::resolve(ctx, token)?;
+            let (principal, id) = session_token(ctx, token)?;
             session = Some(id);
             (principal, Credential::SessionToken)
         }
@@ -297,4 +297,25 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
             Err(err)
         }
     }
+}
+
+/// Finds the live session of a session token, and counts the request as a heartbeat. For a session
+/// that is no longer live, says why: `session_terminated`, `session_expired`.
+pub fn session_token(ctx: &Ctx, token: &str) -> Result<(Principal, i64), ApiError> {
+    let (id, body) =
+        secret::parse(secret::SESSION_PREFIX, token).ok_or_else(crate::sessions::lifecycle::invalid_token)?;
+    {
+        let mut table = ctx.sessions();
+        if let Some(live) = table.get_mut(id) {
+            if !secret::matches(body, &live.digest) {
+                return Err(crate::sessions::lifecycle::invalid_token());
+            }
+            // The session is exactly as good as the account or key that opened it, asked now.
+            let subject = subject_of(&live.principal).ok_or_else(crate::sessions::lifecycle::invalid_token)?;
+            let principal = self::live(ctx, subject, None)?;
+            live.beat();
+            return Ok((principal, id));
+        }
+    }
+    Err(crate::sessions::lifecycle::not_live(&ctx.store().conn, id, body)?)
 }

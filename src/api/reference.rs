@@ -4,7 +4,7 @@
 //! this module writes, so they are never older than the code.
 
 use super::routes::{ROUTES, Route};
-use crate::contract::events;
+use crate::contract::catalog;
 use crate::contract::topics::{self, Direction, Qos};
 use crate::protocol::ErrorCode;
 use schemars::generate::SchemaSettings;
@@ -385,7 +385,7 @@ pub fn asyncapi() -> Value {
             qos: t.qos,
         });
     }
-    for e in events::all() {
+    for e in catalog::events() {
         api.add(Channel {
             id: &format!("event-{}", e.name.replace('.', "-")),
             address: &format!("{{prefix}}/events/{}", e.name),

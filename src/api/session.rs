@@ -7,7 +7,6 @@
 //! memory; `license.persist_interval` batches reach the file), `session.show` included.
 
 use super::{Caller, Ctx, Principal};
-use crate::accounts::secret;
 use crate::contract::Method;
 use crate::contract::sessions::{
     CloseReply, HeartbeatReply, OpenReply, SessionClose, SessionHeartbeat, SessionList, SessionOpen, SessionShow,
@@ -18,26 +17,6 @@ use crate::sessions::lifecycle::{self, ClientInfo, Opener};
 use crate::sessions::seats;
 use crate::store::sessions as rows;
 use crate::text::{self, Lines};
-
-/// Finds the live session of a session token, and counts the request as a heartbeat. For a session
-/// that is no longer live, says why: `session_terminated`, `session_expired`.
-pub fn resolve(ctx: &Ctx, token: &str) -> Result<(Principal, i64), ApiError> {
-    let (id, body) = secret::parse(secret::SESSION_PREFIX, token).ok_or_else(lifecycle::invalid_token)?;
-    {
-        let mut table = ctx.sessions();
-        if let Some(live) = table.get_mut(id) {
-            if !secret::matches(body, &live.digest) {
-                return Err(lifecycle::invalid_token());
-            }
-            // The session is exactly as good as the account or key that opened it, asked now.
-            let subject = super::auth::subject_of(&live.principal).ok_or_else(lifecycle::invalid_token)?;
-            let principal = super::auth::live(ctx, subject, None)?;
-            live.beat();
-            return Ok((principal, id));
-        }
-    }
-    Err(lifecycle::not_live(&ctx.store().conn, id, body)?)
-}
 
 /// Opens a session for the authenticated caller and takes (or shares) a seat.
 pub fn open(ctx: &Ctx, caller: &Caller, p: SessionOpen) -> Result<OpenReply, ApiError> {
@@ -67,7 +46,7 @@ pub fn open(ctx: &Ctx, caller: &Caller, p: SessionOpen) -> Result<OpenReply, Api
 /// The session a heartbeat or close is for: the request's own session token, or one in `token`.
 fn session_of(ctx: &Ctx, caller: &Caller, method: &str, token: Option<String>) -> Result<(Principal, i64), ApiError> {
     match (token, caller.session) {
-        (Some(token), _) => resolve(ctx, &token),
+        (Some(token), _) => super::auth::session_token(ctx, &token),
         (None, Some(id)) => Ok((caller.principal.clone(), id)),
         (None, None) => Err(ApiError::unauthenticated(format!(
             "{method} needs the session token: as auth {{\"token\": \"gws_...\"}} or in params.token"

@@ -1,5 +1,5 @@
 //! Events: what the daemon publishes on `<prefix>/events/<name>` (QoS 1, not retained) after the
-//! change they report commits. Every payload is a type here, registered in [`all`], so the AsyncAPI
+//! change they report commits. Every payload is a type here, registered in [`super::catalog::events`], so the AsyncAPI
 //! document lists each one with its schema.
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -34,18 +34,11 @@ pub const fn doc<E: Event>() -> EventDoc {
     }
 }
 
-/// Every event, by family.
-pub fn all() -> impl Iterator<Item = &'static EventDoc> {
-    [super::accounts::EVENTS, super::policy::EVENTS, super::sessions::EVENTS, super::system::EVENTS]
-        .into_iter()
-        .flatten()
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn every_event_is_registered_once() {
-        let mut names: Vec<&str> = super::all().map(|e| e.name).collect();
+        let mut names: Vec<&str> = super::super::catalog::events().map(|e| e.name).collect();
         let n = names.len();
         names.sort_unstable();
         names.dedup();

@@ -9,6 +9,7 @@
 //! in `_s` (whole seconds).
 
 pub mod accounts;
+pub mod catalog;
 pub mod events;
 pub mod policy;
 pub mod sessions;

@@ -71,7 +71,7 @@ pub fn session_control(session_id: i64) -> String {
     format!("sessions/{session_id}/control")
 }
 
-/// Every topic but the events (see [`super::events::all`]), in the order the docs list them.
+/// Every topic but the events (see [`super::catalog::events`]), in the order the docs list them.
 pub fn all() -> Vec<Topic> {
     use Direction::{Clients, Daemon};
     vec![

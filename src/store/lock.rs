@@ -1,14 +1,32 @@
-//! SQL for the supervisor lock: at most one row (migration 4). The lock itself is
-//! [`crate::supervisor::Lock`]; whether it survives a restart is decided by
-//! [`crate::supervisor::restore`].
+//! The supervisor lock as stored: at most one row (migration 4). What a lock means (whom it admits,
+//! what it refuses, whether it survives a restart) is [`crate::supervisor`]'s; here only how it is
+//! kept.
 //!
 //! Columns: `owner_user` and `owner_key` are the owner's user and API key *names* (the wire's `o.u`
 //! and `o.key_id`); `owner_user_id` and `owner_key_id` are their row ids (the lock's `user_id` and
 //! `key_row`), which never reach the wire.
 
 use crate::contract::Actor;
-use crate::supervisor::{Lock, LockState, Scope};
+use crate::contract::sessions::{LockState, Scope};
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// The lock: its wire state, and the row ids of its owner for matching callers (never on the wire).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    pub state: LockState,
+    /// The owner user's row id (`o.u`'s), when set by or for a user.
+    pub user_id: Option<i64>,
+    /// The owner API key's row id (`o.key_id` is its name), when set by or for a key.
+    pub key_row: Option<i64>,
+}
+
+/// On the wire a lock is its [`LockState`] alone.
+impl Serialize for Lock {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.state.serialize(s)
+    }
+}
 
 /// Replaces the stored lock (none: clears it), in the caller's transaction.
 pub fn store_lock(tx: &Connection, lock: Option<&Lock>) -> rusqlite::Result<()> {

@@ -18,8 +18,8 @@ use serde_json::Value;
 /// Queues a typed event (see [`crate::contract::events`]) under `events/<name>`.
 pub fn emit<E: crate::contract::events::Event>(tx: &Connection, e: &E) -> rusqlite::Result<i64> {
     debug_assert!(
-        crate::contract::events::all().any(|d| d.name == E::NAME),
-        "event {} is not registered in contract::events::all",
+        crate::contract::catalog::events().any(|d| d.name == E::NAME),
+        "event {} is not registered in contract::catalog::events",
         E::NAME
     );
     let payload = serde_json::to_value(e).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;

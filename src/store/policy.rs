@@ -66,26 +66,6 @@ pub fn user_role_names(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<
     rows.collect()
 }
 
-/// One grant row as the engine reads it: `SELECT id, permission, can_read, can_write, selector, effect`.
-/// A selector the engine cannot read (written by an older version) is left out, with a warning.
-pub(super) fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<authz::Grant>> {
-    let text: String = r.get(4)?;
-    // Stored rows keep the rules they were written under: a deny written then must keep denying.
-    let Ok(selector) = authz::Selector::parse_stored(&text) else {
-        tracing::warn!("grant {} has an unreadable selector {text:?}; ignored", r.get::<_, i64>(0)?);
-        return Ok(None);
-    };
-    let effect: String = r.get(5)?;
-    Ok(Some(authz::Grant {
-        id: r.get(0)?,
-        permission: r.get(1)?,
-        read: r.get(2)?,
-        write: r.get(3)?,
-        selector,
-        effect: if effect == "deny" { authz::Effect::Deny } else { authz::Effect::Allow },
-    }))
-}
-
 /// The grants of one role.
 pub fn role_grants(conn: &Connection, role_id: i64) -> rusqlite::Result<Vec<authz::Grant>> {
     super::roles::grants(conn, super::roles::Holder::Role(role_id))
@@ -102,7 +82,7 @@ pub fn load(conn: &Connection) -> rusqlite::Result<authz::Policy> {
     )?;
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
-        let Some(grant) = grant_row(r)? else { continue };
+        let Some(grant) = super::roles::grant_row(r)? else { continue };
         match (r.get::<_, Option<i64>>(6)?, r.get::<_, Option<i64>>(7)?) {
             (Some(role), _) => role_grants.entry(role).or_default().push(grant),
             (None, Some(user)) => user_grants.entry(user).or_default().push(grant),

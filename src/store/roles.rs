@@ -1,7 +1,6 @@
 //! SQL for roles and the grants held by roles or by users directly. What the index is built from is
 //! read by [`super::policy::load`]; here: the rows the `role.*` methods look up, show and change.
 
-use super::policy::grant_row;
 use crate::authz::Grant;
 use crate::contract::policy::{Effect, GrantAccess, GrantView, RoleSummary};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -156,4 +155,24 @@ pub fn delete_grant(tx: &Connection, holder: Holder, grant_id: i64) -> rusqlite:
         .prepare_cached(&format!("DELETE FROM grants WHERE {column} = ?1 AND id = ?2"))?
         .execute(params![id, grant_id])?;
     Ok(n > 0)
+}
+
+/// One grant row as the engine reads it: `SELECT id, permission, can_read, can_write, selector, effect`.
+/// A selector the engine cannot read (written by an older version) is left out, with a warning.
+pub(super) fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<crate::authz::Grant>> {
+    let text: String = r.get(4)?;
+    // Stored rows keep the rules they were written under: a deny written then must keep denying.
+    let Ok(selector) = crate::authz::Selector::parse_stored(&text) else {
+        tracing::warn!("grant {} has an unreadable selector {text:?}; ignored", r.get::<_, i64>(0)?);
+        return Ok(None);
+    };
+    let effect: String = r.get(5)?;
+    Ok(Some(crate::authz::Grant {
+        id: r.get(0)?,
+        permission: r.get(1)?,
+        read: r.get(2)?,
+        write: r.get(3)?,
+        selector,
+        effect: if effect == "deny" { crate::authz::Effect::Deny } else { crate::authz::Effect::Allow },
+    }))
 }
