@@ -124,6 +124,19 @@ fn shown_in(ctx: &Ctx, tx: &Connection, id: i64) -> Result<UserView, ApiError> {
     present(ctx, tx, &u)
 }
 
+/// Ends every session of account `user_id`, in the caller's transaction (its account just died for
+/// its sessions: disabled, deleted, its password changed).
+fn end_sessions_of(
+    tx: &rusqlite::Transaction<'_>,
+    table: &mut crate::sessions::Table,
+    config: &crate::config::Config,
+    caller: &Caller,
+    user_id: i64,
+    why: &str,
+) -> Result<usize, ApiError> {
+    crate::sessions::end_matching(tx, table, config, |t| t.of_user(user_id), &caller.actor(), why)
+}
+
 /// An account looked up before its transaction and deleted by another request in between.
 fn gone(name: &str) -> ApiError {
     ApiError::not_found(format!("no user named {name:?} (it was deleted just now)"))
@@ -266,14 +279,7 @@ fn set_enabled(ctx: &Ctx, caller: &Caller, name: &str, enabled: bool) -> Result<
         let (revoked, ended) = if enabled {
             (0, 0)
         } else {
-            let ended = crate::sessions::end_matching(
-                tx,
-                table,
-                &config,
-                |t| t.of_user(u.id),
-                &caller.actor(),
-                "account disabled",
-            )?;
+            let ended = end_sessions_of(tx, table, &config, caller, u.id, "account disabled")?;
             (accounts::revoke_tokens(tx, u.id)?, ended)
         };
         let detail = json!({"tokens_revoked": revoked, "sessions_terminated": ended});
@@ -311,8 +317,7 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: UserDelete) -> Result<UserRemoved, 
         if tx.execute("DELETE FROM users WHERE id = ?1", [u.id])? == 0 {
             return Err(gone(&u.name));
         }
-        let ended =
-            crate::sessions::end_matching(tx, table, &config, |t| t.of_user(u.id), &caller.actor(), "account deleted")?;
+        let ended = end_sessions_of(tx, table, &config, caller, u.id, "account deleted")?;
         let detail = json!({"sessions_terminated": ended});
         audit::record(tx, &caller.actor(), UserDelete::NAME, Some(&u.name), Outcome::Ok, Some(&detail))?;
         outbox::emit(tx, &UserDeleted { user: u.name.clone(), by: caller.actor().who })?;
@@ -356,14 +361,7 @@ pub fn set_password(ctx: &Ctx, caller: &Caller, p: UserSetPassword) -> Result<Pa
             return Err(gone(&u.name));
         }
         let revoked = accounts::revoke_tokens(tx, u.id)?;
-        let ended = crate::sessions::end_matching(
-            tx,
-            table,
-            &config,
-            |t| t.of_user(u.id),
-            &caller.actor(),
-            "password changed",
-        )?;
+        let ended = end_sessions_of(tx, table, &config, caller, u.id, "password changed")?;
         let detail = json!({"tokens_revoked": revoked, "sessions_terminated": ended});
         audit::record(tx, &caller.actor(), UserSetPassword::NAME, Some(&u.name), Outcome::Ok, Some(&detail))?;
         Ok((revoked, ended))
