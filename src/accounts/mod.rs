@@ -286,6 +286,49 @@ pub fn list_keys(conn: &Connection) -> rusqlite::Result<Vec<ApiKey>> {
     rows.collect()
 }
 
+/// One account's row, changed in the caller's transaction. Each returns how many rows it changed: 0
+/// when the account was deleted since it was looked up.
+pub mod rows {
+    use crate::store::now_ms;
+    use rusqlite::{Connection, params};
+
+    pub fn set_display_name(tx: &Connection, id: i64, name: Option<&str>) -> rusqlite::Result<usize> {
+        tx.execute("UPDATE users SET display_name = ?2, updated_at = ?3 WHERE id = ?1", params![id, name, now_ms()])
+    }
+
+    pub fn set_expires_at(tx: &Connection, id: i64, at: Option<i64>) -> rusqlite::Result<usize> {
+        tx.execute("UPDATE users SET expires_at = ?2, updated_at = ?3 WHERE id = ?1", params![id, at, now_ms()])
+    }
+
+    pub fn set_enabled(tx: &Connection, id: i64, enabled: bool) -> rusqlite::Result<usize> {
+        tx.execute("UPDATE users SET enabled = ?2, updated_at = ?3 WHERE id = ?1", params![id, enabled, now_ms()])
+    }
+
+    /// A new password hash, from a password change (`updated_at` moves).
+    pub fn set_password_hash(tx: &Connection, id: i64, hash: &str) -> rusqlite::Result<usize> {
+        tx.execute("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1", params![id, hash, now_ms()])
+    }
+
+    /// The same password hashed again under new cost settings, at login (`updated_at` stays).
+    pub fn rehash_password(tx: &Connection, id: i64, hash: &str) -> rusqlite::Result<usize> {
+        tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, hash])
+    }
+
+    /// Deletes an account; its tokens, keys, grants and role links go by ON DELETE CASCADE.
+    pub fn delete_user(tx: &Connection, id: i64) -> rusqlite::Result<usize> {
+        tx.execute("DELETE FROM users WHERE id = ?1", [id])
+    }
+
+    /// Revokes one login token (logout).
+    pub fn delete_token(tx: &Connection, token_id: i64) -> rusqlite::Result<usize> {
+        tx.execute("DELETE FROM login_tokens WHERE id = ?1", [token_id])
+    }
+
+    pub fn delete_key(tx: &Connection, key_id: i64) -> rusqlite::Result<usize> {
+        tx.execute("DELETE FROM api_keys WHERE id = ?1", [key_id])
+    }
+}
+
 /// `gatewarden recover reset-admin-password`: a new admin password, the account re-enabled and
 /// unlocked, its tokens revoked. Run by root on the stopped daemon's database.
 pub fn reset_admin(tx: &Connection, password_hash: &str) -> Result<(), ApiError> {

@@ -274,9 +274,7 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
                 .then(|| password::hash(pw, &cfg.argon2).ok())
                 .flatten();
             if let Some(h) = &rehash {
-                ctx.write(|tx| {
-                    tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", rusqlite::params![u.id, h])
-                })?;
+                ctx.write(|tx| accounts::rows::rehash_password(tx, u.id, h))?;
             }
             Ok(u)
         }

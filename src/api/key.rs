@@ -13,7 +13,6 @@ use crate::contract::accounts::{KeyCreate, KeyCreated, KeyList, KeyRevoke, KeyRe
 use crate::protocol::ApiError;
 use crate::store::audit::{self, Outcome};
 use crate::store::policy;
-use rusqlite::OptionalExtension;
 use serde_json::json;
 
 pub fn create(ctx: &Ctx, caller: &Caller, p: KeyCreate) -> Result<KeyCreated, ApiError> {
@@ -53,15 +52,14 @@ pub fn list(ctx: &Ctx, _caller: &Caller, _: KeyList) -> Result<Vec<KeyView>, Api
 pub fn revoke(ctx: &Ctx, caller: &Caller, p: KeyRevoke) -> Result<KeyRevoked, ApiError> {
     let config = ctx.config();
     let ended = ctx.write_policy_sessions(|tx, table| {
-        let id: Option<i64> =
-            tx.query_row("SELECT id FROM api_keys WHERE name = ?1", [&p.name], |r| r.get(0)).optional()?;
+        let id = crate::store::policy::api_key_id(tx, &p.name)?;
         let Some(id) = id else {
             return Err(ApiError::not_found(format!("no API key named {:?}", p.name)));
         };
         ctx.may_manage(caller, KeyRevoke::NAME, SubjectKey::Key(id), &format!("API key {}", p.name))?;
         let ended =
             crate::sessions::end_matching(tx, table, &config, |t| t.of_key(id), &caller.actor(), "API key revoked")?;
-        tx.execute("DELETE FROM api_keys WHERE id = ?1", [id])?;
+        accounts::rows::delete_key(tx, id)?;
         let detail = json!({"sessions_terminated": ended});
         audit::record(tx, &caller.actor(), KeyRevoke::NAME, Some(&p.name), Outcome::Ok, Some(&detail))?;
         Ok(ended)

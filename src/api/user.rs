@@ -83,7 +83,7 @@ pub fn logout(ctx: &Ctx, caller: &Caller, _: Logout) -> Result<LoggedOut, ApiErr
         return Err(ApiError::bad_request("logout needs a login token (--token)"));
     };
     ctx.write(|tx| {
-        tx.execute("DELETE FROM login_tokens WHERE id = ?1", [token_id])?;
+        accounts::rows::delete_token(tx, *token_id)?;
         audit::record(tx, &caller.actor(), Logout::NAME, Some(name), Outcome::Ok, None)
     })?;
     Ok(LoggedOut { logged_out: name.clone() })
@@ -227,18 +227,11 @@ pub fn update(ctx: &Ctx, caller: &Caller, p: UserUpdate) -> Result<UserView, Api
         }
         let changed: Vec<i64> = [policy::role_ids(tx, &p.add_roles)?, policy::role_ids(tx, &p.remove_roles)?].concat();
         ctx.may_assign_roles(caller, UserUpdate::NAME, tx, &changed)?;
-        let now = now_ms();
         if let Some(d) = &p.display_name {
-            tx.execute(
-                "UPDATE users SET display_name = ?2, updated_at = ?3 WHERE id = ?1",
-                rusqlite::params![u.id, d, now],
-            )?;
+            accounts::rows::set_display_name(tx, u.id, d.as_deref())?;
         }
         if let Some(e) = &p.expires_at {
-            tx.execute(
-                "UPDATE users SET expires_at = ?2, updated_at = ?3 WHERE id = ?1",
-                rusqlite::params![u.id, e, now],
-            )?;
+            accounts::rows::set_expires_at(tx, u.id, *e)?;
         }
         super::role::change_user_roles(tx, u.id, &p.add_roles, &p.remove_roles)?;
         let detail = json!({"display_name": p.display_name, "expires_at": p.expires_at,
@@ -269,10 +262,7 @@ fn set_enabled(ctx: &Ctx, caller: &Caller, name: &str, enabled: bool) -> Result<
     ctx.may_manage(caller, method, SubjectKey::User(u.id), &format!("user {}", u.name))?;
     let config = ctx.config();
     let (revoked, ended) = ctx.write_policy_sessions(|tx, table| {
-        let n = tx.execute(
-            "UPDATE users SET enabled = ?2, updated_at = ?3 WHERE id = ?1",
-            rusqlite::params![u.id, enabled, now_ms()],
-        )?;
+        let n = accounts::rows::set_enabled(tx, u.id, enabled)?;
         if n == 0 {
             return Err(gone(&u.name));
         }
@@ -314,7 +304,7 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: UserDelete) -> Result<UserRemoved, 
         // The account's sessions end first (their rows stay, for the record); keys, tokens, grants
         // and role links go by ON DELETE CASCADE in this same transaction.
         // Looked up before the transaction: another request may have deleted it since.
-        if tx.execute("DELETE FROM users WHERE id = ?1", [u.id])? == 0 {
+        if accounts::rows::delete_user(tx, u.id)? == 0 {
             return Err(gone(&u.name));
         }
         let ended = end_sessions_of(tx, table, &config, caller, u.id, "account deleted")?;
@@ -353,10 +343,7 @@ pub fn set_password(ctx: &Ctx, caller: &Caller, p: UserSetPassword) -> Result<Pa
     accounts::validate_password(&p.password, &config.accounts)?;
     let hash = password::hash(&p.password, &config.accounts.argon2).map_err(ApiError::internal)?;
     let (revoked, ended) = ctx.write_sessions(|tx, table| {
-        let n = tx.execute(
-            "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
-            rusqlite::params![u.id, hash, now_ms()],
-        )?;
+        let n = accounts::rows::set_password_hash(tx, u.id, &hash)?;
         if n == 0 {
             return Err(gone(&u.name));
         }
