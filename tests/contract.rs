@@ -203,9 +203,9 @@ fn every_method_answers_what_its_schema_declares() {
     c.refused("session.open", json!({"type": "panel", "host": "panel-5"}), by_password("day"), "license_limit_reached");
     let t1 = Some(json!({"token": s1["token"]}));
     c.ok_as("session.heartbeat", json!({}), t1.clone());
-    if c.c.methods.contains_key("session.show") {
-        c.ok_as("session.show", json!({}), t1.clone());
-    }
+    let own = c.ok_as("session.show", json!({}), t1.clone());
+    assert_eq!(own["session_id"], s1["session_id"], "{own}");
+    c.ok("session.show", json!({"session_id": s2["session_id"]}));
     c.ok("session.list", json!({"all": true}));
     c.ok("session.terminate", json!({"session_id": s2["session_id"], "reason": "panel swap"}));
     c.refused("session.heartbeat", json!({}), Some(json!({"token": s2["token"]})), "session_terminated");
