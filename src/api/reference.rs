@@ -179,9 +179,37 @@ fn describe(out: &mut String, s: &Value) {
         {
             out.push_str("No fields: `{}`.\n");
         }
+        _ if s.get("oneOf").is_some() || s.get("anyOf").is_some() => {}
         _ => {
             let _ = writeln!(out, "{}.", type_text(s));
         }
+    }
+    alternatives(out, s);
+}
+
+/// The alternatives of a schema (`oneOf`, `anyOf`), one bullet each: the fields that tell them
+/// apart, the named type they add, what they mean.
+fn alternatives(out: &mut String, s: &Value) {
+    let Some((key, alts)) =
+        ["oneOf", "anyOf"].iter().find_map(|k| s.get(*k).and_then(Value::as_array).map(|a| (*k, a)))
+    else {
+        return;
+    };
+    let _ = writeln!(out, "\n{}:\n", if key == "oneOf" { "Exactly one of" } else { "One of" });
+    for alt in alts {
+        let mut parts: Vec<String> = alt
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.iter().filter_map(|(name, v)| v.get("const").map(|c| format!("`{name}`: `{c}`"))).collect())
+            .unwrap_or_default();
+        if let Some(r) = alt.get("$ref") {
+            parts.push(format!("the fields of {}", type_text(&json!({"$ref": r}))));
+        } else if parts.is_empty() {
+            parts.push(type_text(alt));
+        }
+        let d = alt.get("description").and_then(Value::as_str).unwrap_or("");
+        let d = if d.is_empty() { String::new() } else { format!(": {}", cell(d)) };
+        let _ = writeln!(out, "- {}{d}", parts.join(", "));
     }
 }
 
@@ -244,7 +272,8 @@ fn method_section(out: &mut String, r: &Route, defs: &mut std::collections::BTre
     let (params, result) = (params.as_value(), result.as_value());
     collect_defs(defs, params);
     collect_defs(defs, result);
-    let _ = writeln!(out, "## {}\n\n{}.\n", r.name, capitalised(r.summary));
+    let end = if r.summary.ends_with(['?', '.']) { "" } else { "." };
+    let _ = writeln!(out, "## {}\n\n{}{end}\n", r.name, capitalised(r.summary));
     if let Some(d) = params.get("description").and_then(Value::as_str) {
         let _ = writeln!(out, "{}\n", d.trim());
     }
@@ -281,12 +310,6 @@ fn types_section(out: &mut String, defs: &std::collections::BTreeMap<String, Val
             let _ = writeln!(out, "{}\n", d.trim());
         }
         describe(out, s);
-        let alts = ["anyOf", "oneOf"].iter().filter_map(|k| s.get(*k).and_then(Value::as_array)).flatten();
-        for alt in alts {
-            let d = alt.get("description").and_then(Value::as_str).unwrap_or("");
-            let d = if d.is_empty() { String::new() } else { format!(": {}", cell(d)) };
-            let _ = writeln!(out, "- {}{d}", type_text(alt));
-        }
         out.push('\n');
     }
 }
