@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Daemon, as_token, token, user, write_file};
+use common::{Daemon, as_token, audit_count, token, user, write_file};
 use serde_json::{Value, json};
 
 /// "allow" or "deny" from `gatewarden check`, checking the exit code agrees.
@@ -296,6 +296,13 @@ fn policy_replies_match_their_declared_schemas() {
     assert_eq!((&v["decision"], &v["reason"]), (&json!("deny"), &json!("denied_by")), "{v}");
     call("authz.explain", q("op", "tag.read", "line9/x", "read"));
     call("authz.who_can", json!({"permission": "tag.write", "resource": "line1/p1", "access": "write"}));
+    let batch = json!({"checks": [q("op", "tag.write", "line1/p1", "write"), q("admin", "tag.read", "line1/p3", "read"),
+                                  q("ghost", "tag.read", "line1/p3", "read"), q("op", "tag.read", "line1/ p3", "read")]});
+    call("authz.check_many", batch.clone());
+    call(
+        "authz.allowed",
+        json!({"subject": "op", "permission": "tag.write", "access": "write", "resources": ["line1/p1", "line1/p3"]}),
+    );
 
     // The lock: explain says it decided, naming the lock, its owner and what the grants said.
     let t = token(&d, "boss");
@@ -306,6 +313,9 @@ fn policy_replies_match_their_declared_schemas() {
     assert_eq!(v["lock"]["o"], json!({"u": "boss", "key_id": null}), "{v}");
     assert_eq!(v["locked_out"], "not_supervisor", "{v}");
     assert_eq!(v["grants_decision"]["reason"], "allowed_by", "{v}");
+    // A batch's slot carries the refusal, in the schema too.
+    let v = call("authz.check_many", batch);
+    assert_eq!(v["results"][0]["error"]["code"], "supervisor_locked", "{v}");
     // ... and check answers the same refusal as the error every locked write gets.
     let r = d.call("authz.check", q("op", "tag.write", "line1/p1", "write"));
     assert_eq!(r["error"]["code"], "supervisor_locked", "{r}");
@@ -341,4 +351,220 @@ fn policy_replies_match_their_declared_schemas() {
         assert_eq!(v["target"], "role:operators", "{v}");
         assert!(v["ts"].is_i64(), "{v}");
     }
+}
+
+/// A plant for the batch questions: `op` may read and write `line1/*` but not write `line1/p2`
+/// (a deny grant); `boss` is a supervisor; `other` holds nothing.
+fn batch_plant() -> (Daemon, String, String) {
+    let d = Daemon::start();
+    let inv = write_file(&d, "inv.csv", "device\nline1/p1\nline1/p2\nline2/p1\n");
+    d.ok(&["resource", "import", &inv]);
+    d.ok(&["role", "add", "operators"]);
+    d.ok(&["role", "grant", "operators", "tag.write", "--resource", "line1/*"]);
+    d.ok(&["role", "grant", "operators", "tag.write", "--write", "--resource", "line1/p2", "--deny"]);
+    user(&d, "op", &["operators"]);
+    user(&d, "boss", &["supervisor"]);
+    user(&d, "other", &[]);
+    let (op, boss) = (token(&d, "op"), token(&d, "boss"));
+    (d, op, boss)
+}
+
+fn q(subject: Option<&str>, permission: &str, resource: &str, access: &str) -> Value {
+    let mut v = json!({"permission": permission, "resource": resource, "access": access});
+    if let Some(s) = subject {
+        v["subject"] = json!(s);
+    }
+    v
+}
+
+/// Asks `questions` in one `authz.check_many` and each alone with `authz.check`, as the holder of
+/// `auth`; every slot must be exactly the single answer (its result, or `{"error": ...}`).
+fn ask_both_ways(d: &Daemon, auth: &Value, questions: &[Value]) -> Vec<Value> {
+    let r = d.call_auth("authz.check_many", json!({"checks": questions}), auth.clone());
+    let results = r["result"]["results"].as_array().unwrap_or_else(|| panic!("check_many: {r}")).clone();
+    assert_eq!(results.len(), questions.len(), "{r}");
+    for (question, slot) in questions.iter().zip(&results) {
+        let single = d.call_auth("authz.check", question.clone(), auth.clone());
+        let want = match single.get("result") {
+            Some(v) => v.clone(),
+            None => json!({"error": single["error"]}),
+        };
+        assert_eq!(slot, &want, "{question}");
+    }
+    results
+}
+
+fn slot_says(slot: &Value) -> String {
+    match slot.get("error") {
+        Some(e) => format!("error/{}", e["code"].as_str().unwrap_or("?")),
+        None => format!("{}/{}", slot["decision"].as_str().unwrap_or("?"), slot["reason"].as_str().unwrap_or("?")),
+    }
+}
+
+#[test]
+fn check_many_answers_each_question_as_check_does_with_errors_in_their_slots() {
+    let (d, op, _) = batch_plant();
+    let as_op = json!({"token": op});
+    let questions = [
+        q(None, "tag.write", "line1/p1", "write"),
+        q(Some("op"), "tag.write", "line1/p1", "read"),
+        q(None, "tag.write", "line1/p2", "write"),
+        q(None, "tag.write", "line2/p1", "write"),
+        q(None, "tag.write", "line1//p1", "read"),
+        q(Some("other"), "tag.read", "line1/p1", "read"),
+        q(Some("ghost"), "tag.read", "line1/p1", "read"),
+        q(Some("key:ghost"), "tag.read", "line1/p1", "read"),
+        q(None, "tag.write", "*", "write"),
+    ];
+    let results = ask_both_ways(&d, &as_op, &questions);
+    let said: Vec<String> = results.iter().map(slot_says).collect();
+    assert_eq!(
+        said,
+        [
+            "allow/allowed_by",
+            "allow/allowed_by",
+            "deny/denied_by",
+            "deny/no_grant",
+            "error/bad_request",
+            // Without users.view an unknown name is refused exactly like a known one.
+            "error/forbidden",
+            "error/forbidden",
+            "error/forbidden",
+            "deny/no_grant",
+        ]
+    );
+    assert_eq!(results[0]["subject"], "op");
+
+    // The batch of refusals above is one audited refusal, not one per question (the single
+    // authz.check calls are audited under their own name).
+    assert_eq!(audit_count(&d, "authz.check_many", "denied"), 1);
+    let r = d.call_auth("authz.check_many", json!({"checks": [q(Some("other"), "tag.read", "x", "read")]}), as_op);
+    assert_eq!(r["result"]["results"][0]["error"]["code"], "forbidden", "{r}");
+    assert_eq!(audit_count(&d, "authz.check_many", "denied"), 2);
+
+    // With users.view (the admin): unknown accounts and keys are not_found in their slots.
+    let results = ask_both_ways(&d, &Value::Null, &questions);
+    let said: Vec<String> = results.iter().map(slot_says).collect();
+    assert_eq!(&said[5..], ["deny/no_grant", "error/not_found", "error/not_found", "allow/superuser"]);
+    let admin = ask_both_ways(&d, &Value::Null, &[q(None, "tag.write", "line1/p2", "write")]);
+    assert_eq!(slot_says(&admin[0]), "allow/superuser");
+}
+
+#[test]
+fn check_many_and_allowed_are_bounded_before_anything_is_answered() {
+    let (d, op, _) = batch_plant();
+    let as_op = json!({"token": op});
+    let batch = |n: usize| json!({"checks": vec![q(None, "tag.read", "line1/p1", "read"); n]});
+    let r = d.call_auth("authz.check_many", batch(1000), as_op.clone());
+    assert_eq!(r["result"]["results"].as_array().map(Vec::len), Some(1000), "1000 questions are answered");
+    let r = d.call_auth("authz.check_many", batch(1001), as_op.clone());
+    assert_eq!(r["error"]["code"], "bad_request", "{}", r["error"]);
+    let message = r["error"]["message"].as_str().unwrap();
+    assert!(message.contains("checks") && message.contains("1000"), "{message}");
+    let r = d.call_auth("authz.check_many", json!({"checks": []}), as_op.clone());
+    assert_eq!(r["result"], json!({"results": []}));
+
+    let resources = |n: usize| json!({"permission": "tag.write", "resources": vec!["line1/p1"; n]});
+    let r = d.call_auth("authz.allowed", resources(1000), as_op.clone());
+    assert_eq!(r["result"]["allowed"].as_array().map(Vec::len), Some(1000), "{}", r["error"]);
+    let r = d.call_auth("authz.allowed", resources(1001), as_op.clone());
+    assert_eq!(r["error"]["code"], "bad_request", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("resources"), "{r}");
+    // A malformed id refuses the whole question, naming where it is.
+    let bad = json!({"permission": "tag.read", "resources": ["line1/p1", "line1/ p2"]});
+    let r = d.call_auth("authz.allowed", bad, as_op.clone());
+    assert_eq!(r["error"]["code"], "bad_request", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().starts_with("resources[1]"), "{r}");
+    // Unknown fields are refused by name.
+    let r = d.call_auth("authz.check_many", json!({"checks": [], "subject": "op"}), as_op);
+    assert_eq!(r["error"]["code"], "bad_request", "{r}");
+}
+
+#[test]
+fn allowed_lists_what_check_allows_in_the_order_given() {
+    let (d, op, _) = batch_plant();
+    let as_op = json!({"token": op});
+    let ask = |auth: &Value, params: Value| d.call_auth("authz.allowed", params, auth.clone());
+    let all = ["line1/p1", "line1/p2", "line2/p1", "line1/unlisted", "line1/p1", "*"];
+    let r = ask(&as_op, json!({"permission": "tag.write", "access": "write", "resources": all}));
+    assert_eq!(r["result"]["allowed"], json!(["line1/p1", "line1/unlisted", "line1/p1"]), "{r}");
+    // Exactly the resources authz.check allows, one by one.
+    for access in ["read", "write"] {
+        let r = ask(&as_op, json!({"permission": "tag.write", "access": access, "resources": all}));
+        let want: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|res| {
+                let c = d.call_auth("authz.check", q(None, "tag.write", res, access), as_op.clone());
+                c["result"]["decision"] == "allow"
+            })
+            .collect();
+        assert_eq!(r["result"]["allowed"], json!(want), "{access}");
+    }
+    // About someone else: users.view first (unknown names alike), then the name is looked up.
+    let r = ask(&as_op, json!({"subject": "other", "permission": "tag.write", "resources": all}));
+    assert_eq!(r["error"]["code"], "forbidden", "{r}");
+    let r = ask(&as_op, json!({"subject": "ghost", "permission": "tag.write", "resources": all}));
+    assert_eq!(r["error"]["code"], "forbidden", "{r}");
+    let r = ask(&Value::Null, json!({"subject": "ghost", "permission": "tag.write", "resources": all}));
+    assert_eq!(r["error"]["code"], "not_found", "{r}");
+    let r = ask(&Value::Null, json!({"subject": "op", "permission": "tag.write", "access": "write", "resources": all}));
+    assert_eq!(r["result"]["allowed"], json!(["line1/p1", "line1/unlisted", "line1/p1"]), "{r}");
+    // A superuser may use every resource asked about.
+    let r = ask(&Value::Null, json!({"permission": "tag.write", "access": "write", "resources": all}));
+    assert_eq!(r["result"]["allowed"], json!(all), "{r}");
+
+    // The CLI: one id a line for a person; exit 0.
+    let out =
+        d.cli_with(&["allowed", "tag.write", "--write", "line1/p2", "line1/p1"], None, &[("GATEWARDEN_TOKEN", &op)]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "line1/p1\n");
+    let (code, v) = d.cli_json(&["allowed", "tag.write", "--write", "--subject", "op", "line1/p2", "line1/p1"]);
+    assert_eq!((code, v), (0, json!({"allowed": ["line1/p1"]})));
+}
+
+#[test]
+fn a_supervisor_lock_refuses_batched_writes_as_check_does() {
+    let (d, op, boss) = batch_plant();
+    let as_op = json!({"token": op});
+    let as_boss = json!({"token": boss});
+    let r = d.call_auth("supervisor.lock", json!({"l": "u", "reason": "changeover"}), as_boss.clone());
+    assert!(r.get("result").is_some(), "{r}");
+    let questions = [
+        q(None, "tag.write", "line1/p1", "write"),
+        q(None, "tag.write", "line1/p1", "read"),
+        q(None, "tag.write", "line1/p2", "write"),
+        q(None, "tag.write", "line1/p1", "write"),
+    ];
+    let results = ask_both_ways(&d, &as_op, &questions);
+    let said: Vec<String> = results.iter().map(slot_says).collect();
+    // Reads pass; a write the grants deny stays their deny; a write they allow is the lock's refusal.
+    assert_eq!(said, ["error/supervisor_locked", "allow/allowed_by", "deny/denied_by", "error/supervisor_locked"]);
+    assert_eq!(results[0]["error"]["lock"]["o"]["u"], "boss", "{}", results[0]);
+    // The lock's owner (inside `l`) asks about op: the lock decides for op, not for the asker.
+    d.ok(&["user", "grant", "boss", "users.view", "--read"]);
+    let about_op = ask_both_ways(&d, &as_boss, &[q(Some("op"), "tag.write", "line1/p1", "write")]);
+    assert_eq!(slot_says(&about_op[0]), "error/supervisor_locked");
+
+    let params =
+        |access: &str, resources: &[&str]| json!({"permission": "tag.write", "access": access, "resources": resources});
+    let r = d.call_auth("authz.allowed", params("write", &["line1/p2", "line1/p1"]), as_op.clone());
+    assert_eq!(r["error"]["code"], "supervisor_locked", "{r}");
+    assert_eq!(r["error"]["lock"]["o"]["u"], "boss", "{r}");
+    // Nothing the grants allow: nothing for the lock to refuse, as authz.check answers each.
+    let r = d.call_auth("authz.allowed", params("write", &["line1/p2", "line2/p1"]), as_op.clone());
+    assert_eq!(r["result"]["allowed"], json!([]), "{r}");
+    let r = d.call_auth("authz.allowed", params("read", &["line1/p2", "line2/p1"]), as_op.clone());
+    assert_eq!(r["result"]["allowed"], json!(["line1/p2"]), "{r}");
+
+    // `check-many` from a file of JSON lines: exit 1 when any question is not allowed, 0 when all are.
+    let file = write_file(&d, "q.jsonl", &format!("{}\n\n{}\n", questions[0], questions[1]));
+    let (code, v) = as_token(&d, &op, &["check-many", &file]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["results"][0]["error"]["code"], "supervisor_locked", "{v}");
+    d.call_auth("supervisor.unlock", json!({}), as_boss);
+    let file = write_file(&d, "q.json", &json!([questions[0], questions[1]]).to_string());
+    let (code, v) = as_token(&d, &op, &["check-many", &file]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["results"][0]["decision"], "allow", "{v}");
 }

@@ -189,6 +189,27 @@ fn every_method_answers_what_its_schema_declares() {
         json!({"subject": "day", "permission": "tag.write", "resource": "line9/x", "access": "write"}),
     );
     c.ok("authz.who_can", json!({"permission": "tag.write", "resource": "line1/pump1", "access": "write"}));
+    // A batch: answers, and errors in their slots (an unknown subject, a malformed id), both in the schema.
+    let many = c.ok(
+        "authz.check_many",
+        json!({"checks": [
+            {"subject": "night", "permission": "tag.write", "resource": "line1/pump1", "access": "write"},
+            {"subject": "nobody-here", "permission": "tag.read", "resource": "line1/pump1"},
+            {"permission": "tag.read", "resource": "line1//pump1"}
+        ]}),
+    );
+    assert_eq!(many["results"][1]["error"]["code"], "not_found", "{many}");
+    assert_eq!(many["results"][2]["error"]["code"], "bad_request", "{many}");
+    c.ok(
+        "authz.allowed",
+        json!({"subject": "night", "permission": "tag.write", "resources": ["line1/pump1", "line2/x"]}),
+    );
+    c.refused(
+        "authz.allowed",
+        json!({"subject": "nobody-here", "permission": "tag.read", "resources": []}),
+        None,
+        "not_found",
+    );
 
     c.ok("settings.set", json!({"key": "plant.name", "value": "Press shop 2"}));
     c.ok("settings.get", json!({"key": "plant.name"}));
@@ -216,6 +237,10 @@ fn every_method_answers_what_its_schema_declares() {
     let night = Some(json!({"user": "night", "password": PW}));
     let write = json!({"permission": "tag.write", "resource": "line1/pump1", "access": "write"});
     c.refused("authz.check", write.clone(), night.clone(), "supervisor_locked");
+    let many = c.ok_as("authz.check_many", json!({"checks": [write.clone()]}), night.clone());
+    assert_eq!(many["results"][0]["error"]["code"], "supervisor_locked", "{many}");
+    let all = json!({"permission": "tag.write", "access": "write", "resources": ["line1/pump1"]});
+    c.refused("authz.allowed", all, night.clone(), "supervisor_locked");
     let why = c.ok_as("authz.explain", write, night);
     assert_eq!((&why["decision"], &why["reason"]), (&json!("deny"), &json!("supervisor_locked")), "{why}");
     c.refused(

@@ -25,6 +25,12 @@ fn expectation(method: &str) -> Option<(Value, &'static str)> {
         "user.register" => (json!({"name": "newbie", "password": PW}), "registration_disabled"),
         "authz.check" => (json!({"permission": "tag.write", "resource": "line1/p1", "access": "write"}), "ok"),
         "authz.explain" => (json!({"permission": "tag.write", "resource": "line1/p1"}), "ok"),
+        // Own questions are free; one about another account is refused in its slot, not at the door.
+        "authz.check_many" => (
+            json!({"checks": [{"permission": "tag.write", "resource": "line1/p1"}, {"subject": "victim", "permission": "tag.read", "resource": "line1/p1"}]}),
+            "ok",
+        ),
+        "authz.allowed" => (json!({"permission": "tag.read", "resources": ["line1/p1"]}), "ok"),
         "settings.get" => (json!({}), "ok"),
         // The inventory is what every HMI shows: readable by any account.
         "resource.list" | "group.list" => (json!({}), "ok"),

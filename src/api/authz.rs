@@ -1,4 +1,5 @@
-//! `authz.check`, `authz.explain`, `authz.who_can`: the questions HMIs and local services ask.
+//! `authz.check`, `authz.check_many`, `authz.allowed`, `authz.explain`, `authz.who_can`: the
+//! questions HMIs and local services ask.
 //!
 //! A caller may always ask about itself; asking about someone else needs `users.view`, asked before
 //! the name is looked up (an unprivileged caller learns nothing about which names exist). Answers
@@ -10,17 +11,27 @@
 //! `authz.check` answers that refusal with the `supervisor_locked` error, as every write-class
 //! decision does while locked; `authz.explain` shows it as the decision, with what the grants said.
 //!
+//! The batches (`authz.check_many`, `authz.allowed`: an HMI opening a screen of a few hundred tags)
+//! answer each question with the same code as `authz.check`, from one policy and one lock taken once
+//! per request. A batch resolves each subject once and asks the caller's `users.view` at most once,
+//! so a refused batch is audited once, not once per question. In `authz.check_many` an error
+//! `authz.check` would give is that question's slot, never the batch's; `authz.allowed` has one
+//! subject, so its errors (and the lock's refusal of a write) are the request's.
+//!
 //! [`Lock::decide_write`]: crate::supervisor::Lock::decide_write
 
 use super::auth::{Caller, Principal};
 use super::{Ctx, supervisor};
-use crate::authz::{Access, SubjectKey};
+use crate::authz::{Access, Index, SubjectKey};
+use crate::contract::Method;
 use crate::contract::policy::{
-    Allowed, Answer, AuthzCheck, AuthzExplain, AuthzWhoCan, Decision, Denied, Explanation, LockRefusal, Passes,
-    SubjectKind,
+    Allowed, AllowedResources, Answer, AuthzAllowed, AuthzCheck, AuthzCheckMany, AuthzExplain, AuthzWhoCan, Checked,
+    Decision, Denied, Explanation, LockRefusal, MAX_BATCH, ManyAnswers, Passes, Question, SubjectKind,
 };
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::{now_ms, policy};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A question is only asked about a canonical resource id, or about the gateway itself (`*`, what the
 /// built-in permissions are granted on): the engine never sees an id no inventory could hold.
@@ -31,45 +42,76 @@ fn check_resource(resource: &str) -> Result<(), ApiError> {
     crate::authz::validate_resource_id(resource).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
+/// What every answer of one request is decided from: one compiled policy, one supervisor lock, one
+/// clock reading. A batch takes it once, so its answers never mix two policies.
+struct View {
+    index: Arc<Index>,
+    lock: Option<Arc<supervisor::Lock>>,
+    now: i64,
+}
+
+impl View {
+    fn of(ctx: &Ctx) -> View {
+        View { index: ctx.index(), lock: ctx.lock(), now: now_ms() }
+    }
+}
+
 /// The subject a question is about, and whether it is a superuser (which the index does not model).
+#[derive(Clone)]
 struct Subject {
     key: SubjectKey,
     name: String,
     superuser: bool,
 }
 
-fn resolve(ctx: &Ctx, caller: &Caller, text: Option<&str>) -> Result<Subject, ApiError> {
-    let own = match text {
-        None => true,
-        Some(t) => caller.is_named(t),
+/// Whether a question names the caller itself (absent, or the caller's own name): decided without
+/// looking the name up, so asking tells nothing.
+fn is_own(caller: &Caller, text: Option<&str>) -> bool {
+    text.is_none_or(|t| caller.is_named(t))
+}
+
+/// The caller as the subject of its own questions.
+fn own(caller: &Caller) -> Result<Subject, ApiError> {
+    let key = caller.subject().ok_or_else(|| ApiError::unauthenticated("who are you? pass --token"))?;
+    let name = match &caller.principal {
+        Principal::User { name, .. } => name.clone(),
+        Principal::Key { name, .. } => format!("key:{name}"),
+        Principal::Anonymous => String::new(),
     };
-    if own {
-        let key = caller.subject().ok_or_else(|| ApiError::unauthenticated("who are you? pass --token"))?;
-        let name = match &caller.principal {
-            Principal::User { name, .. } => name.clone(),
-            Principal::Key { name, .. } => format!("key:{name}"),
-            Principal::Anonymous => String::new(),
-        };
-        return Ok(Subject { key, name, superuser: caller.is_superuser() });
-    }
-    let text = text.unwrap_or_default();
-    ctx.authorize(caller, "users.view")?;
-    let conn = &ctx.store().conn;
-    let key = if let Some(key_name) = text.strip_prefix("key:") {
-        let id = policy::api_key_id(conn, key_name)?;
-        SubjectKey::Key(id.ok_or_else(|| ApiError::not_found(format!("no API key named {key_name:?}")))?)
-    } else {
-        SubjectKey::User(crate::accounts::require_user(conn, text)?.id)
+    Ok(Subject { key, name, superuser: caller.is_superuser() })
+}
+
+/// Another account by name (`key:NAME` for an API key). Only after the caller's `users.view` was
+/// asked: an unprivileged caller learns nothing about which names exist.
+fn look_up(ctx: &Ctx, view: &View, text: &str) -> Result<Subject, ApiError> {
+    let key = {
+        let conn = &ctx.store().conn;
+        if let Some(key_name) = text.strip_prefix("key:") {
+            let id = policy::api_key_id(conn, key_name)?;
+            SubjectKey::Key(id.ok_or_else(|| ApiError::not_found(format!("no API key named {key_name:?}")))?)
+        } else {
+            SubjectKey::User(crate::accounts::require_user(conn, text)?.id)
+        }
     };
     // Superuser only while live: the index says so, as it does for the subject's own requests.
-    let superuser = ctx.index().principal(key, now_ms()).is_ok_and(|a| a.superuser);
+    let superuser = view.index.principal(key, view.now).is_ok_and(|a| a.superuser);
     Ok(Subject { key, name: text.to_string(), superuser })
+}
+
+fn resolve(ctx: &Ctx, view: &View, caller: &Caller, text: Option<&str>) -> Result<Subject, ApiError> {
+    match text {
+        Some(text) if !is_own(caller, Some(text)) => {
+            ctx.authorize(caller, "users.view")?;
+            look_up(ctx, view, text)
+        }
+        _ => own(caller),
+    }
 }
 
 /// The one decision about a question: a live superuser passes (the grants are not asked);
 /// otherwise `grants` decides, and the supervisor lock has the last word on a write.
 fn decide(
-    ctx: &Ctx,
+    view: &View,
     subject: &Subject,
     access: Access,
     grants: impl FnOnce(SubjectKey) -> crate::authz::Decision,
@@ -78,9 +120,9 @@ fn decide(
         return Decision::Allow(Allowed::Superuser);
     }
     let grants = Decision::from(&grants(subject.key));
-    match (access, ctx.lock()) {
+    match (access, &view.lock) {
         (Access::Write, Some(lock)) => {
-            lock.decide_write(supervisor::who_subject(ctx, subject.key, subject.superuser), grants)
+            lock.decide_write(supervisor::who_in(&view.index, subject.key, subject.superuser, view.now), grants)
         }
         _ => grants,
     }
@@ -92,25 +134,124 @@ fn locked(r: LockRefusal) -> ApiError {
     ApiError::new(ErrorCode::SupervisorLocked, r.message).with("lock", lock)
 }
 
-pub fn check(ctx: &Ctx, caller: &Caller, AuthzCheck(p): AuthzCheck) -> Result<Answer, ApiError> {
-    check_resource(&p.resource)?;
-    let subject = resolve(ctx, caller, p.subject.as_deref())?;
-    let index = ctx.index();
+/// `authz.check`'s answer to a question about `subject` (whose resource id is checked already).
+fn answer(view: &View, subject: &Subject, q: Question) -> Result<Answer, ApiError> {
     let decision =
-        decide(ctx, &subject, p.access, |key| index.check(key, &p.permission, p.access, &p.resource, now_ms()));
+        decide(view, subject, q.access, |key| view.index.check(key, &q.permission, q.access, &q.resource, view.now));
     if let Decision::Deny(Denied::SupervisorLocked(r)) = decision {
         return Err(locked(r));
     }
-    Ok(Answer { subject: subject.name, permission: p.permission, resource: p.resource, access: p.access, decision })
+    Ok(Answer {
+        subject: subject.name.clone(),
+        permission: q.permission,
+        resource: q.resource,
+        access: q.access,
+        decision,
+    })
+}
+
+pub fn check(ctx: &Ctx, caller: &Caller, AuthzCheck(p): AuthzCheck) -> Result<Answer, ApiError> {
+    check_resource(&p.resource)?;
+    let view = View::of(ctx);
+    let subject = resolve(ctx, &view, caller, p.subject.as_deref())?;
+    answer(&view, &subject, p)
+}
+
+/// Refuses a batch over [`MAX_BATCH`] items, before any is answered.
+fn bounded(field: &str, n: usize) -> Result<(), ApiError> {
+    if n > MAX_BATCH {
+        return Err(ApiError::bad_request(format!("{field}: at most {MAX_BATCH} per request, got {n}")));
+    }
+    Ok(())
+}
+
+/// The subjects of one batch, each resolved once: the caller's own, and others' by name after one
+/// `users.view` check (refused: audited once for the batch, and every such question gets the error).
+struct Subjects<'a> {
+    ctx: &'a Ctx,
+    caller: &'a Caller,
+    own: Option<Result<Subject, ApiError>>,
+    may_view: Option<Result<(), ApiError>>,
+    others: HashMap<String, Result<Subject, ApiError>>,
+}
+
+impl<'a> Subjects<'a> {
+    fn new(ctx: &'a Ctx, caller: &'a Caller) -> Subjects<'a> {
+        Subjects { ctx, caller, own: None, may_view: None, others: HashMap::new() }
+    }
+
+    fn get(&mut self, view: &View, text: Option<&str>) -> &Result<Subject, ApiError> {
+        let (ctx, caller) = (self.ctx, self.caller);
+        match text {
+            Some(text) if !is_own(caller, Some(text)) => {
+                let may_view = self
+                    .may_view
+                    .get_or_insert_with(|| ctx.authorize_for(caller, "users.view", AuthzCheckMany::NAME))
+                    .clone();
+                if !self.others.contains_key(text) {
+                    let subject = may_view.and_then(|()| look_up(ctx, view, text));
+                    self.others.insert(text.to_string(), subject);
+                }
+                &self.others[text]
+            }
+            _ => self.own.get_or_insert_with(|| own(caller)),
+        }
+    }
+}
+
+/// `authz.check_many`: each question answered as `authz.check` answers it, from one policy; an error
+/// `authz.check` would give is that question's slot, never the batch's.
+pub fn check_many(ctx: &Ctx, caller: &Caller, p: AuthzCheckMany) -> Result<ManyAnswers, ApiError> {
+    bounded("checks", p.checks.len())?;
+    if caller.subject().is_none() {
+        return Err(ApiError::unauthenticated("authz.check_many needs credentials: pass --token"));
+    }
+    let view = View::of(ctx);
+    let mut subjects = Subjects::new(ctx, caller);
+    let mut results = Vec::with_capacity(p.checks.len());
+    for q in p.checks {
+        let answered = check_resource(&q.resource).and_then(|()| match subjects.get(&view, q.subject.as_deref()) {
+            Ok(subject) => answer(&view, subject, q),
+            Err(e) => Err(e.clone()),
+        });
+        results.push(match answered {
+            Ok(a) => Checked::Answer(a),
+            Err(error) => Checked::Refused { error },
+        });
+    }
+    Ok(ManyAnswers { results })
+}
+
+/// `authz.allowed`: the resources `authz.check` allows, in the order given; every id is checked
+/// before any is answered, and a write the lock refuses refuses the request, as `authz.check` does.
+pub fn allowed(ctx: &Ctx, caller: &Caller, p: AuthzAllowed) -> Result<AllowedResources, ApiError> {
+    bounded("resources", p.resources.len())?;
+    for (i, r) in p.resources.iter().enumerate() {
+        check_resource(r).map_err(|e| ApiError::bad_request(format!("resources[{i}]: {}", e.message)))?;
+    }
+    let view = View::of(ctx);
+    let subject = resolve(ctx, &view, caller, p.subject.as_deref())?;
+    let mut allowed = Vec::new();
+    for resource in p.resources {
+        let decision = decide(&view, &subject, p.access, |key| {
+            view.index.check(key, &p.permission, p.access, &resource, view.now)
+        });
+        match decision {
+            Decision::Allow(_) => allowed.push(resource),
+            Decision::Deny(Denied::SupervisorLocked(r)) => return Err(locked(r)),
+            Decision::Deny(_) => {}
+        }
+    }
+    Ok(AllowedResources { allowed })
 }
 
 pub fn explain(ctx: &Ctx, caller: &Caller, AuthzExplain(p): AuthzExplain) -> Result<Explanation, ApiError> {
     check_resource(&p.resource)?;
-    let subject = resolve(ctx, caller, p.subject.as_deref())?;
-    let index = ctx.index();
+    let view = View::of(ctx);
+    let subject = resolve(ctx, &view, caller, p.subject.as_deref())?;
     let mut matched = Vec::new();
-    let decision = decide(ctx, &subject, p.access, |key| {
-        let e = index.explain(key, &p.permission, p.access, &p.resource, now_ms());
+    let decision = decide(&view, &subject, p.access, |key| {
+        let e = view.index.explain(key, &p.permission, p.access, &p.resource, view.now);
         matched = e.matched_grants();
         e.decision
     });

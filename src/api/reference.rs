@@ -50,6 +50,14 @@ pub fn example(method: &str) -> Option<Value> {
         "authz.check" | "authz.explain" => {
             json!({"subject": "night", "permission": "tag.write", "resource": "line1/pump1", "access": "write"})
         }
+        "authz.check_many" => json!({"checks": [
+            {"permission": "tag.read", "resource": "line1/pump1"},
+            {"permission": "tag.write", "resource": "line1/pump1", "access": "write"},
+            {"subject": "night", "permission": "tag.write", "resource": "line1/pump2", "access": "write"}
+        ]}),
+        "authz.allowed" => {
+            json!({"permission": "tag.write", "access": "write", "resources": ["line1/pump1", "line1/pump2", "line2/pump1"]})
+        }
         "authz.who_can" => json!({"permission": "tag.write", "resource": "line1/pump1", "access": "write"}),
         "settings.get" => json!({"key": "plant.name"}),
         "settings.set" => json!({"key": "plant.name", "value": "Press shop 2"}),

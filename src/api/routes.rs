@@ -235,6 +235,13 @@ pub const ROUTES: &[Route] = &[
     route!(Permission("resources.manage"), resource::group_remove, "remove resources from a group", [NotFound]),
     route!(Permission("resources.manage"), resource::group_delete, "delete a resource group", [NotFound]),
     route!(OwnOr("users.view"), authz::check, "may a subject do this to that resource?", [NotFound, SupervisorLocked]),
+    route!(OwnOr("users.view"), authz::check_many, "many authz.check questions in one round trip (up to 1000)"),
+    route!(
+        OwnOr("users.view"),
+        authz::allowed,
+        "which of these resources may a subject use (up to 1000)?",
+        [NotFound, SupervisorLocked]
+    ),
     route!(OwnOr("users.view"), authz::explain, "every grant that matched, and which decided", [NotFound]),
     route!(Permission("users.view"), authz::who_can, "every live account that passes"),
     route!(Account, settings::get, "runtime settings", [NotFound]),

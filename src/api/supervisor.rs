@@ -24,10 +24,14 @@ use crate::text::{self, Lines};
 
 /// The lock's view of a subject of the policy (for `authz.check` about it).
 pub fn who_subject(ctx: &Ctx, subject: SubjectKey, superuser: bool) -> Who {
-    let supervisor = ctx
-        .index()
-        .check(subject, "supervisor.lock", builtin_access("supervisor.lock"), super::GATEWAY, now_ms())
-        .is_allowed();
+    who_in(&ctx.index(), subject, superuser, now_ms())
+}
+
+/// [`who_subject`], as one given policy sees the subject at `now` (every answer of a batch from the
+/// same policy).
+pub fn who_in(index: &crate::authz::Index, subject: SubjectKey, superuser: bool, now: i64) -> Who {
+    let supervisor =
+        index.check(subject, "supervisor.lock", builtin_access("supervisor.lock"), super::GATEWAY, now).is_allowed();
     let (user_id, key_row) = match subject {
         SubjectKey::User(id) => (Some(id), None),
         SubjectKey::Key(id) => (None, Some(id)),

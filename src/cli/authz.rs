@@ -1,12 +1,13 @@
-//! CLI for authorization: `role ...`, `resource ...`, `group ...`, `check`, `explain`, `who-can`.
-//! `check` exits 0 when allowed and 1 when denied, so scripts can test it like `grep -q`.
+//! CLI for authorization: `role ...`, `resource ...`, `group ...`, `check`, `check-many`, `allowed`,
+//! `explain`, `who-can`. `check` exits 0 when allowed and 1 when denied, so scripts can test it like
+//! `grep -q`; `check-many` exits 0 only when every question is allowed.
 
 use super::{CliError, Client, Global};
 use crate::contract::Method;
 use crate::contract::policy::{
-    Access, Answer, AuthzCheck, AuthzExplain, AuthzWhoCan, GroupAdd, GroupCreate, GroupDelete, GroupImport, GroupList,
-    GroupRemove, ResourceAdd, ResourceDelete, ResourceImport, ResourceList, RoleCreate, RoleDelete, RoleGrant,
-    RoleList, RoleRevoke, RoleShow,
+    Access, Answer, AuthzAllowed, AuthzCheck, AuthzCheckMany, AuthzExplain, AuthzWhoCan, Checked, GroupAdd,
+    GroupCreate, GroupDelete, GroupImport, GroupList, GroupRemove, ResourceAdd, ResourceDelete, ResourceImport,
+    ResourceList, RoleCreate, RoleDelete, RoleGrant, RoleList, RoleRevoke, RoleShow,
 };
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -146,6 +147,20 @@ pub struct Question {
     pub write: bool,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct AllowedArgs {
+    pub permission: String,
+    /// The resource ids to ask about (at most 1000)
+    #[arg(required = true)]
+    pub resources: Vec<String>,
+    /// Ask about write access (default: read)
+    #[arg(long)]
+    pub write: bool,
+    /// Ask about this user (or key:NAME) instead of yourself (needs users.view)
+    #[arg(long)]
+    pub subject: Option<String>,
+}
+
 fn read_file(path: &Path) -> Result<String, CliError> {
     std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
 }
@@ -277,4 +292,76 @@ pub fn explain(global: &Global, q: Question) -> Result<Value, CliError> {
 
 pub fn who_can(global: &Global, permission: String, resource: String, write: bool) -> Result<Value, CliError> {
     Client::connect(global)?.send(&AuthzWhoCan { permission, resource, access: access(write) })
+}
+
+/// The questions of a `check-many` file: a JSON array, or one JSON object a line (blank lines
+/// skipped); a bad line is named by its number.
+fn questions(text: &str) -> Result<Vec<crate::contract::policy::Question>, CliError> {
+    if text.trim_start().starts_with('[') {
+        return serde_json::from_str(text).map_err(|e| CliError::Usage(format!("the questions: {e}")));
+    }
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(serde_json::from_str(line).map_err(|e| CliError::Usage(format!("line {}: {e}", i + 1)))?);
+    }
+    Ok(out)
+}
+
+/// `check-many FILE`: every question in one `authz.check_many`; Err(Denied) (exit 1) unless every
+/// answer is an allow.
+pub fn check_many(global: &Global, file: &Path) -> Result<Value, CliError> {
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| CliError::Usage(format!("stdin: {e}")))?
+    } else {
+        read_file(file)?
+    };
+    let p = AuthzCheckMany { checks: questions(&text)? };
+    let v = Client::connect(global)?.send(&p)?;
+    let answers: <AuthzCheckMany as Method>::Result = serde_json::from_value(v.clone())
+        .map_err(|e| CliError::Failed(format!("unexpected reply to {}: {e}", AuthzCheckMany::NAME)))?;
+    let all = answers.results.iter().all(|r| matches!(r, Checked::Answer(a) if a.decision.is_allowed()));
+    if all { Ok(v) } else { Err(CliError::Denied(v)) }
+}
+
+/// `allowed`: with `--json` the result; for a person the allowed ids one a line, so the output
+/// feeds `grep` and `wc -l`.
+pub fn allowed(global: &Global, a: AllowedArgs) -> Result<Option<Value>, CliError> {
+    let p =
+        AuthzAllowed { subject: a.subject, permission: a.permission, access: access(a.write), resources: a.resources };
+    let v = Client::connect(global)?.send(&p)?;
+    if global.json {
+        return Ok(Some(v));
+    }
+    let ids: Vec<&str> = v["allowed"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    if ids.is_empty() {
+        println!("(none)");
+    }
+    for id in ids {
+        println!("{}", super::output::safe(id));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn questions_come_as_json_lines_or_an_array() {
+        let lines = "{\"permission\": \"tag.read\", \"resource\": \"line1/p1\"}\n\n\
+                     {\"subject\": \"op\", \"permission\": \"tag.write\", \"resource\": \"line1/p2\", \"access\": \"write\"}\n";
+        let q = questions(lines).unwrap();
+        assert_eq!(q.len(), 2);
+        assert_eq!((q[1].subject.as_deref(), q[1].access), (Some("op"), Access::Write));
+        let array = questions(" [{\"permission\": \"tag.read\", \"resource\": \"line1/p1\"}]").unwrap();
+        assert_eq!(array.len(), 1);
+        let bad = questions("{\"permission\": \"tag.read\", \"resource\": \"a\"}\n{\"permision\": 1}\n");
+        assert!(
+            matches!(bad, Err(CliError::Usage(m)) if m.starts_with("line 2:")),
+            "unknown fields are refused by line"
+        );
+    }
 }

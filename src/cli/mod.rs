@@ -138,6 +138,11 @@ pub enum Command {
     },
     /// May SUBJECT use PERMISSION on RESOURCE? Exits 0 when allowed, 1 when denied
     Check(Question),
+    /// Many questions in one request, from FILE (`-`: stdin): JSON lines or a JSON array of
+    /// {"subject"?, "permission", "resource", "access"?}. Exits 0 when every one is allowed
+    CheckMany { file: PathBuf },
+    /// Which of these RESOURCEs may the caller (or --subject) use with PERMISSION? One a line
+    Allowed(authz::AllowedArgs),
     /// Every grant that matched the question, and which one decided
     Explain(Question),
     /// The enabled accounts that may use PERMISSION on RESOURCE
@@ -525,6 +530,8 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
         Command::Resource { command } => authz::resource(global, command).map(Some),
         Command::Group { command } => authz::group(global, command).map(Some),
         Command::Check(q) => authz::check(global, q).map(Some),
+        Command::CheckMany { file } => authz::check_many(global, &file).map(Some),
+        Command::Allowed(a) => authz::allowed(global, a),
         Command::Explain(q) => authz::explain(global, q).map(Some),
         Command::WhoCan { permission, resource, write } => {
             authz::who_can(global, permission, resource, write).map(Some)

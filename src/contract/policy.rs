@@ -544,6 +544,77 @@ pub struct AuthzExplain(pub Question);
 
 crate::method!("authz.explain", AuthzExplain => Explanation);
 
+/// The most questions one `authz.check_many` may ask, and the most resources one `authz.allowed`
+/// may name: an HMI screen's worth (a few hundred tags) with room to spare, and a bound on what one
+/// request costs (answers are a few hundred nanoseconds each, so a full batch is well under a
+/// millisecond of the daemon's time).
+pub const MAX_BATCH: usize = 1000;
+
+/// `authz.check_many`: many [`Question`]s in one round trip (an HMI opening a screen), answered in
+/// order, each exactly as `authz.check` answers it, from one policy (every answer of a batch sees
+/// the same grants and the same supervisor lock). A question `authz.check` would refuse with an
+/// error (a bad resource id, an unknown subject, another's subject without `users.view`, a write
+/// the supervisor lock refuses) gets that error in its slot: one bad question never fails the batch.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzCheckMany {
+    /// The questions, at most 1000 (more is `bad_request`, before any is answered).
+    pub checks: Vec<Question>,
+}
+
+crate::method!("authz.check_many", AuthzCheckMany => ManyAnswers);
+
+/// The answers of `authz.check_many`, one per question, in the order asked.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ManyAnswers {
+    /// The answer to `checks[i]` is `results[i]`.
+    pub results: Vec<Checked>,
+}
+
+/// One slot of `authz.check_many`: what `authz.check` would have answered, its result or its error.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Checked {
+    /// The answer `authz.check` gives (it has `decision`).
+    Answer(Answer),
+    /// The error `authz.check` gives (`{"error": {"code", "message", ...}}`), e.g. `supervisor_locked`
+    /// with the lock, `not_found` for an unknown subject, `forbidden`, `bad_request`.
+    Refused {
+        /// The error, as a whole reply's `error` would carry it.
+        error: crate::protocol::ApiError,
+    },
+}
+
+/// `authz.allowed`: which of these resources may the subject (the caller, by default) use with this
+/// permission and access? The answer `authz.check` gives each, from one policy. A write the grants
+/// allow on any of them while a supervisor lock leaves the subject out is refused as a whole with
+/// `supervisor_locked` (the lock is the subject's, not a resource's), as `authz.check` refuses it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzAllowed {
+    /// A user name, or `key:NAME` for an API key; absent: the caller. Anyone but the caller needs
+    /// `users.view`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The permission asked about.
+    pub permission: String,
+    /// The access asked about.
+    #[serde(default)]
+    pub access: Access,
+    /// Canonical resource ids (or `*` for the gateway itself), at most 1000; one malformed id is
+    /// `bad_request` naming it, and nothing is answered.
+    pub resources: Vec<String>,
+}
+
+crate::method!("authz.allowed", AuthzAllowed => AllowedResources);
+
+/// The resources of an `authz.allowed` question the subject may use.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AllowedResources {
+    /// Those of `resources` that `authz.check` allows, in the order given (a repeated id repeated).
+    pub allowed: Vec<String>,
+}
+
 /// The answer to `authz.check`: the question, and the decision's fields beside it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Answer {
