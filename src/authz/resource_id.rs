@@ -68,6 +68,11 @@ pub fn validate_resource_id(id: &str) -> Result<(), ResourceIdError> {
 /// The first character no id or selector may hold (whitespace, control, format, zero-width), with its
 /// byte offset.
 pub(crate) fn check_characters(s: &str) -> Result<(), (usize, char)> {
+    // Printable ASCII other than space is neither whitespace nor hidden: the common case (plant ids
+    // are ASCII) is decided without a per-character table lookup, which a batch of 1000 ids feels.
+    if s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
     match s.char_indices().find(|&(_, c)| c.is_whitespace() || text::is_hidden(c)) {
         Some(found) => Err(found),
         None => Ok(()),
@@ -97,6 +102,15 @@ pub(crate) fn check_segments(s: &str) -> Result<(), SegmentProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ascii_shortcut_says_what_the_character_rule_says() {
+        for b in 0u8..=0x7f {
+            let c = char::from(b);
+            let rule = c.is_whitespace() || text::is_hidden(c);
+            assert_eq!(check_characters(&format!("a{c}b")).is_err(), rule, "{b:#04x}");
+        }
+    }
 
     #[test]
     fn canonical_ids_pass() {
