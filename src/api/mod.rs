@@ -61,7 +61,7 @@ pub struct Ctx {
     config: RwLock<Arc<Config>>,
     store: Mutex<Store>,
     /// The compiled policy. Replaced whole, under the store lock, right after the transaction that
-    /// changed what it was built from.
+    /// changed what it was built from (made by [`Ctx::next_index`] from what that transaction changed).
     index: RwLock<Arc<engine::Index>>,
     /// The live client sessions and their seats. Lock order: the store first, then this.
     sessions: Mutex<crate::sessions::Table>,
@@ -81,7 +81,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(config: Config, store: Store, paths: Paths) -> Result<Ctx, ApiError> {
+        // Note every policy change from here on, then build from what the database holds.
+        policy::watch(&store.conn)?;
         let index = engine::Index::build(&policy::load(&store.conn)?);
+        policy::take_changes(&store.conn)?;
         let mqtt = LinkState {
             state: if config.mqtt.enabled { "not connected" } else { "disabled" }.into(),
             last_error: None,
@@ -198,7 +201,7 @@ impl Ctx {
         table.begin();
         let applied = (|| {
             let out = f(&tx, &mut table)?;
-            let index = if rebuild_index { Some(engine::Index::build(&policy::load(&tx)?)) } else { None };
+            let index = if rebuild_index { Some(self.next_index(&tx)?) } else { None };
             if let Some(index) = &index {
                 // A change that killed a principal (account disabled, expired, deleted; key revoked)
                 // ends its sessions in the same transaction, whichever method made it.
@@ -221,6 +224,21 @@ impl Ctx {
                 Err(e)
             }
         }
+    }
+
+    /// The index for what `tx` holds: the current one with the roles, accounts and groups changed
+    /// since it was made (noted by `policy::watch`, whichever write made them) read back from `tx`, so a
+    /// change costs what it changes; or built afresh when most of the policy changed (a bulk load).
+    /// Made beside the published index (they share all they can), and swapped in by the caller.
+    fn next_index(&self, tx: &rusqlite::Transaction<'_>) -> Result<engine::Index, ApiError> {
+        let changed = policy::take_changes(tx)?;
+        let current = self.index();
+        if changed.len() > (current.accounts() / 8).max(1024) {
+            return Ok(engine::Index::build(&policy::load(tx)?));
+        }
+        let mut next = (*current).clone();
+        policy::apply_changes(tx, &changed, &mut next)?;
+        Ok(next)
     }
 
     /// The supervisor lock, if one is set.
