@@ -97,18 +97,16 @@ fn write_policy(db: &std::path::Path, users: usize) {
             grant.execute(rusqlite::params![id, "tag.write", 0, 1, format!("area{r}/valve1"), "allow", now]).unwrap();
             grant.execute(rusqlite::params![id, "tag.write", 0, 1, format!("area{r}/safety"), "deny", now]).unwrap();
         }
-        let mut user = tx
-            .prepare("INSERT INTO users (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)")
-            .unwrap();
+        let mut user =
+            tx.prepare("INSERT INTO users (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)").unwrap();
         let mut link = tx.prepare("INSERT INTO user_roles (user_id, role_id) VALUES (?1, ?2)").unwrap();
         for u in 0..users {
             let id = FIRST_ID + u as i64;
             user.execute(rusqlite::params![id, format!("user{u}"), now]).unwrap();
             link.execute(rusqlite::params![id, FIRST_ID + (u / 10 % roles) as i64]).unwrap();
         }
-        let mut resource = tx
-            .prepare("INSERT INTO resources (id, kind, created_at, updated_at) VALUES (?1, 'tag', ?2, ?2)")
-            .unwrap();
+        let mut resource =
+            tx.prepare("INSERT INTO resources (id, kind, created_at, updated_at) VALUES (?1, 'tag', ?2, ?2)").unwrap();
         let mut group = tx.prepare("INSERT INTO resource_groups (id, name, created_at) VALUES (?1, ?2, ?3)").unwrap();
         let mut member = tx.prepare("INSERT INTO group_members (group_id, resource_id) VALUES (?1, ?2)").unwrap();
         for g in 0..100i64 {
@@ -157,18 +155,28 @@ fn open_hmis(daemon: &OwnDaemon, n: usize) -> Vec<Hmi> {
     (0..n)
         .map(|i| {
             let name = format!("hmi{i}");
-            let r = c.call("user.create", json!({"name": name, "password": HMI_PASSWORD, "roles": [format!("role{i}")]}), &admin);
+            let r = c.call(
+                "user.create",
+                json!({"name": name, "password": HMI_PASSWORD, "roles": [format!("role{i}")]}),
+                &admin,
+            );
             result(&r, "user.create");
             let r = c.call("login", json!({"user": name, "password": HMI_PASSWORD}), &Value::Null);
             let login = result(&r, "login")["token"].as_str().unwrap().to_owned();
-            let r = c.call("session.open", json!({"client_type": "hmi", "host": format!("panel{i}")}), &json!({"token": login}));
+            let r =
+                c.call("session.open", json!({"type": "hmi", "host": format!("panel{i}")}), &json!({"token": login}));
             Hmi { token: result(&r, "session.open")["token"].as_str().unwrap().to_owned(), area: i }
         })
         .collect()
 }
 
 /// Runs the HMIs until `stop`; returns (heartbeat, check) latencies.
-fn run_hmis(daemon: &OwnDaemon, hmis: &[Hmi], rate: u32, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<(Latencies, Latencies)>> {
+fn run_hmis(
+    daemon: &OwnDaemon,
+    hmis: &[Hmi],
+    rate: u32,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<(Latencies, Latencies)>> {
     hmis.iter()
         .enumerate()
         .map(|(i, hmi)| {
@@ -286,9 +294,16 @@ fn main() {
         let dir = std::env::temp_dir().join(format!("gatewarden-load-{}", std::process::id()));
         write_policy(&dir.join("state/gatewarden.db"), users);
         let started = Instant::now();
-        let daemon = OwnDaemon::start(a.hmis + 8, &format!("[license]\nseats = {}\n", a.hmis + 4));
-        println!("daemon up (pid {}) in {:.1} s, RSS {} MiB", daemon.pid(), started.elapsed().as_secs_f64(),
-                 common::proc_field(daemon.pid(), "status", "VmRSS:") / 1024);
+        let daemon = OwnDaemon::start(
+            a.hmis + 8,
+            &format!("[license]\nseats = {}\nheartbeat_timeout = \"3600s\"\n", a.hmis + 4),
+        );
+        println!(
+            "daemon up (pid {}) in {:.1} s, RSS {} MiB",
+            daemon.pid(),
+            started.elapsed().as_secs_f64(),
+            common::proc_field(daemon.pid(), "status", "VmRSS:") / 1024
+        );
         let hmis = open_hmis(&daemon, a.hmis);
 
         println!("quiet ({:?}, no changes):", a.storm);

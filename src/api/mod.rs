@@ -164,11 +164,45 @@ impl Ctx {
     /// Runs a transaction that changes roles, grants, resources, groups or accounts, and swaps in the
     /// index built from what it commits, before anyone else can write: a check sees the old policy
     /// or the new one, never a mix, and never one the database does not hold.
+    ///
+    /// The session table is locked only to end the sessions the change killed, and only held through
+    /// the commit if it did end some: heartbeats and session-token requests wait for neither the
+    /// change's SQL, nor the new index, nor the commit's fsync.
     pub fn write_policy<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        self.write_with_sessions(true, |tx, _| f(tx))
+        let mut store = self.store();
+        let tx = store.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // On any error below the transaction is dropped, so rolled back, notes and all.
+        let out = f(&tx)?;
+        let index = self.next_index(&tx)?;
+        let mut table = self.sessions();
+        table.begin();
+        let ended = match crate::sessions::end_dead(&tx, &mut table, &self.config(), &index) {
+            Ok(n) => n,
+            Err(e) => {
+                table.rollback();
+                return Err(e);
+            }
+        };
+        if ended == 0 {
+            // Nothing in memory to undo if the commit fails.
+            table.commit();
+            drop(table);
+            tx.commit()?;
+        } else {
+            if let Err(e) = tx.commit() {
+                table.rollback();
+                return Err(e.into());
+            }
+            table.commit();
+            drop(table);
+        }
+        self.outbox_written();
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+        drop(store);
+        Ok(out)
     }
 
     /// Like [`Ctx::write_policy`], for a policy change that also ends sessions (disabling or deleting

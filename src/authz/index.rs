@@ -316,8 +316,7 @@ impl Index {
         let mut roles = s.roles.clone();
         roles.sort_unstable();
         roles.dedup();
-        let direct =
-            (!s.direct.is_empty()).then(|| Arc::new(self.compile(GrantOrigin::Direct, (1, 0), &s.direct)));
+        let direct = (!s.direct.is_empty()).then(|| Arc::new(self.compile(GrantOrigin::Direct, (1, 0), &s.direct)));
         let account = Account {
             enabled: s.enabled,
             expires_at: s.expires_at,
@@ -601,7 +600,8 @@ impl Index {
             target => {
                 let mut any_allow = false;
                 for (source, set) in &sets {
-                    for g in set.grants.iter().map(|&g| &source.entries[g as usize].grant).filter(|g| g.covers(access)) {
+                    for g in set.grants.iter().map(|&g| &source.entries[g as usize].grant).filter(|g| g.covers(access))
+                    {
                         match g.effect {
                             Effect::Deny => return false,
                             Effect::Allow => any_allow |= contains(&g.selector, target),

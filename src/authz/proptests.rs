@@ -190,13 +190,10 @@ enum Change {
 
 fn change() -> impl Strategy<Value = Change> {
     let role = (0i64..6, prop::option::weighted(0.8, (prop::collection::vec(grant(), 0..5), 0u8..2))).prop_map(
-        |(id, role)| {
-            Change::Role(id, role.map(|(grants, n)| Role { id, name: format!("role{id}.{n}"), grants }))
-        },
+        |(id, role)| Change::Role(id, role.map(|(grants, n)| Role { id, name: format!("role{id}.{n}"), grants })),
     );
-    let subject = (subject_key(), prop::option::weighted(0.8, policy_subject())).prop_map(|(key, s)| {
-        Change::Subject(key, s.map(|s| Subject { key, name: format!("{key:?}"), ..s }))
-    });
+    let subject = (subject_key(), prop::option::weighted(0.8, policy_subject()))
+        .prop_map(|(key, s)| Change::Subject(key, s.map(|s| Subject { key, name: format!("{key:?}"), ..s })));
     let group = (
         select(GROUPS),
         prop::option::weighted(0.8, prop::collection::vec(select(RESOURCES).prop_map(str::to_owned), 0..5)),

@@ -311,7 +311,8 @@ fn user(conn: &Connection, id: i64) -> rusqlite::Result<Option<authz::Subject>> 
         "SELECT id, permission, can_read, can_write, selector, effect FROM grants
          WHERE user_id = ?1 AND role_id IS NULL ORDER BY id",
     )?;
-    let direct = st.query_map([id], super::roles::grant_row)?.filter_map(Result::transpose).collect::<Result<_, _>>()?;
+    let direct =
+        st.query_map([id], super::roles::grant_row)?.filter_map(Result::transpose).collect::<Result<_, _>>()?;
     Ok(Some(authz::Subject {
         key: authz::SubjectKey::User(id),
         name,
