@@ -11,6 +11,7 @@
 //!    resource on an existing role), one after the other, nothing else running;
 //! 3. storm: the same HMI sessions as in step 1 while `--storm-rate` changes/s (user.create and
 //!    role.grant alternating) run for `--storm`.
+//!
 //! Each line reports count, rate and p50 / p99 / max latency as the client sees it, socket round trip
 //! included. The daemon commits with `synchronous = FULL`: run with `TMPDIR=/dev/shm` to leave the
 //! fsync out (the daemon's directory is made under TMPDIR).
@@ -25,7 +26,7 @@
 
 mod common;
 
-use common::{Conn, Latencies, OwnDaemon, duration, load_average, ms, result};
+use common::{Conn, Latencies, OwnDaemon, duration, load_average, result};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -192,7 +193,7 @@ fn run_hmis(
                 let mut next = Instant::now();
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    if n % 2 == 0 {
+                    if n.is_multiple_of(2) {
                         let r = beats.timed(|| c.call("session.heartbeat", json!({}), &auth));
                         result(&r, "session.heartbeat");
                     } else {
@@ -225,7 +226,7 @@ fn run_hmis(
 /// One policy change: a user without password holding one role, or a grant on one exact resource.
 fn change(c: &mut Conn, admin: &Value, n: usize, roles: usize, creates: &mut Latencies, grants: &mut Latencies) {
     let role = format!("role{}", (n * 7919) % roles);
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         let p = json!({"name": format!("new{n}"), "roles": [role]});
         let r = creates.timed(|| c.call("user.create", p, admin));
         result(&r, "user.create");
@@ -325,6 +326,5 @@ fn main() {
         println!("storm ({:?} at {}/s):", a.storm, a.storm_rate);
         hmi_phase(&daemon, &hmis, &a, Some((roles, &mut next)));
         println!("daemon RSS {} MiB", common::proc_field(daemon.pid(), "status", "VmRSS:") / 1024);
-        let _ = ms(Duration::ZERO);
     }
 }

@@ -181,7 +181,8 @@ pub fn watch(conn: &Connection) -> rusqlite::Result<()> {
         ) WITHOUT ROWID;\n",
     );
     // (table, [(kind, id expression, name expression)] for the old or new row).
-    let watched: [(&str, &[(&str, &str, &str)]); 8] = [
+    type Notes = &'static [(&'static str, &'static str, &'static str)];
+    let watched: [(&str, Notes); 8] = [
         ("users", &[("user", "id", "''")]),
         ("api_keys", &[("key", "id", "''")]),
         ("roles", &[("role", "id", "''")]),
