@@ -4,7 +4,8 @@
 //! requests and a random request mix (a pre-generated list of 4096 requests, cycled, half of them
 //! allowed, so a cache cannot hide the cost) for casbin's `Enforcer`, casbin's `CachedEnforcer` and our
 //! `Index`; then our own extra cases (denied by an explicit deny grant, allowed by `*`, allowed by a glob)
-//! and the time to build our index. Three extra accounts for those cases are added to our policy only.
+//! the time to build our index, and the cost of one change (an account added, a grant added to a role,
+//! each on a clone of the index as the daemon makes them). Three extra accounts for those cases are added to our policy only.
 //!
 //! Before the groups run, the bench builds the large index once and prints its build time, its live
 //! heap and the process RSS, and checks that our check path allocates nothing (a counting allocator
@@ -371,6 +372,25 @@ fn bench_size<M: Measurement>(c: &mut Criterion<M>, runtime: &tokio::runtime::Ru
     ours(&mut group, "wildcard_all", wild_all(size), &denied_object);
     ours(&mut group, "wildcard_glob", wild_glob(size), &denied_object);
     group.bench_function("ours/build", |b| b.iter_with_large_drop(|| Index::build(black_box(&policy))));
+    // One change, as the daemon makes it: the published index cloned (its tables shared) and one
+    // account added, or one role given one more grant; the old index stays whole beside it.
+    let newcomer = user(size.users + 3, vec![(probe / 10) as i64], vec![]);
+    group.bench_function("ours/change_user_create", |b| {
+        b.iter_with_large_drop(|| {
+            let mut next = index.clone();
+            next.set_subject(newcomer.key, Some(black_box(&newcomer)));
+            next
+        })
+    });
+    let mut role = policy.roles[probe / 10].clone();
+    role.grants.push(read_grant(size.roles + 10, Selector::Id("data-extra".into()), Effect::Allow));
+    group.bench_function("ours/change_role_grant", |b| {
+        b.iter_with_large_drop(|| {
+            let mut next = index.clone();
+            next.set_role(role.id, Some(black_box(&role)));
+            next
+        })
+    });
 
     // Casbin scans every policy line per request: give it more time per sample on the big policies.
     let casbin_time = if size.roles >= 10_000 { 3 } else { 2 };

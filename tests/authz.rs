@@ -568,3 +568,63 @@ fn a_supervisor_lock_refuses_batched_writes_as_check_does() {
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["results"][0]["decision"], "allow", "{v}");
 }
+
+/// Every kind of change reaches the index by what it changed (issue 15: no rebuild per change),
+/// foreign-key cascades included, and a restart (a fresh build from the database) answers the same.
+#[test]
+fn the_index_follows_each_change_and_its_cascades() {
+    let mut d = Daemon::start();
+    let inv = write_file(&d, "inv.csv", "device,line\nline1/press3,1\nline1/press4,1\n");
+    d.ok(&["resource", "import", &inv]);
+    d.ok(&["group", "add", "presses"]);
+    d.ok(&["group", "member-add", "presses", "line1/press3", "line1/press4"]);
+    d.ok(&["role", "add", "operators"]);
+    d.ok(&["role", "grant", "operators", "tag.write", "--write", "--resource", "@presses"]);
+    d.ok(&["role", "add", "readers"]);
+    d.ok(&["role", "grant", "readers", "tag.read", "--read", "--resource", "line1/*"]);
+    user(&d, "op", &["operators", "readers"]);
+    user(&d, "other", &["readers"]);
+    let answers = |d: &Daemon| {
+        [
+            check(d, "op", "tag.write", "line1/press3", true),
+            check(d, "op", "tag.write", "line1/press4", true),
+            check(d, "op", "tag.read", "line1/press4", false),
+            check(d, "other", "tag.read", "line1/press4", false),
+        ]
+    };
+    assert_eq!(answers(&d), ["allow", "allow", "allow", "allow"]);
+
+    // A resource deleted leaves its group (a cascade in the database).
+    d.ok(&["resource", "delete", "line1/press4"]);
+    assert_eq!(answers(&d), ["allow", "deny", "allow", "allow"]);
+    // A group member taken out, then the group deleted.
+    d.ok(&["group", "member-remove", "presses", "line1/press3"]);
+    assert_eq!(answers(&d), ["deny", "deny", "allow", "allow"]);
+    d.ok(&["group", "member-add", "presses", "line1/press3"]);
+    assert_eq!(answers(&d), ["allow", "deny", "allow", "allow"]);
+    d.ok(&["group", "delete", "presses"]);
+    assert_eq!(answers(&d), ["deny", "deny", "allow", "allow"]);
+    // A group of the same name again: the grant's selector names it.
+    d.ok(&["group", "add", "presses"]);
+    d.ok(&["group", "member-add", "presses", "line1/press3"]);
+    assert_eq!(answers(&d), ["allow", "deny", "allow", "allow"]);
+    // A deny on the role reaches every holder.
+    d.ok(&["role", "grant", "readers", "tag.read", "--read", "--resource", "line1/press4", "--deny"]);
+    assert_eq!(answers(&d), ["allow", "deny", "deny", "deny"]);
+    // A role deleted leaves its holders (a cascade), the other role stays.
+    d.ok(&["role", "delete", "operators"]);
+    assert_eq!(answers(&d), ["deny", "deny", "deny", "deny"]);
+    d.ok(&["role", "revoke", "readers", "tag.read", "--resource", "line1/press4"]);
+    assert_eq!(answers(&d), ["deny", "deny", "allow", "allow"]);
+    // An account disabled, then deleted.
+    d.ok(&["user", "disable", "other"]);
+    assert_eq!(answers(&d), ["deny", "deny", "allow", "deny"]);
+
+    let before = answers(&d);
+    d.restart();
+    assert_eq!(answers(&d), before);
+
+    d.ok(&["user", "delete", "other"]);
+    d.refused(&["check", "other", "tag.read", "line1/press4"], "not_found");
+    assert_eq!(check(&d, "op", "tag.read", "line1/press4", false), "allow");
+}

@@ -61,7 +61,7 @@ pub struct Ctx {
     config: RwLock<Arc<Config>>,
     store: Mutex<Store>,
     /// The compiled policy. Replaced whole, under the store lock, right after the transaction that
-    /// changed what it was built from.
+    /// changed what it was built from (made by [`Ctx::next_index`] from what that transaction changed).
     index: RwLock<Arc<engine::Index>>,
     /// The live client sessions and their seats. Lock order: the store first, then this.
     sessions: Mutex<crate::sessions::Table>,
@@ -81,7 +81,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(config: Config, store: Store, paths: Paths) -> Result<Ctx, ApiError> {
+        // Note every policy change from here on, then build from what the database holds.
+        policy::watch(&store.conn)?;
         let index = engine::Index::build(&policy::load(&store.conn)?);
+        policy::take_changes(&store.conn)?;
         let mqtt = LinkState {
             state: if config.mqtt.enabled { "not connected" } else { "disabled" }.into(),
             last_error: None,
@@ -161,11 +164,45 @@ impl Ctx {
     /// Runs a transaction that changes roles, grants, resources, groups or accounts, and swaps in the
     /// index built from what it commits, before anyone else can write: a check sees the old policy
     /// or the new one, never a mix, and never one the database does not hold.
+    ///
+    /// The session table is locked only to end the sessions the change killed, and only held through
+    /// the commit if it did end some: heartbeats and session-token requests wait for neither the
+    /// change's SQL, nor the new index, nor the commit's fsync.
     pub fn write_policy<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        self.write_with_sessions(true, |tx, _| f(tx))
+        let mut store = self.store();
+        let tx = store.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // On any error below the transaction is dropped, so rolled back, notes and all.
+        let out = f(&tx)?;
+        let index = self.next_index(&tx)?;
+        let mut table = self.sessions();
+        table.begin();
+        let ended = match crate::sessions::end_dead(&tx, &mut table, &self.config(), &index) {
+            Ok(n) => n,
+            Err(e) => {
+                table.rollback();
+                return Err(e);
+            }
+        };
+        if ended == 0 {
+            // Nothing in memory to undo if the commit fails.
+            table.commit();
+            drop(table);
+            tx.commit()?;
+        } else {
+            if let Err(e) = tx.commit() {
+                table.rollback();
+                return Err(e.into());
+            }
+            table.commit();
+            drop(table);
+        }
+        self.outbox_written();
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+        drop(store);
+        Ok(out)
     }
 
     /// Like [`Ctx::write_policy`], for a policy change that also ends sessions (disabling or deleting
@@ -198,7 +235,7 @@ impl Ctx {
         table.begin();
         let applied = (|| {
             let out = f(&tx, &mut table)?;
-            let index = if rebuild_index { Some(engine::Index::build(&policy::load(&tx)?)) } else { None };
+            let index = if rebuild_index { Some(self.next_index(&tx)?) } else { None };
             if let Some(index) = &index {
                 // A change that killed a principal (account disabled, expired, deleted; key revoked)
                 // ends its sessions in the same transaction, whichever method made it.
@@ -221,6 +258,21 @@ impl Ctx {
                 Err(e)
             }
         }
+    }
+
+    /// The index for what `tx` holds: the current one with the roles, accounts and groups changed
+    /// since it was made (noted by `policy::watch`, whichever write made them) read back from `tx`, so a
+    /// change costs what it changes; or built afresh when most of the policy changed (a bulk load).
+    /// Made beside the published index (they share all they can), and swapped in by the caller.
+    fn next_index(&self, tx: &rusqlite::Transaction<'_>) -> Result<engine::Index, ApiError> {
+        let changed = policy::take_changes(tx)?;
+        let current = self.index();
+        if changed.len() > (current.accounts() / 8).max(1024) {
+            return Ok(engine::Index::build(&policy::load(tx)?));
+        }
+        let mut next = (*current).clone();
+        policy::apply_changes(tx, &changed, &mut next)?;
+        Ok(next)
     }
 
     /// The supervisor lock, if one is set.

@@ -1,7 +1,14 @@
-//! The compiled index: built once from a [`Policy`], then read-only and shared between threads. Checks
-//! are a few hash lookups on interned integers and allocate nothing; `explain` and `who_can` are the
-//! slower, rarer questions and are answered from the same compiled data, so they cannot disagree with
-//! `check`.
+//! The compiled index: read-only and shared between threads once published. Checks are a few hash
+//! lookups on interned integers and allocate nothing; `explain` and `who_can` are the slower, rarer
+//! questions and are answered from the same compiled data, so they cannot disagree with `check`.
+//!
+//! Changes cost what they change. Each role's grants are compiled once, on their own (a [`Source`]);
+//! an account holds the ids of its roles and its own compiled direct grants, and a check combines the
+//! sources of the account it asks about (the lowest deny over all of them, else the lowest allow). So
+//! creating an account, giving it a role or changing one role's grants recompiles that one account or
+//! role, whatever the size of the rest. Every table is copy-on-write ([`Shards`]): cloning an index
+//! shares everything, and a change copies only the shard it touches (a few hundred entries), so the
+//! writer builds the next index beside the published one and swaps it in whole.
 //!
 //! A resource id longer than [`MAX_RESOURCE_ID_LEN`] is in no inventory and matches no grant, so it is
 //! denied before any glob looks at it. The API refuses such ids with `bad_request` before asking; this
@@ -10,14 +17,16 @@
 use super::glob::Glob;
 use super::resource_id::MAX_RESOURCE_ID_LEN;
 use super::{
-    Access, Decision, DenyReason, Effect, Explanation, Grant, GrantOrigin, GrantRef, Matched, Policy, Selector,
-    SubjectKey,
+    Access, Decision, DenyReason, Effect, Explanation, Grant, GrantOrigin, GrantRef, Matched, Policy, Role, Selector,
+    Subject, SubjectKey,
 };
-use rustc_hash::FxHashMap;
-use std::ops::Range;
+use rustc_hash::{FxHashMap, FxHasher};
+use std::borrow::Borrow;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-/// "No grant" in a slot. Grants are numbered in decision order, so the lowest number wins.
+/// "No grant" in a slot. Grants are numbered in decision order within their source, so the lowest
+/// number wins there.
 const NONE: u32 = u32::MAX;
 
 /// The four (access, effect) slots of a grant set: read-deny, read-allow, write-deny, write-allow.
@@ -31,42 +40,59 @@ fn slot(access: Access, effect: Effect) -> usize {
     deny_slot(access) + usize::from(effect == Effect::Allow)
 }
 
+/// Where a grant stands in decision order across sources: grant id, then role grants (by role id)
+/// before direct ones.
+type Rank = (i64, u8, i64);
+
 /// A selector with its names resolved to interned numbers.
 #[derive(Debug, Clone, Copy)]
 enum Compiled {
     All,
     /// An interned resource.
     Id(u32),
-    /// An interned group, or None for a group that does not exist (matches nothing).
-    Group(Option<u32>),
-    /// An index into `Index::globs`.
+    /// An interned group (a group that does not exist has no members, so it matches nothing).
+    Group(u32),
+    /// An index into `Source::globs`.
     Glob(u32),
 }
 
-/// One grant as held by the index: the grant itself (for `explain`), its origin and its compiled selector.
+/// One grant as held by the index: the grant itself (for `explain`) and its compiled selector.
 #[derive(Debug, Clone)]
 struct Entry {
     grant: Grant,
-    origin: GrantOrigin,
     selector: Compiled,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// The compiled grants of one role, or the direct grants of one account.
+#[derive(Debug)]
+struct Source {
+    origin: GrantOrigin,
+    /// The origin's part of [`Rank`].
+    rank: (u8, i64),
+    /// Every grant, in decision order (grant id, then the order given).
+    entries: Box<[Entry]>,
+    /// Permission number -> the grants of that permission.
+    sets: FxHashMap<u32, GrantSet>,
+    globs: Box<[Glob]>,
+}
+
+/// A resource the index knows (named by an exact selector or a group), with its groups, sorted.
+#[derive(Debug, Clone)]
 struct Resource {
     id: u32,
-    /// Range in `Index::resource_groups`: the groups this resource is a member of.
-    groups_start: u32,
-    groups_end: u32,
+    groups: Box<[u32]>,
 }
 
 #[derive(Debug, Clone)]
 struct Account {
     enabled: bool,
     expires_at: Option<i64>,
-    profile: u32,
     name: Box<str>,
     superuser: bool,
     owner: Option<i64>,
+    /// Role ids, sorted, without duplicates. Ids of roles that do not exist are kept and ignored.
+    roles: Box<[i64]>,
+    direct: Option<Arc<Source>>,
 }
 
 /// A live account as [`Index::principal`] describes it.
@@ -79,8 +105,8 @@ pub struct AccountInfo<'a> {
     pub owner: Option<i64>,
 }
 
-/// The effective grants of one profile for one permission, split by access and effect. Every value is the
-/// lowest grant number that matches in that slot.
+/// The grants of one source for one permission, split by access and effect. Every value is the lowest
+/// grant number of the source that matches in that slot.
 #[derive(Debug, Clone, Default)]
 struct GrantSet {
     all: Slots,
@@ -92,46 +118,143 @@ struct GrantSet {
     grants: Box<[u32]>,
 }
 
-/// What the grants of a set say about one request.
-enum Verdict {
-    Allow(u32),
-    Deny(u32),
-    NoGrant,
+/// A map split into shards, each shared until changed: cloning the map copies nothing, and changing
+/// one key copies the one shard that holds it.
+#[derive(Debug)]
+struct Shards<K, V> {
+    shards: Arc<Vec<Arc<FxHashMap<K, V>>>>,
 }
 
-/// The compiled policy. Immutable once built: rebuild it after every change and swap it in whole.
+impl<K, V> Clone for Shards<K, V> {
+    fn clone(&self) -> Self {
+        Shards { shards: self.shards.clone() }
+    }
+}
+
+/// 256 shards: a 100k-account table copies about 400 accounts per change.
+const SHARD_BITS: u32 = 8;
+
+fn shard_of<Q: Hash + ?Sized>(key: &Q) -> usize {
+    let mut h = FxHasher::default();
+    key.hash(&mut h);
+    (h.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SHARD_BITS)) as usize
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> Shards<K, V> {
+    fn new() -> Self {
+        Shards { shards: Arc::new((0..1usize << SHARD_BITS).map(|_| Arc::new(FxHashMap::default())).collect()) }
+    }
+
+    fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.shards[shard_of(key)].get(key)
+    }
+
+    fn shard_mut(&mut self, i: usize) -> &mut FxHashMap<K, V> {
+        Arc::make_mut(&mut Arc::make_mut(&mut self.shards)[i])
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        self.shard_mut(shard_of(&key)).insert(key, value);
+    }
+
+    fn remove<Q: Hash + Eq + ?Sized>(&mut self, key: &Q)
+    where
+        K: Borrow<Q>,
+    {
+        let i = shard_of(key);
+        if self.shards[i].contains_key(key) {
+            self.shard_mut(i).remove(key);
+        }
+    }
+
+    fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        let i = shard_of(key);
+        if !self.shards[i].contains_key(key) {
+            return None;
+        }
+        self.shard_mut(i).get_mut(key)
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.len()).sum()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.shards.iter().flat_map(|s| s.iter())
+    }
+}
+
+/// What the grants of a source say about one request: its lowest matching deny and allow (allow only
+/// when there is no deny), as grant numbers of the source.
+struct Verdict {
+    deny: u32,
+    allow: u32,
+}
+
+/// The best deny and allow found so far over an account's sources.
+#[derive(Default)]
+struct Best<'a> {
+    deny: Option<(Rank, &'a Source, u32)>,
+    allow: Option<(Rank, &'a Source, u32)>,
+}
+
+impl<'a> Best<'a> {
+    fn add(&mut self, source: &'a Source, verdict: Verdict) {
+        let lower = |best: &mut Option<(Rank, &'a Source, u32)>, n: u32| {
+            if n != NONE {
+                let rank = source.rank_of(n);
+                if best.is_none_or(|(r, _, _)| rank < r) {
+                    *best = Some((rank, source, n));
+                }
+            }
+        };
+        lower(&mut self.deny, verdict.deny);
+        lower(&mut self.allow, verdict.allow);
+    }
+
+    fn decision(&self) -> Decision {
+        match (self.deny, self.allow) {
+            (Some((_, s, n)), _) => Decision::Deny(DenyReason::DeniedBy(s.grant_ref(n))),
+            (None, Some((_, s, n))) => Decision::Allow(s.grant_ref(n)),
+            (None, None) => Decision::Deny(DenyReason::NoGrant),
+        }
+    }
+
+    fn allowed(&self) -> bool {
+        self.deny.is_none() && self.allow.is_some()
+    }
+}
+
+/// The compiled policy. Never changed once published: the writer clones it (cheap, see [`Shards`]),
+/// applies a change with [`Index::set_role`], [`Index::set_subject`] or [`Index::set_group`] and swaps
+/// the result in whole.
 #[derive(Debug, Clone)]
 pub struct Index {
-    accounts: FxHashMap<SubjectKey, Account>,
-    /// Every account key, sorted, for `who_can`.
-    order: Box<[SubjectKey]>,
-    profiles: usize,
-    permissions: FxHashMap<Box<str>, u32>,
-    /// (profile << 32 | permission) -> index in `sets`.
-    set_index: FxHashMap<u64, u32>,
-    sets: Vec<GrantSet>,
-    resources: FxHashMap<Box<str>, Resource>,
-    resource_groups: Vec<u32>,
-    globs: Vec<Glob>,
-    /// Every grant, in decision order.
-    entries: Vec<Entry>,
+    accounts: Shards<SubjectKey, Account>,
+    roles: Shards<i64, Arc<Source>>,
+    permissions: Arc<FxHashMap<Box<str>, u32>>,
+    resources: Shards<Box<str>, Resource>,
+    groups: Arc<FxHashMap<Box<str>, u32>>,
+    /// Each group's members, sorted, for taking them away again.
+    members: Arc<FxHashMap<u32, Box<[Box<str>]>>>,
 }
 
 impl Default for Index {
     fn default() -> Index {
-        Index::build(&Policy::default())
-    }
-}
-
-fn set_key(profile: u32, permission: u32) -> u64 {
-    (u64::from(profile) << 32) | u64::from(permission)
-}
-
-/// Orders grants for deciding: lowest grant id, then role grants (by role id) before direct ones.
-fn origin_rank(origin: &GrantOrigin) -> (u8, i64) {
-    match origin {
-        GrantOrigin::Role { id, .. } => (0, *id),
-        GrantOrigin::Direct => (1, 0),
+        Index {
+            accounts: Shards::new(),
+            roles: Shards::new(),
+            permissions: Arc::default(),
+            resources: Shards::new(),
+            groups: Arc::default(),
+            members: Arc::default(),
+        }
     }
 }
 
@@ -140,239 +263,183 @@ fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(NONE - 1)
 }
 
-/// Interns strings to dense numbers while building.
-struct Interner<'a> {
-    map: FxHashMap<&'a str, u32>,
-}
-
-impl<'a> Interner<'a> {
-    fn new() -> Self {
-        Interner { map: FxHashMap::default() }
-    }
-
-    fn intern(&mut self, s: &'a str) -> u32 {
-        let next = to_u32(self.map.len());
-        *self.map.entry(s).or_insert(next)
-    }
-}
-
-/// Every grant of a policy with its origin, in input order: roles first (first of each id), then
-/// the direct grants of each subject (first of each key).
-struct Gathered<'a> {
-    raw: Vec<(&'a Grant, GrantOrigin)>,
-    /// Each role's grants, as a range of `raw`.
-    role_grants: FxHashMap<i64, Range<usize>>,
-    /// Each subject with its direct grants, as a range of `raw`.
-    subjects: Vec<(&'a super::Subject, Range<usize>)>,
-}
-
-impl<'a> Gathered<'a> {
-    fn from(policy: &'a Policy) -> Gathered<'a> {
-        let mut raw: Vec<(&Grant, GrantOrigin)> = Vec::new();
-        let mut role_grants: FxHashMap<i64, Range<usize>> = FxHashMap::default();
+impl Index {
+    /// Compiles `policy`. Roles a subject refers to that do not exist are ignored, as are groups a
+    /// selector names that do not exist (such a selector matches nothing). Duplicate role ids or
+    /// subject keys: the first one counts; duplicate group names: their members are merged.
+    pub fn build(policy: &Policy) -> Index {
+        let mut index = Index::default();
+        let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+        let mut group_at: FxHashMap<&str, usize> = FxHashMap::default();
+        for group in &policy.groups {
+            let at = *group_at.entry(group.name.as_str()).or_insert_with(|| {
+                groups.push((group.name.as_str(), Vec::new()));
+                groups.len() - 1
+            });
+            groups[at].1.extend(group.members.iter().cloned());
+        }
+        for (name, members) in &groups {
+            index.set_group(name, Some(members));
+        }
         for role in &policy.roles {
-            if role_grants.contains_key(&role.id) {
-                continue;
+            if index.roles.get(&role.id).is_none() {
+                index.set_role(role.id, Some(role));
             }
-            let name: Arc<str> = Arc::from(role.name.as_str());
-            let start = raw.len();
-            raw.extend(role.grants.iter().map(|g| (g, GrantOrigin::Role { id: role.id, name: name.clone() })));
-            role_grants.insert(role.id, start..raw.len());
         }
-        let mut subjects = Vec::with_capacity(policy.subjects.len());
-        let mut seen: FxHashMap<SubjectKey, ()> = FxHashMap::default();
         for subject in &policy.subjects {
-            if seen.insert(subject.key, ()).is_some() {
-                continue;
+            if index.accounts.get(&subject.key).is_none() {
+                index.set_subject(subject.key, Some(subject));
             }
-            let start = raw.len();
-            raw.extend(subject.direct.iter().map(|g| (g, GrantOrigin::Direct)));
-            subjects.push((subject, start..raw.len()));
         }
-        drop(seen);
-
-        Gathered { raw, role_grants, subjects }
+        index
     }
-}
 
-/// The grants compiled in decision order: their entries, permission numbers and globs.
-struct Compiledgrants<'a> {
-    entries: Vec<Entry>,
-    /// The permission number of each raw grant.
-    permission_of: Vec<u32>,
-    permissions: Interner<'a>,
-    globs: Vec<Glob>,
-}
+    /// Replaces role `id` (its name and grants) with `role`, or removes it. Accounts that name a
+    /// role that does not exist ignore it, and see it as soon as it exists.
+    pub fn set_role(&mut self, id: i64, role: Option<&Role>) {
+        match role {
+            Some(role) => {
+                let origin = GrantOrigin::Role { id, name: Arc::from(role.name.as_str()) };
+                let source = self.compile(origin, (0, id), &role.grants);
+                self.roles.insert(id, Arc::new(source));
+            }
+            None => self.roles.remove(&id),
+        }
+    }
 
-impl<'a> Compiledgrants<'a> {
-    fn new(
-        raw: &[(&'a Grant, GrantOrigin)],
-        order: &[usize],
-        resources: &mut Interner<'a>,
-        group_names: &Interner<'a>,
-    ) -> Compiledgrants<'a> {
-        let mut permissions = Interner::new();
+    /// Replaces the account `key` (state, roles, direct grants) with `subject`, or removes it.
+    pub fn set_subject(&mut self, key: SubjectKey, subject: Option<&Subject>) {
+        let Some(s) = subject else {
+            self.accounts.remove(&key);
+            return;
+        };
+        let mut roles = s.roles.clone();
+        roles.sort_unstable();
+        roles.dedup();
+        let direct = (!s.direct.is_empty()).then(|| Arc::new(self.compile(GrantOrigin::Direct, (1, 0), &s.direct)));
+        let account = Account {
+            enabled: s.enabled,
+            expires_at: s.expires_at,
+            name: s.name.as_str().into(),
+            superuser: s.superuser,
+            owner: s.owner,
+            roles: roles.into_boxed_slice(),
+            direct,
+        };
+        self.accounts.insert(key, account);
+    }
+
+    /// Sets the members of resource group `name` (a group without members, or removed, matches
+    /// nothing).
+    pub fn set_group(&mut self, name: &str, members: Option<&[String]>) {
+        let group = self.group_id(name);
+        let mut new: Vec<&str> = members.unwrap_or(&[]).iter().map(String::as_str).collect();
+        new.sort_unstable();
+        new.dedup();
+        let old: Box<[Box<str>]> = self.members.get(&group).cloned().unwrap_or_default();
+        for gone in old.iter().filter(|m| new.binary_search(&&***m).is_err()) {
+            if let Some(r) = self.resources.get_mut(&**gone) {
+                r.groups = r.groups.iter().copied().filter(|&g| g != group).collect();
+            }
+        }
+        for added in new.iter().filter(|m| old.binary_search_by(|o| (**o).cmp(m)).is_err()) {
+            self.resource_id(added);
+            if let Some(r) = self.resources.get_mut(*added) {
+                let mut groups = r.groups.to_vec();
+                if let Err(at) = groups.binary_search(&group) {
+                    groups.insert(at, group);
+                }
+                r.groups = groups.into_boxed_slice();
+            }
+        }
+        let members = Arc::make_mut(&mut self.members);
+        if new.is_empty() {
+            members.remove(&group);
+        } else {
+            members.insert(group, new.into_iter().map(Box::from).collect());
+        }
+    }
+
+    fn permission_id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.permissions.get(name) {
+            return id;
+        }
+        let id = to_u32(self.permissions.len());
+        Arc::make_mut(&mut self.permissions).insert(name.into(), id);
+        id
+    }
+
+    fn group_id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.groups.get(name) {
+            return id;
+        }
+        let id = to_u32(self.groups.len());
+        Arc::make_mut(&mut self.groups).insert(name.into(), id);
+        id
+    }
+
+    fn resource_id(&mut self, name: &str) -> u32 {
+        if let Some(r) = self.resources.get(name) {
+            return r.id;
+        }
+        // Numbers are never reused: a source compiled earlier keeps meaning the same resource.
+        let id = to_u32(self.resources.len());
+        self.resources.insert(name.into(), Resource { id, groups: Box::default() });
+        id
+    }
+
+    /// Compiles one role's or one account's grants, interning their names.
+    fn compile(&mut self, origin: GrantOrigin, rank: (u8, i64), grants: &[Grant]) -> Source {
+        let mut order: Vec<&Grant> = grants.iter().collect();
+        order.sort_by_key(|g| g.id);
         let mut glob_ids: FxHashMap<&str, u32> = FxHashMap::default();
         let mut globs = Vec::new();
-        let mut permission_of = vec![0u32; raw.len()];
-        let mut entries = Vec::with_capacity(raw.len());
-        for &i in order {
-            let (grant, origin): (&'a Grant, &GrantOrigin) = (raw[i].0, &raw[i].1);
-            permission_of[i] = permissions.intern(&grant.permission);
+        let mut entries = Vec::with_capacity(order.len());
+        let mut by_permission: Vec<(u32, u32)> = Vec::with_capacity(order.len()); // (permission, grant)
+        for (n, grant) in order.into_iter().enumerate() {
+            by_permission.push((self.permission_id(&grant.permission), to_u32(n)));
             let selector = match &grant.selector {
                 Selector::All => Compiled::All,
-                Selector::Id(id) => Compiled::Id(resources.intern(id)),
-                Selector::Group(name) => Compiled::Group(group_names.map.get(name.as_str()).copied()),
+                Selector::Id(id) => Compiled::Id(self.resource_id(id)),
+                Selector::Group(name) => Compiled::Group(self.group_id(name)),
                 Selector::Glob(pattern) => Compiled::Glob(*glob_ids.entry(pattern).or_insert_with(|| {
                     globs.push(Glob::compile(pattern));
                     to_u32(globs.len() - 1)
                 })),
             };
-            entries.push(Entry { grant: (*grant).clone(), origin: origin.clone(), selector });
+            entries.push(Entry { grant: grant.clone(), selector });
         }
-
-        Compiledgrants { entries, permission_of, permissions, globs }
-    }
-}
-
-/// Resource -> groups, as ranges into one flat list.
-fn resource_table(
-    resources: Interner<'_>,
-    mut memberships: Vec<(u32, u32)>,
-) -> (FxHashMap<Box<str>, Resource>, Vec<u32>) {
-    memberships.sort_unstable();
-    memberships.dedup();
-    let mut resource_groups = Vec::with_capacity(memberships.len());
-    let mut group_ranges = vec![(0u32, 0u32); resources.map.len()];
-    for (resource, group) in memberships {
-        let range = &mut group_ranges[resource as usize];
-        if range.0 == range.1 {
-            range.0 = to_u32(resource_groups.len());
+        by_permission.sort_unstable();
+        let mut sets = FxHashMap::default();
+        for run in by_permission.chunk_by(|a, b| a.0 == b.0) {
+            sets.insert(run[0].0, GrantSet::build(run.iter().map(|&(_, g)| g), &entries));
         }
-        resource_groups.push(group);
-        range.1 = to_u32(resource_groups.len());
+        sets.shrink_to_fit();
+        Source { origin, rank, entries: entries.into_boxed_slice(), sets, globs: globs.into_boxed_slice() }
     }
-    let resources: FxHashMap<Box<str>, Resource> = resources
-        .map
-        .into_iter()
-        .map(|(name, id)| {
-            let (groups_start, groups_end) = group_ranges[id as usize];
-            (name.into(), Resource { id, groups_start, groups_end })
-        })
-        .collect();
 
-    (resources, resource_groups)
-}
+    /// The sources of an account: its roles that exist, then its direct grants.
+    fn sources<'a>(&'a self, account: &'a Account) -> impl Iterator<Item = &'a Source> + 'a {
+        account.roles.iter().filter_map(|r| self.roles.get(r).map(|s| &**s)).chain(account.direct.as_deref())
+    }
 
-/// Accounts and their grant sets. Accounts with the same roles and no direct grants share one
-/// profile.
-struct Profiles {
-    accounts: FxHashMap<SubjectKey, Account>,
-    count: u32,
-    set_index: FxHashMap<u64, u32>,
-    sets: Vec<GrantSet>,
-}
-
-impl Profiles {
-    fn build(gathered: &Gathered<'_>, permission_of: &[u32], number: &[u32], entries: &[Entry]) -> Profiles {
-        let (subjects, role_grants) = (&gathered.subjects, &gathered.role_grants);
-        let mut profile_of_roles: FxHashMap<Vec<i64>, u32> = FxHashMap::default();
-        let mut profiles = 0u32;
-        let mut accounts = FxHashMap::default();
-        accounts.reserve(subjects.len());
-        let mut set_index = FxHashMap::default();
-        let mut sets = Vec::new();
-        let mut grants: Vec<(u32, u32)> = Vec::new(); // (permission, grant number)
-        for (subject, direct) in subjects {
-            let mut roles: Vec<i64> = subject.roles.iter().copied().filter(|r| role_grants.contains_key(r)).collect();
-            roles.sort_unstable();
-            roles.dedup();
-            let profile = if direct.is_empty() {
-                match profile_of_roles.get(&roles) {
-                    Some(&p) => Some(p),
-                    None => {
-                        profile_of_roles.insert(roles.clone(), profiles);
-                        None
-                    }
-                }
-            } else {
+    /// The best deny and allow over `account`'s sources for this request.
+    fn best<'a>(&'a self, account: &'a Account, permission: u32, access: Access, resource: &str) -> Best<'a> {
+        let mut best = Best::default();
+        if resource.len() > MAX_RESOURCE_ID_LEN {
+            return best;
+        }
+        let mut known: Option<Option<&Resource>> = None;
+        for source in self.sources(account) {
+            let Some(set) = source.sets.get(&permission) else { continue };
+            let r = if set.exact.is_empty() && set.groups.is_empty() {
                 None
+            } else {
+                *known.get_or_insert_with(|| self.resources.get(resource))
             };
-            let profile = match profile {
-                Some(p) => p,
-                None => {
-                    let p = profiles;
-                    profiles += 1;
-                    grants.clear();
-                    let from_roles = roles.iter().filter_map(|r| role_grants.get(r)).flat_map(Range::clone);
-                    for i in from_roles.chain(direct.clone()) {
-                        grants.push((permission_of[i], number[i]));
-                    }
-                    grants.sort_unstable();
-                    for run in grants.chunk_by(|a, b| a.0 == b.0) {
-                        set_index.insert(set_key(p, run[0].0), to_u32(sets.len()));
-                        sets.push(GrantSet::build(run.iter().map(|&(_, g)| g), entries));
-                    }
-                    p
-                }
-            };
-            accounts.insert(
-                subject.key,
-                Account {
-                    enabled: subject.enabled,
-                    expires_at: subject.expires_at,
-                    profile,
-                    name: subject.name.as_str().into(),
-                    superuser: subject.superuser,
-                    owner: subject.owner,
-                },
-            );
+            best.add(source, source.decide(set, access, r, resource));
         }
-
-        Profiles { accounts, count: profiles, set_index, sets }
-    }
-}
-
-impl Index {
-    /// Compiles `policy`. Roles a subject refers to that do not exist are ignored, as are groups a
-    /// selector names that do not exist (such a selector matches nothing).
-    pub fn build(policy: &Policy) -> Index {
-        // Groups and their members; duplicate group names merge.
-        let mut group_names = Interner::new();
-        let mut resources = Interner::new();
-        let mut memberships: Vec<(u32, u32)> = Vec::new(); // (resource, group)
-        for group in &policy.groups {
-            let gid = group_names.intern(&group.name);
-            for member in &group.members {
-                memberships.push((resources.intern(member), gid));
-            }
-        }
-        let gathered = Gathered::from(policy);
-        // Decision order: `number[i]` is the position of raw grant i once sorted.
-        let raw = &gathered.raw;
-        let mut order: Vec<usize> = (0..raw.len()).collect();
-        order.sort_by_key(|&i| (raw[i].0.id, origin_rank(&raw[i].1), i));
-        let mut number = vec![0u32; raw.len()];
-        for (pos, &i) in order.iter().enumerate() {
-            number[i] = to_u32(pos);
-        }
-        let compiled = Compiledgrants::new(raw, &order, &mut resources, &group_names);
-        let (resources, resource_groups) = resource_table(resources, memberships);
-        let profiled = Profiles::build(&gathered, &compiled.permission_of, &number, &compiled.entries);
-        let mut order: Vec<SubjectKey> = profiled.accounts.keys().copied().collect();
-        order.sort_unstable();
-        Index {
-            accounts: profiled.accounts,
-            order: order.into_boxed_slice(),
-            profiles: profiled.count as usize,
-            permissions: compiled.permissions.map.into_iter().map(|(name, id)| (name.into(), id)).collect(),
-            set_index: profiled.set_index,
-            sets: profiled.sets,
-            resources,
-            resource_groups,
-            globs: compiled.globs,
-            entries: compiled.entries,
-        }
+        best
     }
 
     /// May `subject` have `access` to `resource` under `permission` at `now_ms`?
@@ -388,14 +455,10 @@ impl Index {
             Ok(account) => account,
             Err(reason) => return Decision::Deny(reason),
         };
-        let Some(set) = self.grant_set(account.profile, permission) else {
+        let Some(&permission) = self.permissions.get(permission) else {
             return Decision::Deny(DenyReason::NoGrant);
         };
-        match self.decide(set, access, resource) {
-            Verdict::Allow(grant) => Decision::Allow(self.grant_ref(grant)),
-            Verdict::Deny(grant) => Decision::Deny(DenyReason::DeniedBy(self.grant_ref(grant))),
-            Verdict::NoGrant => Decision::Deny(DenyReason::NoGrant),
-        }
+        self.best(account, permission, access, resource).decision()
     }
 
     /// The decision of [`check`](Index::check), with every effective grant that matched.
@@ -410,31 +473,46 @@ impl Index {
         let Some(account) = self.accounts.get(&subject) else {
             return Explanation { decision: Decision::Deny(DenyReason::UnknownSubject), matched: Vec::new() };
         };
-        let matching: Vec<u32> = match self.grant_set(account.profile, permission) {
-            Some(set) => set.grants.iter().copied().filter(|&g| self.entry_matches(g, access, resource)).collect(),
-            None => Vec::new(),
-        };
+        let mut matching: Vec<(Rank, &Source, u32)> = Vec::new();
+        if let Some(&permission) = self.permissions.get(permission) {
+            for source in self.sources(account) {
+                let Some(set) = source.sets.get(&permission) else { continue };
+                for &g in set.grants.iter() {
+                    if self.entry_matches(source, g, access, resource) {
+                        matching.push((source.rank_of(g), source, g));
+                    }
+                }
+            }
+        }
+        // Stable: grants of one source with the same id stay in the source's order.
+        matching.sort_by_key(|m| m.0);
         let refused = self.account(subject, now_ms).err();
-        let effect_of = |g: &u32| self.entries[*g as usize].grant.effect;
+        let effect_of = |(_, s, g): &(Rank, &Source, u32)| s.entries[*g as usize].grant.effect;
         let decider = match refused {
             Some(_) => None,
             None => matching
                 .iter()
-                .find(|g| effect_of(g) == Effect::Deny)
-                .or_else(|| matching.iter().find(|g| effect_of(g) == Effect::Allow))
-                .copied(),
+                .position(|m| effect_of(m) == Effect::Deny)
+                .or_else(|| matching.iter().position(|m| effect_of(m) == Effect::Allow)),
         };
         let decision = match (refused, decider) {
             (Some(reason), _) => Decision::Deny(reason),
-            (None, Some(g)) if effect_of(&g) == Effect::Deny => Decision::Deny(DenyReason::DeniedBy(self.grant_ref(g))),
-            (None, Some(g)) => Decision::Allow(self.grant_ref(g)),
+            (None, Some(i)) => {
+                let (_, s, g) = matching[i];
+                match effect_of(&matching[i]) {
+                    Effect::Deny => Decision::Deny(DenyReason::DeniedBy(s.grant_ref(g))),
+                    Effect::Allow => Decision::Allow(s.grant_ref(g)),
+                }
+            }
             (None, None) => Decision::Deny(DenyReason::NoGrant),
         };
         let matched = matching
             .into_iter()
-            .map(|g| {
-                let entry = &self.entries[g as usize];
-                Matched { grant: entry.grant.clone(), origin: entry.origin.clone(), decided: Some(g) == decider }
+            .enumerate()
+            .map(|(i, (_, s, g))| Matched {
+                grant: s.entries[g as usize].grant.clone(),
+                origin: s.origin.clone(),
+                decided: Some(i) == decider,
             })
             .collect();
         Explanation { decision, matched }
@@ -442,34 +520,29 @@ impl Index {
 
     /// Every enabled, unexpired account that `check` would allow, sorted (users by id, then keys by id).
     pub fn who_can(&self, permission: &str, access: Access, resource: &str, now_ms: i64) -> Vec<SubjectKey> {
-        if !self.permissions.contains_key(permission) {
-            return Vec::new();
-        }
-        // The verdict depends only on the profile: work it out once per profile.
-        const UNKNOWN: u8 = 0;
-        const YES: u8 = 1;
-        const NO: u8 = 2;
-        let mut verdicts = vec![UNKNOWN; self.profiles];
-        let mut out = Vec::new();
-        for key in self.order.iter() {
-            let Ok(account) = self.account(*key, now_ms) else { continue };
-            let verdict = &mut verdicts[account.profile as usize];
-            if *verdict == UNKNOWN {
-                let allowed = self
-                    .grant_set(account.profile, permission)
-                    .is_some_and(|set| matches!(self.decide(set, access, resource), Verdict::Allow(_)));
-                *verdict = if allowed { YES } else { NO };
-            }
-            if *verdict == YES {
-                out.push(*key);
-            }
-        }
+        let Some(&permission) = self.permissions.get(permission) else { return Vec::new() };
+        // Accounts with the same roles and no direct grants get the same answer: work it out once.
+        let mut by_roles: FxHashMap<&[i64], bool> = FxHashMap::default();
+        let mut out: Vec<SubjectKey> = self
+            .accounts
+            .iter()
+            .filter(|(_, a)| Self::live(a, now_ms).is_ok())
+            .filter(|(_, a)| {
+                let allowed = || self.best(a, permission, access, resource).allowed();
+                match a.direct {
+                    Some(_) => allowed(),
+                    None => *by_roles.entry(&a.roles).or_insert_with(allowed),
+                }
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        out.sort_unstable();
         out
     }
 
     /// The number of accounts the index knows.
     pub fn accounts(&self) -> usize {
-        self.order.len()
+        self.accounts.len()
     }
 
     /// Is this account live at `now_ms`: known (not deleted or revoked), enabled, unexpired? The one
@@ -481,21 +554,26 @@ impl Index {
 
     /// Every live superuser (the admin, live master keys), sorted like [`Index::who_can`].
     pub fn superusers(&self, now_ms: i64) -> Vec<SubjectKey> {
-        self.order.iter().copied().filter(|k| self.account(*k, now_ms).is_ok_and(|a| a.superuser)).collect()
+        let mut out: Vec<SubjectKey> = self
+            .accounts
+            .iter()
+            .filter(|(_, a)| a.superuser && Self::live(a, now_ms).is_ok())
+            .map(|(k, _)| *k)
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// Every effective grant of `subject` (from its roles and directly), in decision order, whether or
     /// not the account is live. Empty for an unknown account.
     pub fn grants_of(&self, subject: SubjectKey) -> Vec<(&Grant, &GrantOrigin)> {
         let Some(account) = self.accounts.get(&subject) else { return Vec::new() };
-        let mut numbers: Vec<u32> = self
-            .permissions
-            .values()
-            .filter_map(|&p| self.set_index.get(&set_key(account.profile, p)))
-            .flat_map(|&set| self.sets[set as usize].grants.iter().copied())
+        let mut all: Vec<(Rank, &Grant, &GrantOrigin)> = self
+            .sources(account)
+            .flat_map(|s| s.entries.iter().enumerate().map(move |(n, e)| (s.rank_of(to_u32(n)), &e.grant, &s.origin)))
             .collect();
-        numbers.sort_unstable();
-        numbers.iter().map(|&g| (&self.entries[g as usize].grant, &self.entries[g as usize].origin)).collect()
+        all.sort_by_key(|g| g.0);
+        all.into_iter().map(|(_, g, o)| (g, o)).collect()
     }
 
     /// The delegation ceiling: does live `subject` hold `grant`'s permission, with each access the grant
@@ -511,16 +589,23 @@ impl Index {
         if account.superuser {
             return true;
         }
-        let Some(set) = self.grant_set(account.profile, &grant.permission) else { return false };
+        let Some(&permission) = self.permissions.get(grant.permission.as_str()) else { return false };
+        let sets: Vec<(&Source, &GrantSet)> =
+            self.sources(account).filter_map(|s| s.sets.get(&permission).map(|set| (s, set))).collect();
+        if sets.is_empty() {
+            return false;
+        }
         [Access::Read, Access::Write].into_iter().filter(|&a| grant.covers(a)).all(|access| match &grant.selector {
-            Selector::Id(resource) => matches!(self.decide(set, access, resource), Verdict::Allow(_)),
+            Selector::Id(resource) => self.best(account, permission, access, resource).allowed(),
             target => {
-                let entries = set.grants.iter().map(|&g| &self.entries[g as usize].grant).filter(|g| g.covers(access));
                 let mut any_allow = false;
-                for g in entries {
-                    match g.effect {
-                        Effect::Deny => return false,
-                        Effect::Allow => any_allow |= contains(&g.selector, target),
+                for (source, set) in &sets {
+                    for g in set.grants.iter().map(|&g| &source.entries[g as usize].grant).filter(|g| g.covers(access))
+                    {
+                        match g.effect {
+                            Effect::Deny => return false,
+                            Effect::Allow => any_allow |= contains(&g.selector, target),
+                        }
                     }
                 }
                 any_allow
@@ -552,39 +637,56 @@ impl Index {
 
     fn account(&self, subject: SubjectKey, now_ms: i64) -> Result<&Account, DenyReason> {
         let account = self.accounts.get(&subject).ok_or(DenyReason::UnknownSubject)?;
+        Self::live(account, now_ms)?;
+        Ok(account)
+    }
+
+    fn live(account: &Account, now_ms: i64) -> Result<(), DenyReason> {
         if !account.enabled {
             return Err(DenyReason::AccountDisabled);
         }
         if account.expires_at.is_some_and(|at| at <= now_ms) {
             return Err(DenyReason::AccountExpired);
         }
-        Ok(account)
+        Ok(())
     }
 
-    fn grant_set(&self, profile: u32, permission: &str) -> Option<&GrantSet> {
-        let permission = *self.permissions.get(permission)?;
-        let set = *self.set_index.get(&set_key(profile, permission))?;
-        self.sets.get(set as usize)
-    }
-
-    fn decide(&self, set: &GrantSet, access: Access, resource: &str) -> Verdict {
-        if resource.len() > MAX_RESOURCE_ID_LEN {
-            return Verdict::NoGrant;
+    fn entry_matches(&self, source: &Source, grant: u32, access: Access, resource: &str) -> bool {
+        let entry = &source.entries[grant as usize];
+        if !entry.grant.covers(access) || resource.len() > MAX_RESOURCE_ID_LEN {
+            return false;
         }
+        match entry.selector {
+            Compiled::All => true,
+            Compiled::Id(id) => self.resources.get(resource).is_some_and(|r| r.id == id),
+            Compiled::Group(group) => self.resources.get(resource).is_some_and(|r| r.groups.contains(&group)),
+            Compiled::Glob(glob) => source.globs[glob as usize].matches(resource),
+        }
+    }
+}
+
+impl Source {
+    fn rank_of(&self, grant: u32) -> Rank {
+        (self.entries[grant as usize].grant.id, self.rank.0, self.rank.1)
+    }
+
+    fn grant_ref(&self, grant: u32) -> GrantRef {
+        GrantRef { grant_id: self.entries[grant as usize].grant.id, origin: self.origin.clone() }
+    }
+
+    /// The lowest deny and allow of `set` that match; `known` is the resource if the index knows it.
+    fn decide(&self, set: &GrantSet, access: Access, known: Option<&Resource>, resource: &str) -> Verdict {
         let d = deny_slot(access);
         let a = d + 1;
         let mut deny = set.all[d];
         let mut allow = set.all[a];
-        if !(set.exact.is_empty() && set.groups.is_empty())
-            && let Some(r) = self.resources.get(resource)
-        {
+        if let Some(r) = known {
             if let Some(slots) = set.exact.get(&r.id) {
                 deny = deny.min(slots[d]);
                 allow = allow.min(slots[a]);
             }
             if !set.groups.is_empty() {
-                let groups = self.resource_groups.get(r.groups_start as usize..r.groups_end as usize).unwrap_or(&[]);
-                for group in groups {
+                for group in r.groups.iter() {
                     if let Some(slots) = set.groups.get(group) {
                         deny = deny.min(slots[d]);
                         allow = allow.min(slots[a]);
@@ -592,15 +694,9 @@ impl Index {
                 }
             }
         }
-        deny = self.first_glob(&set.globs[d], deny, resource);
-        if deny != NONE {
-            return Verdict::Deny(deny);
-        }
-        allow = self.first_glob(&set.globs[a], allow, resource);
-        if allow != NONE {
-            return Verdict::Allow(allow);
-        }
-        Verdict::NoGrant
+        let deny = self.first_glob(&set.globs[d], deny, resource);
+        let allow = if deny == NONE { self.first_glob(&set.globs[a], allow, resource) } else { allow };
+        Verdict { deny, allow }
     }
 
     /// The lowest grant among `globs` that matches `resource` and is lower than `best`, else `best`.
@@ -614,27 +710,6 @@ impl Index {
             }
         }
         best
-    }
-
-    fn entry_matches(&self, grant: u32, access: Access, resource: &str) -> bool {
-        let entry = &self.entries[grant as usize];
-        if !entry.grant.covers(access) || resource.len() > MAX_RESOURCE_ID_LEN {
-            return false;
-        }
-        match entry.selector {
-            Compiled::All => true,
-            Compiled::Id(id) => self.resources.get(resource).is_some_and(|r| r.id == id),
-            Compiled::Group(None) => false,
-            Compiled::Group(Some(group)) => self.resources.get(resource).is_some_and(|r| {
-                self.resource_groups.get(r.groups_start as usize..r.groups_end as usize).unwrap_or(&[]).contains(&group)
-            }),
-            Compiled::Glob(glob) => self.globs[glob as usize].matches(resource),
-        }
-    }
-
-    fn grant_ref(&self, grant: u32) -> GrantRef {
-        let entry = &self.entries[grant as usize];
-        GrantRef { grant_id: entry.grant.id, origin: entry.origin.clone() }
     }
 }
 
@@ -655,8 +730,7 @@ impl GrantSet {
                 match entry.selector {
                     Compiled::All => set.all[s] = set.all[s].min(g),
                     Compiled::Id(id) => lower(&mut set.exact.entry(id).or_insert([NONE; 4])[s], g),
-                    Compiled::Group(Some(group)) => lower(&mut set.groups.entry(group).or_insert([NONE; 4])[s], g),
-                    Compiled::Group(None) => {}
+                    Compiled::Group(group) => lower(&mut set.groups.entry(group).or_insert([NONE; 4])[s], g),
                     Compiled::Glob(glob) => globs[s].push((glob, g)),
                 }
             }

@@ -9,18 +9,22 @@
 //!   [`Index::who_can`]. An account the index does not know is denied too.
 //! - **A write allowed by a read-only grant** (or a read by a write-only one). Write does not imply read:
 //!   each access is granted on its own.
-//! - **A stale index after a change.** An [`Index`] is immutable and knows nothing of storage. Whoever
-//!   changes roles, grants, groups or accounts builds a new index from the committed rows, in the same step
-//!   as the transaction, and swaps it in whole; a check sees the old policy or the new one, never a mix.
+//! - **A stale index after a change.** A published [`Index`] is never changed and knows nothing of
+//!   storage. Whoever changes roles, grants, groups or accounts makes the next index from the committed
+//!   rows (a clone of the current one with the changed roles, accounts and groups replaced, or a fresh
+//!   build), in the same step as the transaction, and swaps it in whole; a check sees the old policy or
+//!   the new one, never a mix.
 //!
-//! How: [`Index::build`] compiles a [`Policy`] (plain data, no SQLite) once. Permission names, resources
-//! and group names are interned to integers; accounts with the same roles and no direct grants share one
-//! compiled profile; per (profile, permission) it keeps the effective grants split by access and effect:
-//! the lowest grant for `*`, hash maps from exact resource and from group to the lowest grant, and
-//! precompiled globs in grant order. Group members are expanded into a resource -> groups table at build
-//! time. A check is a handful of hash lookups with [`rustc_hash`]'s hasher and allocates nothing. When
-//! several grants match, the one with the lowest grant id decides (ties: role grants by role id before
-//! direct grants), so answers are deterministic and [`Index::explain`] can say which grant decided.
+//! How: [`Index::build`] compiles a [`Policy`] (plain data, no SQLite); [`Index::set_role`],
+//! [`Index::set_subject`] and [`Index::set_group`] change one entity of a clone, copying only what they
+//! touch. Permission names, resources and group names are interned to integers. Each role's grants are
+//! compiled once, per permission split by access and effect: the lowest grant for `*`, hash maps from
+//! exact resource and from group to the lowest grant, and precompiled globs in grant order; an account
+//! holds its role ids and its own compiled direct grants. Group members are expanded into a resource ->
+//! groups table. A check combines the account's few sources with [`rustc_hash`]'s hasher and allocates
+//! nothing. When several grants match, the one with the lowest grant id decides (ties: role grants by
+//! role id before direct grants), so answers are deterministic and [`Index::explain`] can say which
+//! grant decided.
 //!
 //! Superusers (the built-in admin, master API keys) are marked on their account but do not pass
 //! [`Index::check`] by themselves: callers ask [`Index::principal`] whether an account is live (and a

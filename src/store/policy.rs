@@ -1,5 +1,7 @@
 //! SQL for the policy model as the index reads it: [`load`] builds everything the in-memory index is
-//! compiled from (roles, grants, accounts, resource groups); beside it, the role links of users and
+//! compiled from (roles, grants, accounts, resource groups); [`watch`] and [`apply_changes`] keep an
+//! index up to date with what each transaction changed, read back from that transaction (see
+//! [`watch`]); beside them, the role links of users and
 //! API keys that the account methods change. Roles and grants as the `role.*` methods change them
 //! are in [`super::roles`], the inventory and groups in [`super::resources`].
 
@@ -161,4 +163,304 @@ pub fn load(conn: &Connection) -> rusqlite::Result<authz::Policy> {
         }
     }
     Ok(authz::Policy { roles, subjects, groups })
+}
+
+/// Makes `conn` note, in a table of its own, every role, account (user or API key) and resource group
+/// that any statement on it changes, whichever method or helper ran it: temporary triggers (they live
+/// with the connection, in the `temp` schema, and are never stored in the database) on every table
+/// the index is built from, foreign-key cascades included. The notes are written in the changing
+/// transaction and so share its fate: a rollback takes them away with the change.
+/// [`apply_changes`] reads them back (and clears them) inside the next policy transaction.
+pub fn watch(conn: &Connection) -> rusqlite::Result<()> {
+    let mut sql = String::from(
+        "CREATE TEMP TABLE IF NOT EXISTS policy_changed (
+            kind TEXT    NOT NULL,
+            id   INTEGER NOT NULL DEFAULT 0,
+            name TEXT    NOT NULL DEFAULT '',
+            PRIMARY KEY (kind, id, name)
+        ) WITHOUT ROWID;\n",
+    );
+    // (table, [(kind, id expression, name expression)] for the old or new row).
+    type Notes = &'static [(&'static str, &'static str, &'static str)];
+    let watched: [(&str, Notes); 8] = [
+        ("users", &[("user", "id", "''")]),
+        ("api_keys", &[("key", "id", "''")]),
+        ("roles", &[("role", "id", "''")]),
+        ("grants", &[("role", "coalesce(role_id, 0)", "''"), ("user", "coalesce(user_id, 0)", "''")]),
+        ("user_roles", &[("user", "user_id", "''")]),
+        ("key_roles", &[("key", "key_id", "''")]),
+        ("resource_groups", &[("group", "id", "''"), ("group_name", "0", "name")]),
+        ("group_members", &[("group", "group_id", "''")]),
+    ];
+    for (table, notes) in watched {
+        for (event, rows) in [("INSERT", &["NEW"][..]), ("DELETE", &["OLD"][..]), ("UPDATE", &["OLD", "NEW"][..])] {
+            sql.push_str(&format!(
+                "CREATE TEMP TRIGGER IF NOT EXISTS policy_changed_{table}_{e} AFTER {event} ON main.{table} BEGIN\n",
+                e = event.to_lowercase()
+            ));
+            for row in rows {
+                for (kind, id, name) in notes {
+                    let qualify = |expr: &str| {
+                        // Column names get the row prefix; literals and function calls keep theirs.
+                        expr.replace("role_id", &format!("{row}.role_id"))
+                            .replace("user_id", &format!("{row}.user_id"))
+                            .replace("key_id", &format!("{row}.key_id"))
+                            .replace("group_id", &format!("{row}.group_id"))
+                    };
+                    let id = if *id == "id" { format!("{row}.id") } else { qualify(id) };
+                    let name = if *name == "name" { format!("{row}.name") } else { (*name).to_owned() };
+                    sql.push_str(&format!(
+                        "  INSERT OR IGNORE INTO policy_changed (kind, id, name) VALUES ('{kind}', {id}, {name});\n"
+                    ));
+                }
+            }
+            sql.push_str("END;\n");
+        }
+    }
+    conn.execute_batch(&sql)
+}
+
+/// What was changed since the last [`apply_changes`], as [`watch`] noted it.
+#[derive(Debug, Default)]
+pub struct Changed {
+    users: Vec<i64>,
+    keys: Vec<i64>,
+    roles: Vec<i64>,
+    groups: Vec<i64>,
+    group_names: Vec<String>,
+}
+
+impl Changed {
+    /// How many roles, accounts and groups were noted.
+    pub fn len(&self) -> usize {
+        self.users.len() + self.keys.len() + self.roles.len() + self.groups.len() + self.group_names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Reads (and clears) the notes [`watch`] made. Run inside the policy transaction: the clearing
+/// commits or rolls back with it.
+pub fn take_changes(conn: &Connection) -> rusqlite::Result<Changed> {
+    let mut changed = Changed::default();
+    let mut st = conn.prepare_cached("SELECT kind, id, name FROM temp.policy_changed")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let kind: String = r.get(0)?;
+        let id: i64 = r.get(1)?;
+        match kind.as_str() {
+            "user" => changed.users.push(id),
+            "key" => changed.keys.push(id),
+            "role" => changed.roles.push(id),
+            "group" => changed.groups.push(id),
+            _ => changed.group_names.push(r.get(2)?),
+        }
+    }
+    conn.prepare_cached("DELETE FROM temp.policy_changed")?.execute([])?;
+    Ok(changed)
+}
+
+/// Reads back every role, account and group in `changed` as the transaction now holds it and puts it
+/// into `index` (or takes it out, if it is gone): afterwards `index` answers like
+/// `Index::build(&load(conn))`, at the cost of what changed.
+pub fn apply_changes(conn: &Connection, changed: &Changed, index: &mut authz::Index) -> rusqlite::Result<()> {
+    use authz::SubjectKey;
+    let mut keys = changed.keys.clone();
+    for &id in changed.users.iter().filter(|&&id| id != 0) {
+        index.set_subject(SubjectKey::User(id), user(conn, id)?.as_ref());
+        // A key lives no longer than its owner: a change to the owner is a change to its keys.
+        let mut st = conn.prepare_cached("SELECT id FROM api_keys WHERE owner_id = ?1")?;
+        for key in st.query_map([id], |r| r.get(0))? {
+            keys.push(key?);
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    for id in keys {
+        index.set_subject(SubjectKey::Key(id), key(conn, id)?.as_ref());
+    }
+    for &id in changed.roles.iter().filter(|&&id| id != 0) {
+        index.set_role(id, role(conn, id)?.as_ref());
+    }
+    let mut names = changed.group_names.clone();
+    for &id in &changed.groups {
+        let name: Option<String> = conn
+            .prepare_cached("SELECT name FROM resource_groups WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        names.extend(name);
+    }
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        index.set_group(&name, group_members(conn, &name)?.as_deref());
+    }
+    Ok(())
+}
+
+/// One user as [`load`] reads it, or None if there is no such user.
+fn user(conn: &Connection, id: i64) -> rusqlite::Result<Option<authz::Subject>> {
+    let row = conn
+        .prepare_cached("SELECT name, enabled, expires_at, builtin FROM users WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let Some((name, enabled, expires_at, superuser)) = row else { return Ok(None) };
+    let roles = ids(conn, "SELECT role_id FROM user_roles WHERE user_id = ?1", id)?;
+    let mut st = conn.prepare_cached(
+        "SELECT id, permission, can_read, can_write, selector, effect FROM grants
+         WHERE user_id = ?1 AND role_id IS NULL ORDER BY id",
+    )?;
+    let direct =
+        st.query_map([id], super::roles::grant_row)?.filter_map(Result::transpose).collect::<Result<_, _>>()?;
+    Ok(Some(authz::Subject {
+        key: authz::SubjectKey::User(id),
+        name,
+        enabled,
+        expires_at,
+        roles,
+        direct,
+        superuser,
+        owner: None,
+    }))
+}
+
+/// One API key as [`load`] reads it (living no longer than its owner), or None.
+fn key(conn: &Connection, id: i64) -> rusqlite::Result<Option<authz::Subject>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT k.name, u.enabled, k.expires_at, u.expires_at, k.master, k.owner_id
+             FROM api_keys k JOIN users u ON u.id = k.owner_id WHERE k.id = ?1",
+        )?
+        .query_row([id], |r| {
+            let expires = [r.get::<_, Option<i64>>(2)?, r.get::<_, Option<i64>>(3)?].into_iter().flatten().min();
+            Ok((r.get(0)?, r.get(1)?, expires, r.get(4)?, r.get(5)?))
+        })
+        .optional()?;
+    let Some((name, enabled, expires_at, superuser, owner)) = row else { return Ok(None) };
+    Ok(Some(authz::Subject {
+        key: authz::SubjectKey::Key(id),
+        name,
+        enabled,
+        expires_at,
+        roles: ids(conn, "SELECT role_id FROM key_roles WHERE key_id = ?1", id)?,
+        direct: Vec::new(),
+        superuser,
+        owner: Some(owner),
+    }))
+}
+
+/// One role with its grants, or None.
+fn role(conn: &Connection, id: i64) -> rusqlite::Result<Option<authz::Role>> {
+    let name: Option<String> =
+        conn.prepare_cached("SELECT name FROM roles WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()?;
+    let Some(name) = name else { return Ok(None) };
+    Ok(Some(authz::Role { id, name, grants: role_grants(conn, id)? }))
+}
+
+/// The members of the group of this name, or None if there is no such group.
+fn group_members(conn: &Connection, name: &str) -> rusqlite::Result<Option<Vec<String>>> {
+    let id: Option<i64> = conn
+        .prepare_cached("SELECT id FROM resource_groups WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
+    let Some(id) = id else { return Ok(None) };
+    let mut st = conn.prepare_cached("SELECT resource_id FROM group_members WHERE group_id = ?1")?;
+    let members = st.query_map([id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(Some(members))
+}
+
+fn ids(conn: &Connection, sql: &str, id: i64) -> rusqlite::Result<Vec<i64>> {
+    let mut st = conn.prepare_cached(sql)?;
+    let rows = st.query_map([id], |r| r.get(0))?;
+    rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::{Access, Index, SubjectKey};
+
+    /// Every question the index answers, asked of both, over every account the database holds.
+    fn same(a: &Index, b: &Index, conn: &Connection) {
+        let mut keys: Vec<SubjectKey> = Vec::new();
+        for (sql, make) in [
+            ("SELECT id FROM users", SubjectKey::User as fn(i64) -> SubjectKey),
+            ("SELECT id FROM api_keys", SubjectKey::Key),
+        ] {
+            let mut st = conn.prepare(sql).unwrap();
+            keys.extend(st.query_map([], |r| r.get(0)).unwrap().map(|id| make(id.unwrap())));
+        }
+        keys.extend([SubjectKey::User(999), SubjectKey::Key(999)]);
+        assert_eq!(a.accounts(), b.accounts());
+        for k in keys {
+            assert_eq!(a.principal(k, 5), b.principal(k, 5), "{k:?}");
+            assert_eq!(a.grants_of(k), b.grants_of(k), "{k:?}");
+            for (perm, res) in [("tag.write", "line1/press3"), ("tag.write", "line2/x"), ("p", "*")] {
+                assert_eq!(a.explain(k, perm, Access::Write, res, 5), b.explain(k, perm, Access::Write, res, 5));
+            }
+        }
+    }
+
+    /// Runs `sql` as a policy transaction would: the index follows by the noted changes only, and
+    /// answers like one built from the whole database.
+    fn step(conn: &mut Connection, index: &mut Index, sql: &str) {
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(sql).unwrap();
+        let changed = take_changes(&tx).unwrap();
+        assert!(!changed.is_empty(), "nothing noted for {sql}");
+        apply_changes(&tx, &changed, index).unwrap();
+        let fresh = Index::build(&load(&tx).unwrap());
+        tx.commit().unwrap();
+        same(index, &fresh, conn);
+    }
+
+    #[test]
+    fn the_changes_a_transaction_makes_are_noted_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = crate::store::Store::open(&dir.path().join("g.db")).unwrap();
+        let conn = &mut store.conn;
+        watch(conn).unwrap();
+        let mut index = Index::build(&load(conn).unwrap());
+        let _ = take_changes(conn).unwrap();
+        let now = "1";
+        for sql in [
+            format!("INSERT INTO users (id, name, created_at, updated_at) VALUES (10, 'ann', {now}, {now}), (11, 'bob', {now}, {now})"),
+            format!("INSERT INTO roles (id, name, created_at) VALUES (10, 'ops', {now}), (11, 'maint', {now})"),
+            "INSERT INTO grants (role_id, permission, can_read, can_write, selector, effect, created_at) VALUES (10, 'tag.write', 1, 1, 'line1/*', 'allow', 1)".into(),
+            "INSERT INTO user_roles (user_id, role_id) VALUES (10, 10), (11, 10), (11, 11)".into(),
+            "INSERT INTO grants (user_id, permission, can_read, can_write, selector, effect, created_at) VALUES (11, 'tag.write', 1, 1, 'line1/press3', 'deny', 1)".into(),
+            format!("INSERT INTO api_keys (id, name, owner_id, digest, created_at) VALUES (5, 'hmi', 10, x'00', {now})"),
+            "INSERT INTO key_roles (key_id, role_id) VALUES (5, 10)".into(),
+            format!("INSERT INTO resources (id, kind, created_at, updated_at) VALUES ('line2/x', 'tag', {now}, {now}), ('line1/press3', 'tag', {now}, {now});
+                     INSERT INTO resource_groups (id, name, created_at) VALUES (3, 'presses', {now})"),
+            "INSERT INTO group_members (group_id, resource_id) VALUES (3, 'line2/x')".into(),
+            "INSERT INTO grants (role_id, permission, can_read, can_write, selector, effect, created_at) VALUES (11, 'tag.write', 0, 1, '@presses', 'allow', 1)".into(),
+            "UPDATE users SET enabled = 0 WHERE id = 10".into(),
+            "UPDATE users SET enabled = 1, expires_at = 3 WHERE id = 10".into(),
+            "UPDATE roles SET name = 'operators' WHERE id = 10".into(),
+            "DELETE FROM user_roles WHERE user_id = 11 AND role_id = 10".into(),
+            // Cascades: the resource leaves its group, the role leaves its holders, the user takes its keys.
+            "DELETE FROM resources WHERE id = 'line2/x'".into(),
+            "UPDATE resource_groups SET name = 'machines' WHERE id = 3".into(),
+            "DELETE FROM roles WHERE id = 11".into(),
+            "DELETE FROM resource_groups WHERE id = 3".into(),
+            "DELETE FROM users WHERE id = 10".into(),
+        ] {
+            step(conn, &mut index, &sql);
+        }
+    }
+
+    #[test]
+    fn a_rolled_back_change_leaves_no_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = crate::store::Store::open(&dir.path().join("g.db")).unwrap();
+        watch(&store.conn).unwrap();
+        let _ = take_changes(&store.conn).unwrap();
+        let tx = store.conn.transaction().unwrap();
+        tx.execute("INSERT INTO users (id, name, created_at, updated_at) VALUES (10, 'ann', 1, 1)", []).unwrap();
+        drop(tx);
+        assert!(take_changes(&store.conn).unwrap().is_empty());
+    }
 }
