@@ -340,3 +340,150 @@ fn recover_resets_the_admin_password_only_while_the_daemon_is_stopped() {
     let audit = d.ok(&["audit"]);
     assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "recover.reset_admin_password"));
 }
+
+/// The error code of a request (`resource.list`: any account may) made with `auth`, or "ok".
+fn show_with(d: &Daemon, auth: Value) -> String {
+    let r = d.call_auth("resource.list", json!({}), auth);
+    r["error"]["code"].as_str().map(str::to_string).unwrap_or_else(|| "ok".into())
+}
+
+fn key_auth(k: &str) -> Value {
+    json!({"key": k})
+}
+
+fn token_auth(t: &str) -> Value {
+    json!({"token": t})
+}
+
+/// Login tokens and API keys are answered from memory (issue 15): logout, a revoked key, a disabled
+/// user, a deleted user and a new password each end the credential at once, and a restart reloads
+/// what the database holds, no more.
+#[test]
+fn tokens_and_keys_from_memory_end_with_every_revocation_and_survive_a_restart() {
+    let mut d = Daemon::start();
+    for name in ["quits", "disabled", "deleted", "renamed", "stays"] {
+        add_user(&d, name, &[]);
+    }
+    let t: std::collections::HashMap<&str, String> =
+        ["quits", "disabled", "deleted", "renamed", "stays"].into_iter().map(|n| (n, token(&d, n))).collect();
+    let k_revoked = d.ok(&["key", "add", "revoked-key"])["key"].as_str().unwrap().to_string();
+    let k_owned = d.ok(&["key", "add", "owned-by-deleted"])["key"].as_str().unwrap().to_string();
+    let k_stays = d.ok(&["key", "add", "stays-key"])["key"].as_str().unwrap().to_string();
+    {
+        let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+        conn.execute(
+            "UPDATE api_keys SET owner_id = (SELECT id FROM users WHERE name = 'deleted') WHERE name = 'owned-by-deleted'",
+            [],
+        )
+        .unwrap();
+    }
+    // The owner change was made behind the daemon's back: a restart loads it (and every credential).
+    d.restart();
+    for name in ["quits", "disabled", "deleted", "renamed", "stays"] {
+        assert_eq!(show_with(&d, token_auth(&t[name])), "ok", "{name}");
+    }
+    for k in [&k_revoked, &k_owned, &k_stays] {
+        assert_eq!(show_with(&d, key_auth(k)), "ok");
+    }
+
+    assert!(d.call_auth("logout", json!({}), token_auth(&t["quits"])).get("result").is_some());
+    d.ok(&["key", "revoke", "revoked-key"]);
+    d.ok(&["user", "disable", "disabled"]);
+    d.ok(&["user", "delete", "deleted"]);
+    let out = d.cli_with(&["user", "passwd", "renamed", "--password-stdin"], Some("another-password-9\n"), &[]);
+    assert!(out.status.success());
+
+    let dead = |d: &Daemon| {
+        for name in ["quits", "disabled", "deleted", "renamed"] {
+            assert_eq!(show_with(d, token_auth(&t[name])), "unauthenticated", "{name}");
+        }
+        for k in [&k_revoked, &k_owned] {
+            assert_eq!(show_with(d, key_auth(k)), "unauthenticated", "{k}");
+        }
+        assert_eq!(show_with(d, token_auth(&t["stays"])), "ok");
+        assert_eq!(show_with(d, key_auth(&k_stays)), "ok");
+    };
+    dead(&d);
+    // Re-enabling does not revive the disabled account's token, in memory or after a restart.
+    d.ok(&["user", "enable", "disabled"]);
+    dead(&d);
+    d.restart();
+    dead(&d);
+    assert_eq!(d.sql_count("SELECT count(*) FROM login_tokens"), 1);
+    assert_eq!(d.sql_count("SELECT count(*) FROM api_keys"), 1);
+}
+
+/// A write step that fails after it changed credentials is undone in memory too: a logout, a
+/// disable, a delete and a key revocation that roll back leave their tokens and keys exactly as
+/// usable as the database says (still), and a login or key creation that rolls back leaves no row.
+#[test]
+fn a_rolled_back_transaction_leaves_the_credentials_in_memory_as_the_database_has_them() {
+    let mut d = Daemon::start();
+    add_user(&d, "op", &[]);
+    let t = token(&d, "op");
+    let k = d.ok(&["key", "add", "svc"])["key"].as_str().unwrap().to_string();
+    d.stop();
+    // Make the audit row of these actions fail: the handlers write it last, after the credential rows
+    // changed, so the whole transaction rolls back.
+    let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER test_injected_failure BEFORE INSERT ON audit
+           WHEN NEW.outcome = 'ok' AND NEW.action IN ('logout', 'user.disable', 'user.delete', 'user.set_password',
+                                                      'key.revoke', 'login', 'key.create')
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    )
+    .unwrap();
+    d.launch();
+    d.wait_ready();
+    let tokens_before = d.sql_count("SELECT count(*) FROM login_tokens");
+
+    let failed = |r: Value| assert_eq!(r["error"]["code"], "internal", "{r}");
+    failed(d.call_auth("logout", json!({}), token_auth(&t)));
+    failed(d.call("user.disable", json!({"name": "op"})));
+    failed(d.call("user.delete", json!({"name": "op"})));
+    failed(d.call("user.set_password", json!({"name": "op", "password": "another-password-9"})));
+    failed(d.call("key.revoke", json!({"name": "svc"})));
+    // The tokens and the key rolled back to life: the database still holds them.
+    assert_eq!(show_with(&d, token_auth(&t)), "ok");
+    assert_eq!(show_with(&d, key_auth(&k)), "ok");
+
+    failed(d.call("login", json!({"user": "op", "password": PW})));
+    failed(d.call("key.create", json!({"name": "never"})));
+    assert_eq!(d.sql_count("SELECT count(*) FROM login_tokens"), tokens_before);
+    assert_eq!(d.sql_count("SELECT count(*) FROM api_keys WHERE name = 'never'"), 0);
+
+    // Without the fault the same steps commit, and memory follows.
+    conn.execute_batch("DROP TRIGGER test_injected_failure").unwrap();
+    assert!(d.call_auth("logout", json!({}), token_auth(&t)).get("result").is_some());
+    d.ok(&["key", "revoke", "svc"]);
+    assert_eq!(show_with(&d, token_auth(&t)), "unauthenticated");
+    assert_eq!(show_with(&d, key_auth(&k)), "unauthenticated");
+}
+
+/// An account keeps at most 32 login tokens: the 33rd login revokes the oldest, so logging in in a
+/// loop grows neither the file nor the table in memory. An expired token stops at its expiry.
+#[test]
+fn login_tokens_are_bounded_per_account_and_stop_at_their_expiry() {
+    let mut d = Daemon::start();
+    add_user(&d, "op", &[]);
+    let mut c = d.connect().unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..33 {
+        let r = c.call("login", json!({"user": "op", "password": PW}));
+        tokens.push(r["result"]["token"].as_str().unwrap_or_else(|| panic!("{r}")).to_string());
+    }
+    assert_eq!(d.sql_count("SELECT count(*) FROM login_tokens"), 32);
+    assert_eq!(show_with(&d, token_auth(&tokens[0])), "unauthenticated");
+    assert_eq!(show_with(&d, token_auth(&tokens[1])), "ok");
+    assert_eq!(show_with(&d, token_auth(&tokens[32])), "ok");
+
+    // Expiry is judged in memory, on every request: a token loaded with 2 s to live stops then.
+    d.stop();
+    let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+    let soon = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 + 2000;
+    conn.execute("UPDATE login_tokens SET expires_at = ?1", [soon]).unwrap();
+    d.launch();
+    d.wait_ready();
+    assert_eq!(show_with(&d, token_auth(&tokens[32])), "ok");
+    common::wait_for(|| show_with(&d, token_auth(&tokens[32])) == "unauthenticated", "the token to expire");
+}

@@ -77,11 +77,15 @@ pub struct Ctx {
     gate: Mutex<crate::accounts::lockout::Gate>,
     /// Refusals and failed logins waiting for `flush`. A leaf lock, like `gate`.
     refusals: Mutex<crate::store::audit::Buffer>,
+    /// The live login tokens and API keys: changed in the write step that changes their rows, its
+    /// journal opened and closed by [`Ctx::write`] and `write_with_sessions`. A leaf lock.
+    credentials: crate::accounts::Credentials,
 }
 
 impl Ctx {
     pub fn new(config: Config, store: Store, paths: Paths) -> Result<Ctx, ApiError> {
         let index = engine::Index::build(&policy::load(&store.conn)?);
+        let credentials = crate::accounts::Credentials::load(&store.conn, crate::store::now_ms())?;
         let mqtt = LinkState {
             state: if config.mqtt.enabled { "not connected" } else { "disabled" }.into(),
             last_error: None,
@@ -98,7 +102,13 @@ impl Ctx {
             outbox_wake: tokio::sync::Notify::new(),
             gate: Mutex::new(Default::default()),
             refusals: Mutex::new(Default::default()),
+            credentials,
         })
+    }
+
+    /// The live login tokens and API keys (see [`crate::accounts::credentials`]).
+    pub fn credentials(&self) -> &crate::accounts::Credentials {
+        &self.credentials
     }
 
     /// The failed-login counters.
@@ -142,9 +152,20 @@ impl Ctx {
     where
         E: From<rusqlite::Error>,
     {
-        let out = self.store().write(f)?;
-        self.outbox_written();
-        Ok(out)
+        let mut store = self.store();
+        self.credentials.begin();
+        match store.write(f) {
+            Ok(out) => {
+                self.credentials.commit();
+                drop(store);
+                self.outbox_written();
+                Ok(out)
+            }
+            Err(e) => {
+                self.credentials.rollback();
+                Err(e)
+            }
+        }
     }
 
     /// Call after committing a transaction that wrote outbox rows: the bridge publishes them at once
@@ -196,6 +217,7 @@ impl Ctx {
         let tx = store.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut table = self.sessions();
         table.begin();
+        self.credentials.begin();
         let applied = (|| {
             let out = f(&tx, &mut table)?;
             let index = if rebuild_index { Some(engine::Index::build(&policy::load(&tx)?)) } else { None };
@@ -210,6 +232,7 @@ impl Ctx {
         match applied {
             Ok((out, index)) => {
                 table.commit();
+                self.credentials.commit();
                 self.outbox_written();
                 if let Some(index) = index {
                     *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
@@ -218,6 +241,7 @@ impl Ctx {
             }
             Err(e) => {
                 table.rollback();
+                self.credentials.rollback();
                 Err(e)
             }
         }

@@ -71,7 +71,7 @@ pub fn login(ctx: &Ctx, caller: &Caller, p: Login) -> Result<LoginToken, ApiErro
     let ttl = ctx.config().accounts.token_ttl.0;
     let actor = Actor { who: Who::user(&u.name), source: caller.origin.describe() };
     let (token, expires_at) = ctx.write(|tx| {
-        let t = accounts::issue_token(tx, u.id, ttl, &caller.origin.describe())?;
+        let t = accounts::issue_token(tx, ctx.credentials(), u.id, ttl, &caller.origin.describe())?;
         audit::record(tx, &actor, Login::NAME, Some(&u.name), Outcome::Ok, None)?;
         Ok::<_, ApiError>(t)
     })?;
@@ -83,7 +83,7 @@ pub fn logout(ctx: &Ctx, caller: &Caller, _: Logout) -> Result<LoggedOut, ApiErr
         return Err(ApiError::bad_request("logout needs a login token (--token)"));
     };
     ctx.write(|tx| {
-        accounts::rows::delete_token(tx, *token_id)?;
+        accounts::rows::delete_token(tx, ctx.credentials(), *token_id)?;
         audit::record(tx, &caller.actor(), Logout::NAME, Some(name), Outcome::Ok, None)
     })?;
     Ok(LoggedOut { logged_out: name.clone() })
@@ -270,7 +270,7 @@ fn set_enabled(ctx: &Ctx, caller: &Caller, name: &str, enabled: bool) -> Result<
             (0, 0)
         } else {
             let ended = end_sessions_of(tx, table, &config, caller, u.id, "account disabled")?;
-            (accounts::revoke_tokens(tx, u.id)?, ended)
+            (accounts::revoke_tokens(tx, ctx.credentials(), u.id)?, ended)
         };
         let detail = json!({"tokens_revoked": revoked, "sessions_terminated": ended});
         audit::record(tx, &caller.actor(), method, Some(&u.name), Outcome::Ok, Some(&detail))?;
@@ -304,7 +304,7 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: UserDelete) -> Result<UserRemoved, 
         // The account's sessions end first (their rows stay, for the record); keys, tokens, grants
         // and role links go by ON DELETE CASCADE in this same transaction.
         // Looked up before the transaction: another request may have deleted it since.
-        if accounts::rows::delete_user(tx, u.id)? == 0 {
+        if accounts::rows::delete_user(tx, ctx.credentials(), u.id)? == 0 {
             return Err(gone(&u.name));
         }
         let ended = end_sessions_of(tx, table, &config, caller, u.id, "account deleted")?;
@@ -347,7 +347,7 @@ pub fn set_password(ctx: &Ctx, caller: &Caller, p: UserSetPassword) -> Result<Pa
         if n == 0 {
             return Err(gone(&u.name));
         }
-        let revoked = accounts::revoke_tokens(tx, u.id)?;
+        let revoked = accounts::revoke_tokens(tx, ctx.credentials(), u.id)?;
         let ended = end_sessions_of(tx, table, &config, caller, u.id, "password changed")?;
         let detail = json!({"tokens_revoked": revoked, "sessions_terminated": ended});
         audit::record(tx, &caller.actor(), UserSetPassword::NAME, Some(&u.name), Outcome::Ok, Some(&detail))?;
