@@ -487,3 +487,96 @@ fn login_tokens_are_bounded_per_account_and_stop_at_their_expiry() {
     assert_eq!(show_with(&d, token_auth(&tokens[32])), "ok");
     common::wait_for(|| show_with(&d, token_auth(&tokens[32])) == "unauthenticated", "the token to expire");
 }
+
+/// A password hash as another argon2id system would have made it (cheap cost, as the tests' own).
+fn phc(password: &str) -> String {
+    let cost = gatewarden::config::Argon2Config { memory_kib: 256, iterations: 1, parallelism: 1 };
+    // Quoted for the CSV file: a PHC string holds commas (m=...,t=...,p=...).
+    format!("\"{}\"", gatewarden::accounts::password::hash(password, &cost).unwrap())
+}
+
+/// `user import` and `role import` (issue 15): every row is checked first and one bad row changes
+/// nothing, with every bad row reported by line; a good file creates every account in one go, with
+/// its display name, roles, password hash (never a clear password) and expiry.
+#[test]
+fn user_import_is_all_or_nothing_and_reports_bad_rows_by_line() {
+    let d = Daemon::start();
+    let roles = common::write_file(&d, "roles.csv", "name,description\nfitters,line fitters\npackers,\n");
+    let v = d.ok(&["role", "import", &roles]);
+    assert_eq!(v["created"], 2, "{v}");
+    // Again: both names are taken now, reported by line, nothing created.
+    let e = d.refused(&["role", "import", &roles], "bad_request");
+    assert_eq!(e["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect::<Vec<_>>(), [2, 3]);
+
+    let users_before = d.ok(&["user", "list"]).as_array().unwrap().len();
+    let bad = format!(
+        "name,display_name,roles,password_hash,expires_at\n\
+         ann,Ann,fitters,{},\n\
+         bad name,,,,\n\
+         carl,,,a-clear-password-1,\n\
+         dora,,ghost,,\n\
+         ANN,,,,\n\
+         erik,,,,next tuesday\n",
+        phc("ann-password-1")
+    );
+    let file = common::write_file(&d, "bad.csv", &bad);
+    let e = d.refused(&["user", "import", &file], "bad_request");
+    let lines: Vec<u64> = e["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [3, 4, 6, 7], "{e}");
+    assert!(!e.to_string().contains("a-clear-password-1"), "the refusal repeats a password: {e}");
+    assert_eq!(d.ok(&["user", "list"]).as_array().unwrap().len(), users_before);
+    // The unknown role is found against the database once the rows themselves are right.
+    let file = common::write_file(&d, "ghost.csv", "name,roles\nann,fitters\ndora,fitters;ghost\n");
+    let e = d.refused(&["user", "import", &file], "bad_request");
+    assert_eq!(e["errors"][0]["line"], 3, "{e}");
+    assert_eq!(d.ok(&["user", "list"]).as_array().unwrap().len(), users_before);
+
+    let good = format!(
+        "expires_at,name,roles,password_hash,display_name\n\
+         ,ann,fitters;packers,{},Ann Fitter\n\
+         2099-01-31,bob,,,\n\
+         4102444800000,cleo,packers,,\n",
+        phc("ann-password-1")
+    );
+    let file = common::write_file(&d, "good.csv", &good);
+    let v = d.ok(&["user", "import", &file]);
+    assert_eq!(
+        (v["created"].as_u64(), v["with_password"].as_u64(), v["role_links"].as_u64()),
+        (Some(3), Some(1), Some(3))
+    );
+    let ann = d.ok(&["user", "show", "ann"]);
+    assert_eq!(
+        (ann["display_name"].as_str(), ann["roles"].clone()),
+        (Some("Ann Fitter"), json!(["fitters", "packers"]))
+    );
+    assert_eq!(d.ok(&["user", "show", "bob"])["expires_at"], 4_073_500_800_000_i64);
+    assert_eq!(login(&d, "ann", "ann-password-1").0, 0);
+    // No password: no password login until one is set.
+    assert_eq!(login(&d, "bob", "ann-password-1").1["error"]["code"], "invalid_credentials");
+    // The same file again: every name is taken, reported by line.
+    let e = d.refused(&["user", "import", &file], "bad_request");
+    assert_eq!(e["errors"].as_array().unwrap().len(), 3, "{e}");
+    assert_eq!(common::audit_count(&d, "user.import", "ok"), 1);
+}
+
+/// The delegation ceiling holds for an import as for `user.create`: a manager may give only roles
+/// whose grants it holds itself, and a refused file creates nobody.
+#[test]
+fn user_import_gives_only_roles_the_caller_holds() {
+    let d = Daemon::start();
+    d.ok(&["role", "add", "managers"]);
+    for perm in ["users.manage", "roles.manage", "users.view"] {
+        d.ok(&["role", "grant", "managers", perm, "--read", "--write", "--resource", "*"]);
+    }
+    d.ok(&["role", "add", "mighty"]);
+    d.ok(&["role", "grant", "mighty", "tag.write", "--write", "--resource", "*"]);
+    add_user(&d, "boss", &["--role", "managers"]);
+    let t = token(&d, "boss");
+    let file = common::write_file(&d, "users.csv", "name,roles\nnew1,\nnew2,mighty\n");
+    let (code, v) = as_token(&d, &t, &["user", "import", &file]);
+    assert_eq!((code, v["error"]["code"].as_str()), (1, Some("forbidden")), "{v}");
+    assert_eq!(d.refused(&["user", "show", "new1"], "not_found")["code"], "not_found");
+    let file = common::write_file(&d, "users.csv", "name,roles\nnew1,\nnew2,managers\n");
+    let (code, v) = as_token(&d, &t, &["user", "import", &file]);
+    assert_eq!((code, v["created"].as_u64()), (0, Some(2)), "{v}");
+}

@@ -10,10 +10,10 @@ pub mod password;
 pub mod secret;
 
 use crate::config::{AccountsConfig, Argon2Config};
-pub use credentials::Credentials;
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Actor, Outcome};
 use crate::store::now_ms;
+pub use credentials::Credentials;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
@@ -166,6 +166,28 @@ pub fn insert_user(
          VALUES ((SELECT last + 1 FROM id_highwater WHERE kind = 'users'), ?1, ?2, ?3, ?4, ?5, ?5)",
         params![name, display_name, password_hash, expires_at, now],
     )?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// An account to create from a checked import row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub name: String,
+    pub display_name: Option<String>,
+    /// An argon2id PHC string checked by [`password::check_phc`].
+    pub password_hash: Option<String>,
+    pub expires_at: Option<i64>,
+}
+
+/// Inserts an account of an import whose name the caller found free in this transaction (the
+/// statement is cached: an import inserts up to 100 000 of them).
+pub fn insert_new_user(tx: &Connection, u: &NewUser) -> rusqlite::Result<i64> {
+    let now = now_ms();
+    tx.prepare_cached(
+        "INSERT INTO users (id, name, display_name, password_hash, expires_at, created_at, updated_at)
+         VALUES ((SELECT last + 1 FROM id_highwater WHERE kind = 'users'), ?1, ?2, ?3, ?4, ?5, ?5)",
+    )?
+    .execute(params![u.name, u.display_name, u.password_hash, u.expires_at, now])?;
     Ok(tx.last_insert_rowid())
 }
 
