@@ -14,9 +14,10 @@
 //! accesses, so allows, deny-grant refusals and no-grant refusals all occur. The modes:
 //! - `session` (what an HMI does): each user opens a client session, and the panel asks about itself
 //!   with its session token. The token is checked against the in-memory session table.
-//! - `token`: the user asks about itself with its login token (checked against SQLite per request).
+//! - `token`: the user asks about itself with its login token (checked against the in-memory table of
+//!   login tokens and API keys, `accounts::Credentials`, since issue 15; before, SQLite per request).
 //! - `admin`: a supervising service holds the admin's login token and asks about `subject: userN`
-//!   (token and subject both looked up in SQLite per request).
+//!   (the token from memory; the subject's name looked up in SQLite per request).
 //!
 //! Reports per mode: checks/s, p50/p99/p99.9/max latency as the client sees it, the share allowed, the CPU
 //! seconds the daemon and this generator used (they share the machine's cores), and the daemon's RSS.
@@ -195,13 +196,13 @@ fn verify_policy(conn: &mut Conn, auth: &Value) {
         format!("{}/{}", r["decision"].as_str().unwrap_or("?"), r["reason"].as_str().unwrap_or("grant"))
     };
     let cases = [
-        ("user2", "tag.write", "write", "line3/tank7", "allow/grant"),
+        ("user2", "tag.write", "write", "line3/tank7", "allow/allowed_by"),
         ("user2", "tag.write", "write", "line3/valve2", "deny/denied_by"),
-        ("user2", "tag.write", "read", "line3/valve2", "allow/grant"),
+        ("user2", "tag.write", "read", "line3/valve2", "allow/allowed_by"),
         ("user3", "tag.write", "write", "line3/tank7", "deny/no_grant"),
-        ("user3", "tag.read", "read", "line3/tank7", "allow/grant"),
-        ("user10", "recipe.load", "write", "line7/press4", "allow/grant"),
-        ("user10", "tag.write", "write", "line7/press4", "allow/grant"),
+        ("user3", "tag.read", "read", "line3/tank7", "allow/allowed_by"),
+        ("user10", "recipe.load", "write", "line7/press4", "allow/allowed_by"),
+        ("user10", "tag.write", "write", "line7/press4", "allow/allowed_by"),
         ("user11", "recipe.load", "write", "line7/press4", "deny/no_grant"),
     ];
     for (user, permission, access, resource, want) in cases {

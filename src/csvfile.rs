@@ -1,4 +1,5 @@
-//! Reading the plant's CSV files: resource inventories and resource lists.
+//! Reading the plant's CSV files: resource inventories and resource lists, and the files of named
+//! columns that load accounts and roles in bulk ([`parse_table`]).
 //!
 //! The header row names the identifier kind in its first column (`device`, `serial`, `tag` ...).
 //! An inventory (`resource import`) may have more columns: they become the resources' attributes.
@@ -53,7 +54,7 @@ impl RowErrors {
         self.total == 0
     }
 
-    fn one(line: u64, message: impl Into<String>) -> RowErrors {
+    pub fn one(line: u64, message: impl Into<String>) -> RowErrors {
         let mut e = RowErrors::default();
         e.push(line, message);
         e
@@ -259,6 +260,89 @@ fn row(
         return None;
     }
     Some(Row { line, id: id.to_string(), attributes })
+}
+
+/// A file of named columns (`user import`, `role import`): the header names each column once, from
+/// `known`, `required` among them, in any order; every other row has one field per column, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub columns: Vec<String>,
+    /// Each data row: its line and its fields, in the header's order. Blank rows are left out.
+    pub rows: Vec<(u64, Vec<String>)>,
+}
+
+impl Table {
+    /// The field of column `name` in `row`, if the file has that column.
+    pub fn field<'a>(&self, row: &'a [String], name: &str) -> Option<&'a str> {
+        self.columns.iter().position(|c| c == name).and_then(|i| row.get(i)).map(String::as_str)
+    }
+}
+
+/// Parses a [`Table`] of at most `max_rows` data rows, with the same strict reader and the same
+/// bounded report as the resource files.
+pub fn parse_table(text: &str, known: &[&str], required: &[&str], max_rows: usize) -> Result<Table, RowErrors> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let expected = format!("expected a header row naming the columns ({})", known.join(", "));
+    if text.trim().is_empty() {
+        return Err(RowErrors::one(0, format!("file is empty: {expected}")));
+    }
+    let mut records = Records::new(text);
+    let header = loop {
+        match records.next() {
+            Some(Ok(h)) if h.fields.iter().all(|f| f.trim().is_empty()) => continue,
+            Some(Ok(h)) => break h,
+            Some(Err(e)) => return Err(RowErrors::one(e.line, format!("unreadable header: {}", e.message))),
+            None => return Err(RowErrors::one(0, "file is empty")),
+        }
+    };
+    let columns: Vec<String> = header.fields.iter().map(|h| h.trim().to_string()).collect();
+    let mut errors = RowErrors::default();
+    for (i, c) in columns.iter().enumerate() {
+        if !known.contains(&c.as_str()) {
+            errors.push(header.line, format!("column {} is unknown: {expected}", text::shown(c, SHOWN)));
+        } else if columns[..i].contains(c) {
+            errors.push(header.line, format!("column {c} appears twice in the header"));
+        }
+    }
+    for r in required {
+        if !columns.iter().any(|c| c == r) {
+            errors.push(header.line, format!("the header has no {r} column: {expected}"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut rows = Vec::new();
+    for record in records {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(e.line, e.message);
+                continue;
+            }
+        };
+        if record.fields.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        if rows.len() >= max_rows {
+            errors.push(record.line, format!("more than {max_rows} rows; split the file"));
+            break;
+        }
+        if record.fields.len() != columns.len() {
+            let hint = if record.fields.len() > columns.len() {
+                " (a value holding a comma, like the m=...,t=...,p=... of a password hash, must be in double quotes)"
+            } else {
+                ""
+            };
+            errors.push(
+                record.line,
+                format!("{} fields, but the header has {}{hint}", record.fields.len(), columns.len()),
+            );
+            continue;
+        }
+        rows.push((record.line, record.fields.iter().map(|f| f.trim().to_string()).collect()));
+    }
+    if errors.is_empty() { Ok(Table { columns, rows }) } else { Err(errors) }
 }
 
 /// One record of the file and the line it starts on (1-based, as an editor counts, whatever the line
@@ -512,6 +596,27 @@ mod tests {
     fn non_canonical_ids_are_refused() {
         let e = refused("device\nline1//safety\nline1/./safety\nline1/safety/\nline1/safe\u{200b}ty\n");
         assert_eq!(e.iter().map(|e| e.0).collect::<Vec<_>>(), vec![2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_table_reads_named_columns_in_any_order_and_reports_by_line() {
+        let known = ["name", "roles", "note"];
+        let t = parse_table("roles,name\n\"a;b\", ann \n\n,bob\n", &known, &["name"], 10).unwrap();
+        assert_eq!(
+            t.rows,
+            vec![(2, vec!["a;b".to_string(), "ann".to_string()]), (4, vec![String::new(), "bob".into()])]
+        );
+        assert_eq!(t.field(&t.rows[0].1, "name"), Some("ann"));
+        assert_eq!(t.field(&t.rows[0].1, "note"), None);
+        let lines = |text: &str| -> Vec<u64> {
+            parse_table(text, &known, &["name"], 2).unwrap_err().shown.iter().map(|e| e.line).collect()
+        };
+        assert_eq!(lines("roles\nx\n"), vec![1]);
+        assert_eq!(lines("name,colour\nx,1\n"), vec![1]);
+        assert_eq!(lines("name,name\nx,y\n"), vec![1]);
+        assert_eq!(lines("name\na\nb,c\nd\"e\nf\n"), vec![3, 4]);
+        assert_eq!(lines("name\na\nb\nc\n"), vec![4]);
+        assert!(parse_table("", &known, &["name"], 2).is_err());
     }
 
     #[test]

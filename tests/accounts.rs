@@ -340,3 +340,243 @@ fn recover_resets_the_admin_password_only_while_the_daemon_is_stopped() {
     let audit = d.ok(&["audit"]);
     assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "recover.reset_admin_password"));
 }
+
+/// The error code of a request (`resource.list`: any account may) made with `auth`, or "ok".
+fn show_with(d: &Daemon, auth: Value) -> String {
+    let r = d.call_auth("resource.list", json!({}), auth);
+    r["error"]["code"].as_str().map(str::to_string).unwrap_or_else(|| "ok".into())
+}
+
+fn key_auth(k: &str) -> Value {
+    json!({"key": k})
+}
+
+fn token_auth(t: &str) -> Value {
+    json!({"token": t})
+}
+
+/// Login tokens and API keys are answered from memory (issue 15): logout, a revoked key, a disabled
+/// user, a deleted user and a new password each end the credential at once, and a restart reloads
+/// what the database holds, no more.
+#[test]
+fn tokens_and_keys_from_memory_end_with_every_revocation_and_survive_a_restart() {
+    let mut d = Daemon::start();
+    for name in ["quits", "disabled", "deleted", "renamed", "stays"] {
+        add_user(&d, name, &[]);
+    }
+    let t: std::collections::HashMap<&str, String> =
+        ["quits", "disabled", "deleted", "renamed", "stays"].into_iter().map(|n| (n, token(&d, n))).collect();
+    let k_revoked = d.ok(&["key", "add", "revoked-key"])["key"].as_str().unwrap().to_string();
+    let k_owned = d.ok(&["key", "add", "owned-by-deleted"])["key"].as_str().unwrap().to_string();
+    let k_stays = d.ok(&["key", "add", "stays-key"])["key"].as_str().unwrap().to_string();
+    {
+        let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+        conn.execute(
+            "UPDATE api_keys SET owner_id = (SELECT id FROM users WHERE name = 'deleted') WHERE name = 'owned-by-deleted'",
+            [],
+        )
+        .unwrap();
+    }
+    // The owner change was made behind the daemon's back: a restart loads it (and every credential).
+    d.restart();
+    for name in ["quits", "disabled", "deleted", "renamed", "stays"] {
+        assert_eq!(show_with(&d, token_auth(&t[name])), "ok", "{name}");
+    }
+    for k in [&k_revoked, &k_owned, &k_stays] {
+        assert_eq!(show_with(&d, key_auth(k)), "ok");
+    }
+
+    assert!(d.call_auth("logout", json!({}), token_auth(&t["quits"])).get("result").is_some());
+    d.ok(&["key", "revoke", "revoked-key"]);
+    d.ok(&["user", "disable", "disabled"]);
+    d.ok(&["user", "delete", "deleted"]);
+    let out = d.cli_with(&["user", "passwd", "renamed", "--password-stdin"], Some("another-password-9\n"), &[]);
+    assert!(out.status.success());
+
+    let dead = |d: &Daemon| {
+        for name in ["quits", "disabled", "deleted", "renamed"] {
+            assert_eq!(show_with(d, token_auth(&t[name])), "unauthenticated", "{name}");
+        }
+        for k in [&k_revoked, &k_owned] {
+            assert_eq!(show_with(d, key_auth(k)), "unauthenticated", "{k}");
+        }
+        assert_eq!(show_with(d, token_auth(&t["stays"])), "ok");
+        assert_eq!(show_with(d, key_auth(&k_stays)), "ok");
+    };
+    dead(&d);
+    // Re-enabling does not revive the disabled account's token, in memory or after a restart.
+    d.ok(&["user", "enable", "disabled"]);
+    dead(&d);
+    d.restart();
+    dead(&d);
+    assert_eq!(d.sql_count("SELECT count(*) FROM login_tokens"), 1);
+    assert_eq!(d.sql_count("SELECT count(*) FROM api_keys"), 1);
+}
+
+/// A write step that fails after it changed credentials is undone in memory too: a logout, a
+/// disable, a delete and a key revocation that roll back leave their tokens and keys exactly as
+/// usable as the database says (still), and a login or key creation that rolls back leaves no row.
+#[test]
+fn a_rolled_back_transaction_leaves_the_credentials_in_memory_as_the_database_has_them() {
+    let mut d = Daemon::start();
+    add_user(&d, "op", &[]);
+    let t = token(&d, "op");
+    let k = d.ok(&["key", "add", "svc"])["key"].as_str().unwrap().to_string();
+    d.stop();
+    // Make the audit row of these actions fail: the handlers write it last, after the credential rows
+    // changed, so the whole transaction rolls back.
+    let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER test_injected_failure BEFORE INSERT ON audit
+           WHEN NEW.outcome = 'ok' AND NEW.action IN ('logout', 'user.disable', 'user.delete', 'user.set_password',
+                                                      'key.revoke', 'login', 'key.create')
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    )
+    .unwrap();
+    d.launch();
+    d.wait_ready();
+    let tokens_before = d.sql_count("SELECT count(*) FROM login_tokens");
+
+    let failed = |r: Value| assert_eq!(r["error"]["code"], "internal", "{r}");
+    failed(d.call_auth("logout", json!({}), token_auth(&t)));
+    failed(d.call("user.disable", json!({"name": "op"})));
+    failed(d.call("user.delete", json!({"name": "op"})));
+    failed(d.call("user.set_password", json!({"name": "op", "password": "another-password-9"})));
+    failed(d.call("key.revoke", json!({"name": "svc"})));
+    // The tokens and the key rolled back to life: the database still holds them.
+    assert_eq!(show_with(&d, token_auth(&t)), "ok");
+    assert_eq!(show_with(&d, key_auth(&k)), "ok");
+
+    failed(d.call("login", json!({"user": "op", "password": PW})));
+    failed(d.call("key.create", json!({"name": "never"})));
+    assert_eq!(d.sql_count("SELECT count(*) FROM login_tokens"), tokens_before);
+    assert_eq!(d.sql_count("SELECT count(*) FROM api_keys WHERE name = 'never'"), 0);
+
+    // Without the fault the same steps commit, and memory follows.
+    conn.execute_batch("DROP TRIGGER test_injected_failure").unwrap();
+    assert!(d.call_auth("logout", json!({}), token_auth(&t)).get("result").is_some());
+    d.ok(&["key", "revoke", "svc"]);
+    assert_eq!(show_with(&d, token_auth(&t)), "unauthenticated");
+    assert_eq!(show_with(&d, key_auth(&k)), "unauthenticated");
+}
+
+/// An account keeps at most 32 login tokens: the 33rd login revokes the oldest, so logging in in a
+/// loop grows neither the file nor the table in memory. An expired token stops at its expiry.
+#[test]
+fn login_tokens_are_bounded_per_account_and_stop_at_their_expiry() {
+    let mut d = Daemon::start();
+    add_user(&d, "op", &[]);
+    let mut c = d.connect().unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..33 {
+        let r = c.call("login", json!({"user": "op", "password": PW}));
+        tokens.push(r["result"]["token"].as_str().unwrap_or_else(|| panic!("{r}")).to_string());
+    }
+    assert_eq!(d.sql_count("SELECT count(*) FROM login_tokens"), 32);
+    assert_eq!(show_with(&d, token_auth(&tokens[0])), "unauthenticated");
+    assert_eq!(show_with(&d, token_auth(&tokens[1])), "ok");
+    assert_eq!(show_with(&d, token_auth(&tokens[32])), "ok");
+
+    // Expiry is judged in memory, on every request: a token loaded with 2 s to live stops then.
+    d.stop();
+    let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+    let soon = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 + 2000;
+    conn.execute("UPDATE login_tokens SET expires_at = ?1", [soon]).unwrap();
+    d.launch();
+    d.wait_ready();
+    assert_eq!(show_with(&d, token_auth(&tokens[32])), "ok");
+    common::wait_for(|| show_with(&d, token_auth(&tokens[32])) == "unauthenticated", "the token to expire");
+}
+
+/// A password hash as another argon2id system would have made it (cheap cost, as the tests' own).
+fn phc(password: &str) -> String {
+    let cost = gatewarden::config::Argon2Config { memory_kib: 256, iterations: 1, parallelism: 1 };
+    // Quoted for the CSV file: a PHC string holds commas (m=...,t=...,p=...).
+    format!("\"{}\"", gatewarden::accounts::password::hash(password, &cost).unwrap())
+}
+
+/// `user import` and `role import` (issue 15): every row is checked first and one bad row changes
+/// nothing, with every bad row reported by line; a good file creates every account in one go, with
+/// its display name, roles, password hash (never a clear password) and expiry.
+#[test]
+fn user_import_is_all_or_nothing_and_reports_bad_rows_by_line() {
+    let d = Daemon::start();
+    let roles = common::write_file(&d, "roles.csv", "name,description\nfitters,line fitters\npackers,\n");
+    let v = d.ok(&["role", "import", &roles]);
+    assert_eq!(v["created"], 2, "{v}");
+    // Again: both names are taken now, reported by line, nothing created.
+    let e = d.refused(&["role", "import", &roles], "bad_request");
+    assert_eq!(e["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect::<Vec<_>>(), [2, 3]);
+
+    let users_before = d.ok(&["user", "list"]).as_array().unwrap().len();
+    let bad = format!(
+        "name,display_name,roles,password_hash,expires_at\n\
+         ann,Ann,fitters,{},\n\
+         bad name,,,,\n\
+         carl,,,a-clear-password-1,\n\
+         dora,,ghost,,\n\
+         ANN,,,,\n\
+         erik,,,,next tuesday\n",
+        phc("ann-password-1")
+    );
+    let file = common::write_file(&d, "bad.csv", &bad);
+    let e = d.refused(&["user", "import", &file], "bad_request");
+    let lines: Vec<u64> = e["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [3, 4, 6, 7], "{e}");
+    assert!(!e.to_string().contains("a-clear-password-1"), "the refusal repeats a password: {e}");
+    assert_eq!(d.ok(&["user", "list"]).as_array().unwrap().len(), users_before);
+    // The unknown role is found against the database once the rows themselves are right.
+    let file = common::write_file(&d, "ghost.csv", "name,roles\nann,fitters\ndora,fitters;ghost\n");
+    let e = d.refused(&["user", "import", &file], "bad_request");
+    assert_eq!(e["errors"][0]["line"], 3, "{e}");
+    assert_eq!(d.ok(&["user", "list"]).as_array().unwrap().len(), users_before);
+
+    let good = format!(
+        "expires_at,name,roles,password_hash,display_name\n\
+         ,ann,fitters;packers,{},Ann Fitter\n\
+         2099-01-31,bob,,,\n\
+         4102444800000,cleo,packers,,\n",
+        phc("ann-password-1")
+    );
+    let file = common::write_file(&d, "good.csv", &good);
+    let v = d.ok(&["user", "import", &file]);
+    assert_eq!(
+        (v["created"].as_u64(), v["with_password"].as_u64(), v["role_links"].as_u64()),
+        (Some(3), Some(1), Some(3))
+    );
+    let ann = d.ok(&["user", "show", "ann"]);
+    assert_eq!(
+        (ann["display_name"].as_str(), ann["roles"].clone()),
+        (Some("Ann Fitter"), json!(["fitters", "packers"]))
+    );
+    assert_eq!(d.ok(&["user", "show", "bob"])["expires_at"], 4_073_500_800_000_i64);
+    assert_eq!(login(&d, "ann", "ann-password-1").0, 0);
+    // No password: no password login until one is set.
+    assert_eq!(login(&d, "bob", "ann-password-1").1["error"]["code"], "invalid_credentials");
+    // The same file again: every name is taken, reported by line.
+    let e = d.refused(&["user", "import", &file], "bad_request");
+    assert_eq!(e["errors"].as_array().unwrap().len(), 3, "{e}");
+    assert_eq!(common::audit_count(&d, "user.import", "ok"), 1);
+}
+
+/// The delegation ceiling holds for an import as for `user.create`: a manager may give only roles
+/// whose grants it holds itself, and a refused file creates nobody.
+#[test]
+fn user_import_gives_only_roles_the_caller_holds() {
+    let d = Daemon::start();
+    d.ok(&["role", "add", "managers"]);
+    for perm in ["users.manage", "roles.manage", "users.view"] {
+        d.ok(&["role", "grant", "managers", perm, "--read", "--write", "--resource", "*"]);
+    }
+    d.ok(&["role", "add", "mighty"]);
+    d.ok(&["role", "grant", "mighty", "tag.write", "--write", "--resource", "*"]);
+    add_user(&d, "boss", &["--role", "managers"]);
+    let t = token(&d, "boss");
+    let file = common::write_file(&d, "users.csv", "name,roles\nnew1,\nnew2,mighty\n");
+    let (code, v) = as_token(&d, &t, &["user", "import", &file]);
+    assert_eq!((code, v["error"]["code"].as_str()), (1, Some("forbidden")), "{v}");
+    assert_eq!(d.refused(&["user", "show", "new1"], "not_found")["code"], "not_found");
+    let file = common::write_file(&d, "users.csv", "name,roles\nnew1,\nnew2,managers\n");
+    let (code, v) = as_token(&d, &t, &["user", "import", &file]);
+    assert_eq!((code, v["created"].as_u64()), (0, Some(2)), "{v}");
+}

@@ -275,6 +275,8 @@ fn policy_replies_match_their_declared_schemas() {
     call("group.list", json!({}));
     call("resource.list", json!({"group": "presses"}));
     call("role.create", json!({"name": "operators", "description": "line 1"}));
+    let v = call("role.import", json!({"csv": "name,description\nfitters,line 2\npackers,\n"}));
+    assert_eq!(v["created"], 2, "{v}");
     call(
         "role.grant",
         json!({"role": "operators", "permission": "tag.write", "write": true, "resources": ["@presses"]}),

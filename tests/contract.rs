@@ -130,6 +130,8 @@ fn every_method_answers_what_its_schema_declares() {
     c.ok("role.create", json!({"name": "operator", "description": "runs line 1"}));
     c.ok("role.create", json!({"name": "spare"}));
     c.refused("role.create", json!({"name": "operator"}), None, "conflict");
+    c.ok("role.import", json!({"csv": "name,description\nshift-a,first shift\nshift-b,\n"}));
+    c.refused("role.import", json!({"csv": "name\nshift-a\n"}), None, "bad_request");
     c.ok("resource.add", json!({"id": "line1/pump1", "kind": "tag", "attributes": {"unit": "bar"}}));
     c.ok("resource.import", json!({"csv": "id,kind\nline1/pump2,tag\nline1/pump3,tag\n"}));
     c.ok("resource.list", json!({"kind": "tag"}));
@@ -146,6 +148,11 @@ fn every_method_answers_what_its_schema_declares() {
     c.ok("role.grant", json!({"role": "spare", "permission": "tag.read", "read": true, "resources": ["@pumps"]}));
     c.ok("user.create", json!({"name": "night", "password": PW, "display_name": "Night shift", "roles": ["operator"]}));
     c.ok("user.create", json!({"name": "day", "roles": ["spare"]}));
+    c.ok(
+        "user.import",
+        json!({"csv": "name,display_name,roles,expires_at\nbulk-1,Bulk one,spare;shift-a,2099-01-31\nbulk-2,,,\n"}),
+    );
+    c.refused("user.import", json!({"csv": "name,roles\nbulk-3,ghost-role\n"}), None, "bad_request");
     c.refused("user.show", json!({"name": "ghost"}), None, "not_found");
     c.ok("user.register", json!({"name": "visitor", "password": PW}));
     c.ok("user.list", json!({}));

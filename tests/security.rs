@@ -40,6 +40,7 @@ fn expectation(method: &str) -> Option<(Value, &'static str)> {
         // Privileged.
         "audit.list" => (json!({}), forbidden),
         "user.create" => (json!({"name": "x1", "password": PW}), forbidden),
+        "user.import" => (json!({"csv": "name\nx2\n"}), forbidden),
         "user.list" => (json!({}), forbidden),
         "user.update" => (json!({"name": "victim", "display_name": "pwned"}), forbidden),
         "user.disable" | "user.enable" | "user.delete" => (json!({"name": "victim"}), forbidden),
@@ -49,6 +50,7 @@ fn expectation(method: &str) -> Option<(Value, &'static str)> {
         "key.list" => (json!({}), forbidden),
         "key.revoke" => (json!({"name": "victim-key"}), forbidden),
         "role.create" => (json!({"name": "r1"}), forbidden),
+        "role.import" => (json!({"csv": "name\nr2\n"}), forbidden),
         "role.list" => (json!({}), forbidden),
         "role.show" | "role.delete" => (json!({"name": "operators"}), forbidden),
         "role.grant" => (json!({"role": "operators", "permission": "tag.write", "write": true}), forbidden),

@@ -152,6 +152,11 @@ impl OwnDaemon {
 
     /// As [`OwnDaemon::start`], with `mqtt_toml` as the body of its `[mqtt]` table.
     pub fn start_with_mqtt(max_clients: usize, mqtt_toml: &str, extra_toml: &str) -> OwnDaemon {
+        Self::start_configured(max_clients, "", mqtt_toml, extra_toml)
+    }
+
+    /// As [`OwnDaemon::start_with_mqtt`], with `daemon_toml` added to its `[daemon]` table.
+    pub fn start_configured(max_clients: usize, daemon_toml: &str, mqtt_toml: &str, extra_toml: &str) -> OwnDaemon {
         let exe = std::env::current_exe().expect("current_exe");
         let bin = exe.parent().and_then(Path::parent).map(|d| d.join("gatewarden")).expect("target dir");
         if !bin.exists() {
@@ -162,7 +167,7 @@ impl OwnDaemon {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("admin.pw"), ADMIN_PASSWORD).unwrap();
         let config = format!(
-            "[daemon]\nstate_dir = {:?}\nlog_level = \"warn\"\nmax_clients = {max_clients}\n[mqtt]\n{mqtt_toml}{extra_toml}",
+            "[daemon]\nstate_dir = {:?}\nlog_level = \"warn\"\nmax_clients = {max_clients}\n{daemon_toml}[mqtt]\n{mqtt_toml}{extra_toml}",
             dir.join("state").display().to_string(),
         );
         std::fs::write(dir.join("gatewarden.toml"), config).unwrap();

@@ -4,6 +4,7 @@
 //! or logged in clear; a disabled, expired or deleted account (or its token or key) accepted; a
 //! password check that answers faster for unknown users; a lockout counter lost by a restart.
 
+pub mod credentials;
 pub mod lockout;
 pub mod password;
 pub mod secret;
@@ -12,6 +13,7 @@ use crate::config::{AccountsConfig, Argon2Config};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Actor, Outcome};
 use crate::store::now_ms;
+pub use credentials::Credentials;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
@@ -167,6 +169,28 @@ pub fn insert_user(
     Ok(tx.last_insert_rowid())
 }
 
+/// An account to create from a checked import row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub name: String,
+    pub display_name: Option<String>,
+    /// An argon2id PHC string checked by [`password::check_phc`].
+    pub password_hash: Option<String>,
+    pub expires_at: Option<i64>,
+}
+
+/// Inserts an account of an import whose name the caller found free in this transaction (the
+/// statement is cached: an import inserts up to 100 000 of them).
+pub fn insert_new_user(tx: &Connection, u: &NewUser) -> rusqlite::Result<i64> {
+    let now = now_ms();
+    tx.prepare_cached(
+        "INSERT INTO users (id, name, display_name, password_hash, expires_at, created_at, updated_at)
+         VALUES ((SELECT last + 1 FROM id_highwater WHERE kind = 'users'), ?1, ?2, ?3, ?4, ?5, ?5)",
+    )?
+    .execute(params![u.name, u.display_name, u.password_hash, u.expires_at, now])?;
+    Ok(tx.last_insert_rowid())
+}
+
 /// Creates the built-in admin on first start. Returns the password when it was generated here, so the
 /// caller can show it once.
 pub fn ensure_admin(
@@ -193,38 +217,69 @@ pub fn ensure_admin(
     Ok(generated.then_some(password))
 }
 
-/// Revokes every login token of a user; returns how many.
-pub fn revoke_tokens(tx: &Connection, user_id: i64) -> rusqlite::Result<usize> {
-    tx.execute("DELETE FROM login_tokens WHERE user_id = ?1", [user_id])
+/// Login tokens one account keeps at most: a login past it revokes the account's oldest token, so
+/// a password holder logging in in a loop grows neither the file nor [`Credentials`].
+pub const MAX_TOKENS_PER_USER: i64 = 32;
+
+/// Deletes rows with a `DELETE ... RETURNING id` statement and returns the ids it deleted.
+fn delete_returning(tx: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<Vec<i64>> {
+    let mut st = tx.prepare_cached(sql)?;
+    let ids = st.query_map(p, |r| r.get(0))?;
+    ids.collect()
 }
 
-/// Issues a login token and returns the secret (shown once).
-pub fn issue_token(tx: &Connection, user_id: i64, ttl: Duration, source: &str) -> rusqlite::Result<(String, i64)> {
-    let body = secret::random_text();
-    let now = now_ms();
-    let expires = now + ttl.as_millis() as i64;
-    tx.execute(
-        "INSERT INTO login_tokens (user_id, digest, created_at, expires_at, source) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![user_id, secret::digest(&body), now, expires, source],
+/// Revokes every login token of a user, in the database and in memory; returns how many.
+pub fn revoke_tokens(tx: &Connection, creds: &Credentials, user_id: i64) -> rusqlite::Result<usize> {
+    let ids = delete_returning(tx, "DELETE FROM login_tokens WHERE user_id = ?1 RETURNING id", [user_id])?;
+    creds.remove_tokens(&ids);
+    Ok(ids.len())
+}
+
+/// Issues a login token and returns the secret (shown once) and its expiry. The account's oldest
+/// tokens beyond [`MAX_TOKENS_PER_USER`] are revoked.
+pub fn issue_token(
+    tx: &Connection,
+    creds: &Credentials,
+    user_id: i64,
+    ttl: Duration,
+    source: &str,
+) -> rusqlite::Result<(String, i64)> {
+    let over = delete_returning(
+        tx,
+        "DELETE FROM login_tokens WHERE user_id = ?1 AND id NOT IN
+           (SELECT id FROM login_tokens WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2) RETURNING id",
+        params![user_id, MAX_TOKENS_PER_USER - 1],
     )?;
-    Ok((secret::format(secret::TOKEN_PREFIX, tx.last_insert_rowid(), &body), expires))
+    creds.remove_tokens(&over);
+    let body = secret::random_text();
+    let digest = credentials::digest_of(&body);
+    let now = now_ms();
+    let expires = now.saturating_add(ttl.as_millis() as i64);
+    tx.prepare_cached(
+        "INSERT INTO login_tokens (user_id, digest, created_at, expires_at, source) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![user_id, &digest[..], now, expires, source])?;
+    let id = tx.last_insert_rowid();
+    creds.put_token(id, credentials::Token { user_id, digest, expires_at: expires });
+    Ok((secret::format(secret::TOKEN_PREFIX, id, &body), expires))
 }
 
-/// Finds the row of a presented login token: `(user id, token id)` when the secret matches and the
+/// Finds a presented login token in memory: `(user id, token id)` when the secret matches and the
 /// token is neither expired nor revoked (deleted). Whether its user is live is not decided here but
 /// by `api::auth::live`, like every other credential.
-pub fn resolve_token(conn: &Connection, text: &str) -> Result<(i64, i64), ApiError> {
+pub fn resolve_token(creds: &Credentials, text: &str) -> Result<(i64, i64), ApiError> {
     let invalid = || ApiError::unauthenticated("token is not valid (expired, revoked, or mistyped): log in again");
     let (id, body) = secret::parse(secret::TOKEN_PREFIX, text).ok_or_else(invalid)?;
-    let row: Option<(i64, Vec<u8>, i64)> = conn
-        .prepare_cached("SELECT user_id, digest, expires_at FROM login_tokens WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let (user_id, digest, expires_at) = row.ok_or_else(invalid)?;
-    if !secret::matches(body, &digest) || expires_at <= now_ms() {
-        return Err(invalid());
-    }
+    let user_id = creds.token(id, body, now_ms()).ok_or_else(invalid)?;
     Ok((user_id, id))
+}
+
+/// Deletes login tokens past their expiry, from the database and from memory: they can never be
+/// used again, and the table would otherwise grow with every login. Returns how many went.
+pub fn prune_tokens(conn: &Connection, creds: &Credentials, now_ms: i64) -> rusqlite::Result<usize> {
+    let ids = delete_returning(conn, "DELETE FROM login_tokens WHERE expires_at <= ?1 RETURNING id", [now_ms])?;
+    creds.remove_tokens(&ids);
+    Ok(ids.len())
 }
 
 /// An API key as listed (never its secret).
@@ -233,6 +288,7 @@ pub type ApiKey = crate::contract::accounts::KeyView;
 /// Creates an API key and returns `(id, secret)`; the secret is shown once.
 pub fn insert_key(
     tx: &Connection,
+    creds: &Credentials,
     name: &str,
     owner_id: i64,
     master: bool,
@@ -243,25 +299,22 @@ pub fn insert_key(
         return Err(ApiError::conflict(format!("an API key named {name:?} already exists")));
     }
     let body = secret::random_text();
+    let digest = credentials::digest_of(&body);
     tx.execute(
         "INSERT INTO api_keys (name, owner_id, digest, master, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![name, owner_id, secret::digest(&body), master, now_ms(), expires_at],
+        params![name, owner_id, &digest[..], master, now_ms(), expires_at],
     )?;
     let id = tx.last_insert_rowid();
+    creds.put_key(id, credentials::Key { owner_id, digest });
     Ok((id, secret::format(secret::KEY_PREFIX, id, &body)))
 }
 
-/// Finds the row id of a presented API key when its secret matches. Whether the key is live
+/// Finds a presented API key in memory: its row id when the secret matches. Whether the key is live
 /// (unrevoked, unexpired, its owner enabled and unexpired) is decided by `api::auth::live`.
-pub fn resolve_key(conn: &Connection, text: &str) -> Result<i64, ApiError> {
+pub fn resolve_key(creds: &Credentials, text: &str) -> Result<i64, ApiError> {
     let invalid = || ApiError::unauthenticated("API key is not valid (revoked, expired, or mistyped)");
     let (id, body) = secret::parse(secret::KEY_PREFIX, text).ok_or_else(invalid)?;
-    let digest: Option<Vec<u8>> =
-        conn.prepare_cached("SELECT digest FROM api_keys WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()?;
-    match digest {
-        Some(d) if secret::matches(body, &d) => Ok(id),
-        _ => Err(invalid()),
-    }
+    if creds.key(id, body) { Ok(id) } else { Err(invalid()) }
 }
 
 pub fn list_keys(conn: &Connection) -> rusqlite::Result<Vec<ApiKey>> {
@@ -289,6 +342,7 @@ pub fn list_keys(conn: &Connection) -> rusqlite::Result<Vec<ApiKey>> {
 /// One account's row, changed in the caller's transaction. Each returns how many rows it changed: 0
 /// when the account was deleted since it was looked up.
 pub mod rows {
+    use super::{Credentials, delete_returning};
     use crate::store::now_ms;
     use rusqlite::{Connection, params};
 
@@ -314,18 +368,28 @@ pub mod rows {
         tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, hash])
     }
 
-    /// Deletes an account; its tokens, keys, grants and role links go by ON DELETE CASCADE.
-    pub fn delete_user(tx: &Connection, id: i64) -> rusqlite::Result<usize> {
+    /// Deletes an account. Its login tokens and API keys are deleted first, here, so that memory
+    /// ([`Credentials`]) loses exactly the rows the database does; its grants and role links go by
+    /// ON DELETE CASCADE.
+    pub fn delete_user(tx: &Connection, creds: &Credentials, id: i64) -> rusqlite::Result<usize> {
+        let tokens = delete_returning(tx, "DELETE FROM login_tokens WHERE user_id = ?1 RETURNING id", [id])?;
+        let keys = delete_returning(tx, "DELETE FROM api_keys WHERE owner_id = ?1 RETURNING id", [id])?;
+        creds.remove_tokens(&tokens);
+        creds.remove_keys(&keys);
         tx.execute("DELETE FROM users WHERE id = ?1", [id])
     }
 
     /// Revokes one login token (logout).
-    pub fn delete_token(tx: &Connection, token_id: i64) -> rusqlite::Result<usize> {
-        tx.execute("DELETE FROM login_tokens WHERE id = ?1", [token_id])
+    pub fn delete_token(tx: &Connection, creds: &Credentials, token_id: i64) -> rusqlite::Result<usize> {
+        let ids = delete_returning(tx, "DELETE FROM login_tokens WHERE id = ?1 RETURNING id", [token_id])?;
+        creds.remove_tokens(&ids);
+        Ok(ids.len())
     }
 
-    pub fn delete_key(tx: &Connection, key_id: i64) -> rusqlite::Result<usize> {
-        tx.execute("DELETE FROM api_keys WHERE id = ?1", [key_id])
+    pub fn delete_key(tx: &Connection, creds: &Credentials, key_id: i64) -> rusqlite::Result<usize> {
+        let ids = delete_returning(tx, "DELETE FROM api_keys WHERE id = ?1 RETURNING id", [key_id])?;
+        creds.remove_keys(&ids);
+        Ok(ids.len())
     }
 }
 
@@ -341,7 +405,8 @@ pub fn reset_admin(tx: &Connection, password_hash: &str) -> Result<(), ApiError>
     if n == 0 {
         return Err(ApiError::not_found("the database has no built-in admin yet: start gatewarden once first"));
     }
-    revoke_tokens(tx, ADMIN_ID)?;
+    // The daemon is stopped: there is no table in memory to follow, it loads the file at start.
+    tx.execute("DELETE FROM login_tokens WHERE user_id = ?1", [ADMIN_ID])?;
     tx.execute("DELETE FROM login_failures WHERE name = ?1", [ADMIN_NAME])?;
     let actor = Actor { who: crate::contract::Actor::nobody(), source: "recover".into() };
     audit::record(tx, &actor, "recover.reset_admin_password", Some(ADMIN_NAME), Outcome::Ok, None)?;

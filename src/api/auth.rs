@@ -168,11 +168,11 @@ pub fn resolve_caller(ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Calle
             (principal, Credential::SessionToken)
         }
         (Some(Auth::Token { token }), _) => {
-            let (user_id, token_id) = accounts::resolve_token(&ctx.store().conn, token)?;
+            let (user_id, token_id) = accounts::resolve_token(ctx.credentials(), token)?;
             (live(ctx, SubjectKey::User(user_id), Some(token_id))?, Credential::LoginToken)
         }
         (Some(Auth::Key { key }), _) => {
-            let id = accounts::resolve_key(&ctx.store().conn, key)?;
+            let id = accounts::resolve_key(ctx.credentials(), key)?;
             (live(ctx, SubjectKey::Key(id), None)?, Credential::Key)
         }
         (Some(Auth::Password { user, password }), _) => {

@@ -36,7 +36,7 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: KeyCreate) -> Result<KeyCreated, Ap
     let (id, secret) = ctx.write_policy(|tx| {
         let role_ids = policy::role_ids(tx, &p.roles)?;
         ctx.may_assign_roles(caller, KeyCreate::NAME, tx, &role_ids)?;
-        let (id, secret) = accounts::insert_key(tx, &p.name, owner, p.master, p.expires_at)?;
+        let (id, secret) = accounts::insert_key(tx, ctx.credentials(), &p.name, owner, p.master, p.expires_at)?;
         policy::add_key_roles(tx, id, &role_ids)?;
         let detail = json!({"roles": p.roles, "master": p.master, "expires_at": p.expires_at});
         audit::record(tx, &caller.actor(), KeyCreate::NAME, Some(&p.name), Outcome::Ok, Some(&detail))?;
@@ -59,7 +59,7 @@ pub fn revoke(ctx: &Ctx, caller: &Caller, p: KeyRevoke) -> Result<KeyRevoked, Ap
         ctx.may_manage(caller, KeyRevoke::NAME, SubjectKey::Key(id), &format!("API key {}", p.name))?;
         let ended =
             crate::sessions::end_matching(tx, table, &config, |t| t.of_key(id), &caller.actor(), "API key revoked")?;
-        accounts::rows::delete_key(tx, id)?;
+        accounts::rows::delete_key(tx, ctx.credentials(), id)?;
         let detail = json!({"sessions_terminated": ended});
         audit::record(tx, &caller.actor(), KeyRevoke::NAME, Some(&p.name), Outcome::Ok, Some(&detail))?;
         Ok(ended)

@@ -77,6 +77,9 @@ pub struct Ctx {
     gate: Mutex<crate::accounts::lockout::Gate>,
     /// Refusals and failed logins waiting for `flush`. A leaf lock, like `gate`.
     refusals: Mutex<crate::store::audit::Buffer>,
+    /// The live login tokens and API keys: changed in the write step that changes their rows, its
+    /// journal opened and closed by [`Ctx::write`] and `write_with_sessions`. A leaf lock.
+    credentials: crate::accounts::Credentials,
 }
 
 impl Ctx {
@@ -85,6 +88,7 @@ impl Ctx {
         policy::watch(&store.conn)?;
         let index = engine::Index::build(&policy::load(&store.conn)?);
         policy::take_changes(&store.conn)?;
+        let credentials = crate::accounts::Credentials::load(&store.conn, crate::store::now_ms())?;
         let mqtt = LinkState {
             state: if config.mqtt.enabled { "not connected" } else { "disabled" }.into(),
             last_error: None,
@@ -101,7 +105,13 @@ impl Ctx {
             outbox_wake: tokio::sync::Notify::new(),
             gate: Mutex::new(Default::default()),
             refusals: Mutex::new(Default::default()),
+            credentials,
         })
+    }
+
+    /// The live login tokens and API keys (see [`crate::accounts::credentials`]).
+    pub fn credentials(&self) -> &crate::accounts::Credentials {
+        &self.credentials
     }
 
     /// The failed-login counters.
@@ -145,9 +155,20 @@ impl Ctx {
     where
         E: From<rusqlite::Error>,
     {
-        let out = self.store().write(f)?;
-        self.outbox_written();
-        Ok(out)
+        let mut store = self.store();
+        self.credentials.begin();
+        match store.write(f) {
+            Ok(out) => {
+                self.credentials.commit();
+                drop(store);
+                self.outbox_written();
+                Ok(out)
+            }
+            Err(e) => {
+                self.credentials.rollback();
+                Err(e)
+            }
+        }
     }
 
     /// Call after committing a transaction that wrote outbox rows: the bridge publishes them at once
@@ -174,31 +195,46 @@ impl Ctx {
     ) -> Result<T, ApiError> {
         let mut store = self.store();
         let tx = store.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        // On any error below the transaction is dropped, so rolled back, notes and all.
-        let out = f(&tx)?;
-        let index = self.next_index(&tx)?;
+        // The credential table follows the transaction (a key created, tokens revoked): undone with
+        // it on any error below. The transaction itself is dropped, so rolled back, notes and all.
+        self.credentials.begin();
+        let undo = |e: ApiError| {
+            self.credentials.rollback();
+            Err(e)
+        };
+        let out = match f(&tx) {
+            Ok(out) => out,
+            Err(e) => return undo(e),
+        };
+        let index = match self.next_index(&tx) {
+            Ok(index) => index,
+            Err(e) => return undo(e),
+        };
         let mut table = self.sessions();
         table.begin();
         let ended = match crate::sessions::end_dead(&tx, &mut table, &self.config(), &index) {
             Ok(n) => n,
             Err(e) => {
                 table.rollback();
-                return Err(e);
+                return undo(e);
             }
         };
         if ended == 0 {
             // Nothing in memory to undo if the commit fails.
             table.commit();
             drop(table);
-            tx.commit()?;
+            if let Err(e) = tx.commit() {
+                return undo(e.into());
+            }
         } else {
             if let Err(e) = tx.commit() {
                 table.rollback();
-                return Err(e.into());
+                return undo(e.into());
             }
             table.commit();
             drop(table);
         }
+        self.credentials.commit();
         self.outbox_written();
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
         drop(store);
@@ -233,6 +269,7 @@ impl Ctx {
         let tx = store.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut table = self.sessions();
         table.begin();
+        self.credentials.begin();
         let applied = (|| {
             let out = f(&tx, &mut table)?;
             let index = if rebuild_index { Some(self.next_index(&tx)?) } else { None };
@@ -247,6 +284,7 @@ impl Ctx {
         match applied {
             Ok((out, index)) => {
                 table.commit();
+                self.credentials.commit();
                 self.outbox_written();
                 if let Some(index) = index {
                     *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
@@ -255,6 +293,7 @@ impl Ctx {
             }
             Err(e) => {
                 table.rollback();
+                self.credentials.rollback();
                 Err(e)
             }
         }

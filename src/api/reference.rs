@@ -20,6 +20,9 @@ pub fn example(method: &str) -> Option<Value> {
         "login" => json!({"user": "night", "password": "correct horse battery"}),
         "logout" => json!({}),
         "user.create" => json!({"name": "night", "display_name": "Night shift", "roles": ["operator"]}),
+        "user.import" => {
+            json!({"csv": "name,display_name,roles,password_hash,expires_at\nnight,Night shift,operator;viewer,,2027-01-31\n"})
+        }
         "user.register" => json!({"name": "visitor", "password": "a long passphrase"}),
         "user.list" => json!({}),
         "user.show" => json!({"name": "night"}),
@@ -32,6 +35,7 @@ pub fn example(method: &str) -> Option<Value> {
         "key.list" => json!({}),
         "key.revoke" => json!({"name": "scada-1"}),
         "role.create" => json!({"name": "operator", "description": "runs line 1"}),
+        "role.import" => json!({"csv": "name,description\noperator,runs line 1\nnight,night shift\n"}),
         "role.list" => json!({}),
         "role.show" | "role.delete" => json!({"name": "operator"}),
         "role.grant" => {

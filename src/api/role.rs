@@ -13,8 +13,8 @@ use crate::accounts;
 use crate::authz::{Effect, Grant, Selector, SubjectKey};
 use crate::contract::Method;
 use crate::contract::policy::{
-    Deleted, Granted, PolicyChanged, Revoked, RoleCreate, RoleDelete, RoleGrant, RoleList, RoleRevoke, RoleShow,
-    RoleSummary, RoleView, RolesCopied, UserCopyRoles,
+    Deleted, Granted, PolicyChanged, Revoked, RoleCreate, RoleDelete, RoleGrant, RoleImport, RoleList, RoleRevoke,
+    RoleShow, RoleSummary, RoleView, RolesCopied, RolesImported, UserCopyRoles,
 };
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Outcome};
@@ -62,6 +62,55 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: RoleCreate) -> Result<RoleView, Api
         roles::insert(tx, &p.name, description.as_deref(), now_ms())?;
         audit::record(tx, &caller.actor(), RoleCreate::NAME, Some(&p.name), Outcome::Ok, None)?;
         show_role(tx, &p.name)
+    })
+}
+
+/// `role.import`: roles (without grants) from a CSV file of `name` and `description`, all or nothing,
+/// like `user.import`: every row checked first, the names against the database in the transaction
+/// that creates them all.
+pub fn import(ctx: &Ctx, caller: &Caller, p: RoleImport) -> Result<RolesImported, ApiError> {
+    let table = crate::csvfile::parse_table(&p.csv, &["name", "description"], &["name"], crate::csvfile::MAX_ROWS)
+        .map_err(super::resource::row_errors)?;
+    drop(p);
+    let mut errors = crate::csvfile::RowErrors::default();
+    let mut rows = Vec::with_capacity(table.rows.len());
+    let mut seen = std::collections::HashMap::new();
+    for (line, row) in &table.rows {
+        let name = table.field(row, "name").unwrap_or_default();
+        let description = table.field(row, "description").filter(|d| !d.is_empty()).map(str::to_string);
+        if name.len() > 64 {
+            errors.push(*line, format!("role name {} is {} bytes long; at most 64", text::shown(name, 32), name.len()));
+            continue;
+        }
+        let checked = accounts::validate_name("role name", name)
+            .and_then(|()| text::clean("description", description, text::MAX_DESCRIPTION, Lines::One));
+        match checked {
+            Err(e) => errors.push(*line, e.message),
+            Ok(description) => match seen.insert(name.to_ascii_lowercase(), *line) {
+                Some(first) => errors.push(*line, format!("role {name:?} is already listed on line {first}")),
+                None => rows.push((*line, name.to_string(), description)),
+            },
+        }
+    }
+    if !errors.is_empty() {
+        return Err(super::resource::row_errors(errors));
+    }
+    ctx.write_policy(|tx| {
+        for (line, name, _) in &rows {
+            if roles::find(tx, name)?.is_some() {
+                errors.push(*line, format!("a role named {name:?} already exists"));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(super::resource::row_errors(std::mem::take(&mut errors)));
+        }
+        let now = now_ms();
+        for (_, name, description) in &rows {
+            roles::insert(tx, name, description.as_deref(), now)?;
+        }
+        let detail = json!({"created": rows.len()});
+        audit::record(tx, &caller.actor(), RoleImport::NAME, None, Outcome::Ok, Some(&detail))?;
+        Ok(RolesImported { created: rows.len() })
     })
 }
 

@@ -181,6 +181,7 @@ pub const ROUTES: &[Route] = &[
         "self-registration, when the gateway allows it",
         [RegistrationDisabled, Conflict]
     )),
+    route!(Permission("users.manage"), user::import, "create accounts from CSV, all or nothing"),
     route!(Permission("users.view"), user::list, "every account with its roles"),
     route!(OwnOr("users.view"), user::show, "one account with its roles and grants", [NotFound]),
     route!(Permission("users.manage"), user::update, "display name, expiry, roles", [NotFound, ProtectedAccount]),
@@ -209,6 +210,7 @@ pub const ROUTES: &[Route] = &[
     route!(Permission("users.view"), key::list, "API keys, never their secrets"),
     route!(Permission("users.manage"), key::revoke, "revoke an API key and end its sessions", [NotFound]),
     route!(Permission("roles.manage"), role::create, "create a role", [Conflict]),
+    route!(Permission("roles.manage"), role::import, "create roles from CSV, all or nothing"),
     route!(Permission("users.view"), role::list, "every role with its counts"),
     route!(Permission("users.view"), role::show, "one role with its grants, users and keys", [NotFound]),
     route!(Permission("roles.manage"), role::delete, "delete a role", [NotFound, Conflict]),

@@ -13,10 +13,11 @@ use crate::accounts::{self, User, password};
 use crate::authz::SubjectKey;
 use crate::contract::accounts::{
     LoggedOut, Login, LoginToken, Logout, PasswordSet, Unlocked, UserCreate, UserCreated, UserDelete, UserDeleted,
-    UserDisable, UserDisabled, UserEnable, UserEnabled, UserGrant, UserList, UserRegister, UserRemoved,
-    UserSetPassword, UserShow, UserSwitched, UserUnlock, UserUpdate, UserView,
+    UserDisable, UserDisabled, UserEnable, UserEnabled, UserGrant, UserImport, UserImported, UserList, UserRegister,
+    UserRemoved, UserSetPassword, UserShow, UserSwitched, UserUnlock, UserUpdate, UserView, UsersImported,
 };
 use crate::contract::{Actor as Who, Method};
+use crate::csvfile::{self, RowErrors};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Actor, Outcome};
 use crate::store::{now_ms, outbox, policy};
@@ -71,7 +72,7 @@ pub fn login(ctx: &Ctx, caller: &Caller, p: Login) -> Result<LoginToken, ApiErro
     let ttl = ctx.config().accounts.token_ttl.0;
     let actor = Actor { who: Who::user(&u.name), source: caller.origin.describe() };
     let (token, expires_at) = ctx.write(|tx| {
-        let t = accounts::issue_token(tx, u.id, ttl, &caller.origin.describe())?;
+        let t = accounts::issue_token(tx, ctx.credentials(), u.id, ttl, &caller.origin.describe())?;
         audit::record(tx, &actor, Login::NAME, Some(&u.name), Outcome::Ok, None)?;
         Ok::<_, ApiError>(t)
     })?;
@@ -83,7 +84,7 @@ pub fn logout(ctx: &Ctx, caller: &Caller, _: Logout) -> Result<LoggedOut, ApiErr
         return Err(ApiError::bad_request("logout needs a login token (--token)"));
     };
     ctx.write(|tx| {
-        accounts::rows::delete_token(tx, *token_id)?;
+        accounts::rows::delete_token(tx, ctx.credentials(), *token_id)?;
         audit::record(tx, &caller.actor(), Logout::NAME, Some(name), Outcome::Ok, None)
     })?;
     Ok(LoggedOut { logged_out: name.clone() })
@@ -115,6 +116,158 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: UserCreate) -> Result<UserView, Api
         shown_in(ctx, tx, id)
     })?;
     Ok(shown)
+}
+
+/// Most rows a `user.import` file may have.
+pub const MAX_IMPORT_ROWS: usize = csvfile::MAX_ROWS;
+
+/// Most roles one row of a `user.import` file may give.
+const MAX_ROLES_PER_ROW: usize = 64;
+
+/// Parses a `user.import` `expires_at`: unix ms, or a UTC date; between 1970 and 9999.
+fn import_date(text: &str) -> Result<Option<i64>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let ms = match text.parse::<i64>() {
+        Ok(ms) => Some(ms),
+        Err(_) => text::parse_utc(text),
+    };
+    match ms {
+        Some(ms) if (0..=MAX_DATE_MS).contains(&ms) => Ok(Some(ms)),
+        _ => Err(format!(
+            "expires_at {} is not unix milliseconds nor a UTC date like 2027-01-31 (between 1970 and 9999)",
+            text::shown(text, 32)
+        )),
+    }
+}
+
+/// Checks one row of a `user.import` file without the database; its problems go to `errors`.
+fn import_row(
+    table: &csvfile::Table,
+    line: u64,
+    row: &[String],
+    errors: &mut RowErrors,
+) -> Option<(accounts::NewUser, Vec<String>)> {
+    let before = errors.total;
+    // A name too long to be one is not repeated back (a field may be a megabyte).
+    let valid_name = |what: &str, name: &str| match name.len() {
+        0..=64 => accounts::validate_name(what, name).map_err(|e| e.message),
+        n => Err(format!("{what} {} is {n} bytes long; at most 64", text::shown(name, 32))),
+    };
+    let name = table.field(row, "name").unwrap_or_default();
+    if let Err(e) = valid_name("user name", name) {
+        errors.push(line, e);
+    }
+    let display_name = table.field(row, "display_name").filter(|d| !d.is_empty());
+    if let Err(e) = validate_display_name(display_name) {
+        errors.push(line, e.message);
+    }
+    let roles: Vec<String> = table
+        .field(row, "roles")
+        .unwrap_or_default()
+        .split(';')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect();
+    if roles.len() > MAX_ROLES_PER_ROW {
+        errors.push(line, format!("{} roles; at most {MAX_ROLES_PER_ROW} a row", roles.len()));
+    }
+    for r in roles.iter().take(MAX_ROLES_PER_ROW) {
+        if let Err(e) = valid_name("role name", r) {
+            errors.push(line, e);
+        }
+    }
+    let password_hash = table.field(row, "password_hash").filter(|h| !h.is_empty());
+    if let Some(Err(e)) = password_hash.map(password::check_phc) {
+        errors.push(line, format!("password_hash {e}"));
+    }
+    let expires_at = import_date(table.field(row, "expires_at").unwrap_or_default()).unwrap_or_else(|e| {
+        errors.push(line, e);
+        None
+    });
+    (errors.total == before).then(|| {
+        let user = accounts::NewUser {
+            name: name.to_string(),
+            display_name: display_name.map(str::to_string),
+            password_hash: password_hash.map(str::to_string),
+            expires_at,
+        };
+        (user, roles)
+    })
+}
+
+/// `user.import`: accounts from a CSV file, all or nothing. Every row is checked before the database
+/// is touched, then against it (names taken, roles unknown) in the one transaction that creates them
+/// all; the index is rebuilt once, when it commits.
+pub fn import(ctx: &Ctx, caller: &Caller, p: UserImport) -> Result<UsersImported, ApiError> {
+    const COLUMNS: [&str; 5] = ["name", "display_name", "roles", "password_hash", "expires_at"];
+    let table =
+        csvfile::parse_table(&p.csv, &COLUMNS, &["name"], MAX_IMPORT_ROWS).map_err(super::resource::row_errors)?;
+    drop(p);
+    let mut errors = RowErrors::default();
+    let mut rows = Vec::with_capacity(table.rows.len());
+    let mut seen: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for (line, row) in &table.rows {
+        if let Some((user, roles)) = import_row(&table, *line, row, &mut errors) {
+            // Names compare without case, as the accounts table does.
+            match seen.insert(user.name.to_ascii_lowercase(), *line) {
+                Some(first) => errors.push(*line, format!("user {:?} is already listed on line {first}", user.name)),
+                None => rows.push((*line, user, roles)),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(super::resource::row_errors(errors));
+    }
+    if rows.iter().any(|(_, _, roles)| !roles.is_empty()) {
+        ctx.authorize(caller, "roles.manage")?;
+    }
+    let with_password = rows.iter().filter(|(_, u, _)| u.password_hash.is_some()).count();
+    ctx.write_policy(|tx| {
+        // The roles named, each resolved once; an unknown one is reported on every line naming it.
+        let mut role_ids: std::collections::HashMap<String, Option<i64>> = std::collections::HashMap::new();
+        for (line, user, roles) in &rows {
+            if accounts::find_user(tx, &user.name)?.is_some() {
+                errors.push(*line, format!("a user named {:?} already exists", user.name));
+            }
+            for r in roles {
+                let id = match role_ids.get(&r.to_ascii_lowercase()) {
+                    Some(id) => *id,
+                    None => {
+                        let id = crate::store::roles::find(tx, r)?.map(|row| row.id);
+                        role_ids.insert(r.to_ascii_lowercase(), id);
+                        id
+                    }
+                };
+                if id.is_none() {
+                    errors.push(*line, format!("no role named {r:?}"));
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(super::resource::row_errors(std::mem::take(&mut errors)));
+        }
+        let mut distinct: Vec<i64> = role_ids.values().flatten().copied().collect();
+        distinct.sort_unstable();
+        ctx.may_assign_roles(caller, UserImport::NAME, tx, &distinct)?;
+        let mut role_links = 0;
+        for (_, user, roles) in &rows {
+            let id = accounts::insert_new_user(tx, user)?;
+            let mut ids: Vec<i64> =
+                roles.iter().filter_map(|r| role_ids.get(&r.to_ascii_lowercase()).copied().flatten()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            policy::add_user_roles(tx, id, &ids)?;
+            role_links += ids.len();
+        }
+        let created = rows.len();
+        let detail = json!({"created": created, "with_password": with_password, "role_links": role_links});
+        audit::record(tx, &caller.actor(), UserImport::NAME, None, Outcome::Ok, Some(&detail))?;
+        outbox::emit(tx, &UserImported { created, by: caller.actor().who })?;
+        Ok(UsersImported { created, with_password, role_links })
+    })
 }
 
 /// The account as committed by the caller's own transaction.
@@ -270,7 +423,7 @@ fn set_enabled(ctx: &Ctx, caller: &Caller, name: &str, enabled: bool) -> Result<
             (0, 0)
         } else {
             let ended = end_sessions_of(tx, table, &config, caller, u.id, "account disabled")?;
-            (accounts::revoke_tokens(tx, u.id)?, ended)
+            (accounts::revoke_tokens(tx, ctx.credentials(), u.id)?, ended)
         };
         let detail = json!({"tokens_revoked": revoked, "sessions_terminated": ended});
         audit::record(tx, &caller.actor(), method, Some(&u.name), Outcome::Ok, Some(&detail))?;
@@ -304,7 +457,7 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: UserDelete) -> Result<UserRemoved, 
         // The account's sessions end first (their rows stay, for the record); keys, tokens, grants
         // and role links go by ON DELETE CASCADE in this same transaction.
         // Looked up before the transaction: another request may have deleted it since.
-        if accounts::rows::delete_user(tx, u.id)? == 0 {
+        if accounts::rows::delete_user(tx, ctx.credentials(), u.id)? == 0 {
             return Err(gone(&u.name));
         }
         let ended = end_sessions_of(tx, table, &config, caller, u.id, "account deleted")?;
@@ -347,7 +500,7 @@ pub fn set_password(ctx: &Ctx, caller: &Caller, p: UserSetPassword) -> Result<Pa
         if n == 0 {
             return Err(gone(&u.name));
         }
-        let revoked = accounts::revoke_tokens(tx, u.id)?;
+        let revoked = accounts::revoke_tokens(tx, ctx.credentials(), u.id)?;
         let ended = end_sessions_of(tx, table, &config, caller, u.id, "password changed")?;
         let detail = json!({"tokens_revoked": revoked, "sessions_terminated": ended});
         audit::record(tx, &caller.actor(), UserSetPassword::NAME, Some(&u.name), Outcome::Ok, Some(&detail))?;

@@ -4,13 +4,14 @@
 use super::{CliError, Client, Global, output::parse_utc};
 use crate::config::parse_duration;
 use crate::contract::accounts::{
-    KeyCreate, KeyList, KeyRevoke, Login, UserCreate, UserDelete, UserDisable, UserEnable, UserList, UserRegister,
-    UserSetPassword, UserShow, UserUnlock, UserUpdate,
+    KeyCreate, KeyList, KeyRevoke, Login, UserCreate, UserDelete, UserDisable, UserEnable, UserImport, UserList,
+    UserRegister, UserSetPassword, UserShow, UserUnlock, UserUpdate,
 };
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
@@ -29,6 +30,10 @@ pub enum UserCommand {
         #[arg(long, value_name = "T")]
         expires: Option<String>,
     },
+    /// Create users from a CSV file, all or nothing (header: name, and any of display_name, roles
+    /// separated by `;`, password_hash as an argon2id PHC string, expires_at). One request and one
+    /// transaction: the file must fit in the daemon's `daemon.max_request_bytes`
+    Import { file: PathBuf },
     /// List users
     List,
     /// Show one user (default: yourself)
@@ -193,6 +198,7 @@ pub fn user(global: &Global, cmd: UserCommand) -> Result<Value, CliError> {
             let expires_at = expires.as_deref().map(parse_expires).transpose()?.flatten();
             connect()?.send(&UserCreate { name, password, display_name, roles, expires_at })
         }
+        UserCommand::Import { file } => import(global, &file, "users", |csv| UserImport { csv }),
         UserCommand::List => connect()?.send(&UserList {}),
         UserCommand::Show { name } => connect()?.send(&UserShow { name }),
         UserCommand::Update { name, display_name, expires, add_roles, remove_roles } => {
@@ -242,6 +248,56 @@ pub fn key(global: &Global, cmd: KeyCommand) -> Result<Value, CliError> {
         KeyCommand::List => connect()?.send(&KeyList {}),
         KeyCommand::Revoke { name } => connect()?.send(&KeyRevoke { name }),
     }
+}
+
+/// `user import FILE`, `role import FILE`: the whole file in one request, so that the daemon applies it
+/// in one transaction, all or nothing. (Several requests could not be: a failure in the second would
+/// leave the first applied.) On a terminal, without `--json`, a spinner shows the wait and a summary
+/// line on stderr says how long it took.
+pub fn import<P: crate::contract::Method>(
+    global: &Global,
+    file: &Path,
+    what: &str,
+    params: impl FnOnce(String) -> P,
+) -> Result<Value, CliError> {
+    let csv = std::fs::read_to_string(file).map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+    let bytes = csv.len();
+    let rows = csv.lines().filter(|l| !l.trim().is_empty()).count().saturating_sub(1);
+    let progress = (!global.json && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(format!(
+            "{}: {rows} {what} ({:.1} MiB) checked and loaded in one transaction",
+            file.display(),
+            bytes as f64 / (1024.0 * 1024.0)
+        ));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let started = Instant::now();
+    let result = Client::connect(global).and_then(|mut c| c.send(&params(csv)));
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+        match &result {
+            Ok(_) => {
+                eprintln!("{rows} {what} loaded from {} in {:.1} s", file.display(), started.elapsed().as_secs_f64())
+            }
+            Err(_) => eprintln!("nothing loaded from {} (the file is applied whole or not at all)", file.display()),
+        }
+    }
+    result.map_err(|e| match e {
+        // The daemon refuses a request over `daemon.max_request_bytes` and closes the connection,
+        // often before the CLI has finished writing it.
+        CliError::Failed(m) if m.contains("connection") && bytes > 1024 * 1024 => CliError::Failed(format!(
+            "{m}: the file is {bytes} bytes; a request may be at most daemon.max_request_bytes (1 MiB by \
+             default, 16 MiB at most): raise it in the daemon's config and reload, or split the file \
+             (each file is then all or nothing on its own)"
+        )),
+        other => other,
+    })
 }
 
 /// Offline admin password reset for the console technician: daemon stopped, root, on the file.

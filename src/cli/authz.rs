@@ -56,6 +56,9 @@ pub enum RoleCommand {
         #[arg(long, value_name = "TEXT")]
         description: Option<String>,
     },
+    /// Create roles (without grants) from a CSV file (header: name, and optionally description), all
+    /// or nothing, in one request
+    Import { file: PathBuf },
     /// List the roles
     List,
     /// A role's grants, users and keys
@@ -211,6 +214,9 @@ pub fn revoke_request(holder: Holder, r: RevokeArgs) -> RoleRevoke {
 pub fn role(global: &Global, cmd: RoleCommand) -> Result<Value, CliError> {
     match cmd {
         RoleCommand::Add { name, description } => Client::connect(global)?.send(&RoleCreate { name, description }),
+        RoleCommand::Import { file } => {
+            super::accounts::import(global, &file, "roles", |csv| crate::contract::policy::RoleImport { csv })
+        }
         RoleCommand::List => Client::connect(global)?.send(&RoleList {}),
         RoleCommand::Show { name } => Client::connect(global)?.send(&RoleShow { name }),
         RoleCommand::Delete { name } => Client::connect(global)?.send(&RoleDelete { name }),

@@ -94,6 +94,37 @@ pub struct UserRegister {
 
 crate::method!("user.register", UserRegister => UserView);
 
+/// `user.import`: creates accounts from a CSV file in one transaction, all or nothing: every row is
+/// checked first, and one bad row (reported with its line, like `resource.import`) changes nothing.
+/// Needs `users.manage`; a file that gives roles also needs `roles.manage` and, like `user.create`,
+/// only roles whose grants the caller holds itself.
+///
+/// Columns, named by the header row in any order (only `name` is required):
+/// `name`; `display_name`; `roles` (role names separated by `;`, at most 64); `password_hash` (an
+/// argon2id PHC string, `"$argon2id$v=19$m=...,t=...,p=...$salt$hash"`, in double quotes since it
+/// holds commas; never a clear password; empty: the account has no password and logs in by other
+/// means once one is set); `expires_at` (unix ms, or a UTC date `2027-01-31` /
+/// `2027-01-31T18:00:00Z`; empty: never).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserImport {
+    /// The file (CSV text), at most 100000 rows, within `daemon.max_request_bytes`.
+    pub csv: String,
+}
+
+crate::method!("user.import", UserImport => UsersImported);
+
+/// What `user.import` did.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UsersImported {
+    /// Accounts created.
+    pub created: usize,
+    /// Of them, accounts created with a password hash.
+    pub with_password: usize,
+    /// Role assignments made (account and role pairs).
+    pub role_links: usize,
+}
+
 /// `user.list`: every account with its roles.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -465,9 +496,24 @@ impl Event for UserDeleted {
     const SUMMARY: &'static str = "an account was deleted (`user.delete`) with its keys, tokens and grants";
 }
 
+/// `user.imported`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct UserImported {
+    /// Accounts created.
+    pub created: usize,
+    /// Who imported them.
+    pub by: Actor,
+}
+
+impl Event for UserImported {
+    const NAME: &'static str = "user.imported";
+    const SUMMARY: &'static str = "accounts were created in bulk (`user.import`): one event for the whole file";
+}
+
 /// The events of this family.
 pub const EVENTS: &[EventDoc] = &[
     super::events::doc::<UserCreated>(),
+    super::events::doc::<UserImported>(),
     super::events::doc::<UserDisabled>(),
     super::events::doc::<UserEnabled>(),
     super::events::doc::<UserDeleted>(),

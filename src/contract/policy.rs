@@ -120,6 +120,25 @@ pub struct RoleCreate {
 
 crate::method!("role.create", RoleCreate => RoleView);
 
+/// `role.import`: creates roles (without grants) from a CSV file, all or nothing: one bad row and
+/// nothing changes, every bad row reported with its line.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleImport {
+    /// The file (CSV text): a header row naming the columns `name` and, optionally, `description`;
+    /// one new role a row, at most 100000 rows, within `daemon.max_request_bytes`.
+    pub csv: String,
+}
+
+crate::method!("role.import", RoleImport => RolesImported);
+
+/// What `role.import` did.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RolesImported {
+    /// Roles created.
+    pub created: usize,
+}
+
 /// `role.list`: every role with its counts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -417,12 +417,6 @@ fn status_line(ctx: &Ctx) -> String {
     format!("seats {in_use}/{} in use, {sessions} sessions; supervisor lock: {lock}", config.license.seats)
 }
 
-/// Deletes login tokens past their expiry: they can never be used again, and the table would otherwise
-/// grow with every login. Returns how many went.
-fn prune_login_tokens(conn: &rusqlite::Connection, now_ms: i64) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM login_tokens WHERE expires_at <= ?1", [now_ms])
-}
-
 /// Periodic upkeep: retention of the audit trail, of ended sessions, of undelivered MQTT messages, and
 /// expired login tokens.
 fn housekeep(ctx: &Ctx) {
@@ -445,7 +439,7 @@ fn housekeep(ctx: &Ctx) {
         Ok(n) => tracing::warn!("outbox retention dropped {n} undelivered MQTT messages (broker away too long)"),
         Err(e) => tracing::warn!("outbox retention failed: {e}"),
     }
-    match prune_login_tokens(&store.conn, crate::store::now_ms()) {
+    match crate::accounts::prune_tokens(&store.conn, ctx.credentials(), crate::store::now_ms()) {
         Ok(0) => {}
         Ok(n) => tracing::debug!("{n} expired login tokens deleted"),
         Err(e) => tracing::warn!("login token retention failed: {e}"),

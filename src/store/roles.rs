@@ -26,10 +26,11 @@ pub fn find(conn: &Connection, name: &str) -> rusqlite::Result<Option<RoleRow>> 
 
 /// Adds a role without grants; its id.
 pub fn insert(tx: &Connection, name: &str, description: Option<&str>, now: i64) -> rusqlite::Result<i64> {
-    tx.execute(
-        "INSERT INTO roles (name, description, created_at) VALUES (?1, ?2, ?3)",
-        params![name, description, now],
-    )?;
+    tx.prepare_cached("INSERT INTO roles (name, description, created_at) VALUES (?1, ?2, ?3)")?.execute(params![
+        name,
+        description,
+        now
+    ])?;
     Ok(tx.last_insert_rowid())
 }
 
