@@ -23,11 +23,11 @@
 
 mod support;
 
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use criterion::Criterion;
 use criterion::measurement::Measurement;
 use gatewarden::accounts::{password, secret};
 use gatewarden::config::Argon2Config;
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -100,7 +100,9 @@ fn report_memory(stored: &str) {
     let fresh = || assert!(argon2::Argon2::default().verify_password(WRONG.as_bytes(), &parsed).is_err());
     let pooled = || assert!(!password::verify(black_box(WRONG), stored));
     println!("  working memory, {ROUNDS} wrong-password checks per thread, daemon allocator settings:");
-    println!("    | threads | way | round | per check, median (max) | minor faults / check | peak RSS | RSS after | buffers |");
+    println!(
+        "    | threads | way | round | per check, median (max) | minor faults / check | peak RSS | RSS after | buffers |"
+    );
     for threads in [1, CHECKERS] {
         for round in 1..=2 {
             for (way, check) in [("fresh memory (before)", &fresh as &(dyn Fn() + Sync)), ("pool (after)", &pooled)] {

@@ -119,7 +119,11 @@ fn run_all(broker_nodelay: bool, seconds: u64) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nset_tcp_nodelay {broker_nodelay}\n")).unwrap();
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nset_tcp_nodelay {broker_nodelay}\n"),
+    )
+    .unwrap();
     let mosquitto =
         if std::path::Path::new("/usr/sbin/mosquitto").exists() { "/usr/sbin/mosquitto" } else { "mosquitto" };
     let _broker = Kill(Command::new(mosquitto).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap());
@@ -268,7 +272,15 @@ fn echo(client: Client, mut conn: rumqttc::v5::Connection, n: usize, q: u8, read
 }
 
 /// One HMI: request, wait for its reply, repeat until the time is up. Returns each round trip.
-fn hmi(port: u16, case: &Case, n: usize, i: usize, token: &str, seconds: u64, start: &std::sync::Barrier) -> Vec<Duration> {
+fn hmi(
+    port: u16,
+    case: &Case,
+    n: usize,
+    i: usize,
+    token: &str,
+    seconds: u64,
+    start: &std::sync::Barrier,
+) -> Vec<Duration> {
     let id = format!("bench-{n}-{i}");
     let (client, mut conn) = Client::new(options(&id, port, true), 100);
     let reply = format!("hmi/{id}/reply");
