@@ -9,12 +9,21 @@
 //! the equal-cost claim can be read without criterion's statistics too (criterion times the cases one
 //! after the other, and on a shared machine the load can change in between).
 //!
+//! Then the working memory, before and after its reuse (issue 15), in the same run and with the
+//! daemon's allocator settings (`daemon::tune_allocator`): 1 and `CHECKERS` threads each verify `ROUNDS`
+//! passwords, once with argon2's own `verify_password` (fresh 19 MiB per check, as before) and once
+//! through `password::verify` (the pool: `CHECKERS` slots as the daemon sizes it, one buffer kept
+//! warm between checks), twice each in
+//! alternation; printed: per-check time, minor page faults, the process's peak RSS (VmHWM, reset before
+//! each phase) and RSS after. The criterion group has both ways side by side as well.
+//!
 //! Run: `cargo bench --bench login` (wall time), or `BENCH_CLOCK=cpu cargo bench --bench login` to time
 //! with the bench thread's CPU time on a loaded machine (see benches/support/mod.rs). Criterion's
 //! medians land in `target/criterion/login*/*/new/estimates.json` (`login*_cpu` for the CPU clock).
 
 mod support;
 
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use criterion::Criterion;
 use criterion::measurement::Measurement;
 use gatewarden::accounts::{password, secret};
@@ -65,6 +74,60 @@ fn report_one_shots(cost: &Argon2Config, stored: &str) {
 
 const PAIRS: usize = 21;
 
+/// Password checks at once: the daemon's two control-socket checks and one MQTT check (defaults).
+const CHECKERS: usize = 3;
+const ROUNDS: usize = 12;
+
+fn status_kib(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix(key)?.trim().trim_end_matches(" kB").trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+fn minor_faults() -> i64 {
+    // SAFETY: getrusage writes into the struct it is given.
+    let mut u: nix::libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { nix::libc::getrusage(nix::libc::RUSAGE_SELF, &mut u) };
+    u.ru_minflt
+}
+
+/// The two ways side by side: fresh memory per check (argon2's own verifier, what `password::verify`
+/// did before) and the pool; 1 thread (the usual login) and `CHECKERS` threads at once, wall clock.
+fn report_memory(stored: &str) {
+    password::set_memory_slots(CHECKERS);
+    let parsed = PasswordHash::new(stored).expect("phc");
+    let fresh = || assert!(argon2::Argon2::default().verify_password(WRONG.as_bytes(), &parsed).is_err());
+    let pooled = || assert!(!password::verify(black_box(WRONG), stored));
+    println!("  working memory, {ROUNDS} wrong-password checks per thread, daemon allocator settings:");
+    println!(
+        "    | threads | way | round | per check, median (max) | minor faults / check | peak RSS | RSS after | buffers |"
+    );
+    for threads in [1, CHECKERS] {
+        for round in 1..=2 {
+            for (way, check) in [("fresh memory (before)", &fresh as &(dyn Fn() + Sync)), ("pool (after)", &pooled)] {
+                // Resets VmHWM to the current RSS (Linux clear_refs, "5").
+                let _ = std::fs::write("/proc/self/clear_refs", "5");
+                let faults = minor_faults();
+                let mut times: Vec<f64> = std::thread::scope(|s| {
+                    let hs: Vec<_> = (0..threads)
+                        .map(|_| s.spawn(|| (0..ROUNDS).map(|_| ms(timed(check))).collect::<Vec<_>>()))
+                        .collect();
+                    hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+                });
+                let faults = (minor_faults() - faults) as f64 / (threads * ROUNDS) as f64;
+                let (_, median, max) = summary(&mut times);
+                println!(
+                    "    | {threads} | {way} | {round} | {median:.1} ms ({max:.1}) | {faults:.0} | {:.1} MiB | {:.1} MiB | {} |",
+                    status_kib("VmHWM:") as f64 / 1024.0,
+                    status_kib("VmRSS:") as f64 / 1024.0,
+                    password::memory_buffers()
+                );
+            }
+        }
+    }
+}
+
 /// (min, median, max) of the shots.
 fn summary(shots: &mut [f64]) -> (f64, f64, f64) {
     shots.sort_by(f64::total_cmp);
@@ -78,6 +141,7 @@ fn login<M: Measurement>(c: &mut Criterion<M>, suffix: &str) {
     assert!(!password::verify(WRONG, &stored));
     assert!(!password::needs_rehash(&stored, &cost));
     report_one_shots(&cost, &stored);
+    report_memory(&stored);
 
     // One verification is tens of milliseconds: ten samples of a few iterations each are plenty.
     let mut group = c.benchmark_group(format!("login_argon2id_default{suffix}"));
@@ -86,6 +150,10 @@ fn login<M: Measurement>(c: &mut Criterion<M>, suffix: &str) {
     group.measurement_time(Duration::from_secs(6));
     group.bench_function("known_user/right_password", |b| b.iter(|| password::verify(black_box(PASSWORD), &stored)));
     group.bench_function("known_user/wrong_password", |b| b.iter(|| password::verify(black_box(WRONG), &stored)));
+    let parsed = PasswordHash::new(&stored).expect("phc");
+    group.bench_function("known_user/wrong_password_fresh_memory_before", |b| {
+        b.iter(|| argon2::Argon2::default().verify_password(black_box(WRONG).as_bytes(), &parsed).is_ok())
+    });
     group.bench_function("unknown_user/verify_dummy", |b| b.iter(|| password::verify_dummy(black_box(WRONG), &cost)));
     group.bench_function("hash_new_password", |b| b.iter(|| password::hash(black_box(PASSWORD), &cost)));
     group.finish();
@@ -110,6 +178,8 @@ fn login<M: Measurement>(c: &mut Criterion<M>, suffix: &str) {
 }
 
 fn main() {
+    // As the daemon runs (src/main.rs): without it glibc would keep freed argon2 blocks in its heap.
+    gatewarden::daemon::tune_allocator();
     support::run_on_requested_clock(run, run);
 }
 

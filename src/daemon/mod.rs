@@ -86,6 +86,10 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     let mut sighup = install(SignalKind::hangup(), "SIGHUP")?;
     let (ctx, listener, _state_lock) = open(config, &opts)?;
     let socket_path = ctx.paths.socket.clone();
+    // One argon2 buffer per password check the gates let run at once (mqtt settings need a restart).
+    let mqtt = ctx.config().mqtt.clone();
+    let mqtt_checks = if mqtt.enabled { mqtt.rpc_password_checks } else { 0 };
+    crate::accounts::password::set_memory_slots(server::SOCKET_PASSWORD_CHECKS + mqtt_checks);
     let server = tokio::spawn(server::serve(listener, ctx.clone()));
     // The MQTT bridge only mirrors: it retries in the background and nothing here waits for it.
     let bridge = crate::mqtt::spawn(ctx.clone());

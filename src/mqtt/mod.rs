@@ -45,7 +45,7 @@ use rumqttc::v5::mqttbytes::v5::{
     ConnAck, ConnectProperties, Filter, LastWill, Packet, PubAckReason, PubCompReason, Publish, PublishProperties,
 };
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
-use rumqttc::{Outgoing, TlsConfiguration, Transport};
+use rumqttc::{NetworkOptions, Outgoing, TlsConfiguration, Transport};
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -119,7 +119,20 @@ fn options(m: &MqttConfig, prefix: &str, site: &str, max_request: usize) -> Resu
     if m.broker.tls() {
         o.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls::client_config(m)?)));
     }
+    o.set_network_options(network_options());
     Ok(o)
+}
+
+/// The broker socket's options: Nagle off. At QoS 1 the bridge writes the request's PUBACK and then
+/// the reply as two small segments; with Nagle the reply waits until the broker acknowledges the
+/// PUBACK, which it delays by up to 40 ms (a paho client saw 44 ms per request at QoS 1 against
+/// 1.2 ms at QoS 0). Every write of rumqttc's loop is one or more whole packets followed by a flush,
+/// so nothing gains from coalescing. The TLS transport runs over this same TCP socket.
+fn network_options() -> NetworkOptions {
+    // `new`, not `default`: rumqttc's own defaults for the rest (`default` zeroes its connect timeout).
+    let mut n = NetworkOptions::new();
+    n.set_tcp_nodelay(true);
+    n
 }
 
 /// Room in a request packet beyond its payload: fixed header, topic, properties (response topic,

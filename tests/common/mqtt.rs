@@ -497,3 +497,57 @@ impl RawV5 {
         self.send(0xE0, &[]);
     }
 }
+
+/// TCP_NODELAY of each established TCP connection that process `pid` holds to 127.0.0.1:`port`, read
+/// on a duplicate of the process's own socket (pidfd_getfd; the tests run as root or as the
+/// daemon's parent).
+pub fn nodelay_towards(pid: i32, port: u16) -> Vec<bool> {
+    use nix::libc;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // /proc/<pid>/net/tcp: "sl local rem st ... inode"; addresses as hex "0100007F:075B".
+    let remote = format!("0100007F:{port:04X}");
+    let inodes: Vec<String> = std::fs::read_to_string(format!("/proc/{pid}/net/tcp"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 9 && f[2] == remote && f[3] == "01")
+        .map(|f| f[9].to_string())
+        .collect();
+    let fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let link = std::fs::read_link(e.path()).ok()?;
+            let inode = link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.to_string();
+            inodes.contains(&inode).then(|| e.file_name().to_str()?.parse().ok())?
+        })
+        .collect();
+    // SAFETY: plain syscalls; each returned descriptor is new and owned by the OwnedFd made of it.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    assert!(pidfd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    fds.into_iter()
+        .map(|fd| {
+            let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+            assert!(dup >= 0, "pidfd_getfd: {}", std::io::Error::last_os_error());
+            let dup = unsafe { OwnedFd::from_raw_fd(dup as i32) };
+            nix::sys::socket::getsockopt(&dup, nix::sys::socket::sockopt::TcpNoDelay).unwrap()
+        })
+        .collect()
+}
+
+/// A CA certificate that signs nothing (made once with openssl): enough for `mqtt.ca_file` when the
+/// TLS handshake is never meant to finish.
+pub const UNUSED_CA_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBoDCCAUWgAwIBAgIUDZf+/wZ90LJoZvFzySySQcguq5IwCgYIKoZIzj0EAwIw
+JDEiMCAGA1UEAwwZZ2F0ZXdhcmRlbi10ZXN0LXVudXNlZC1jYTAgFw0yNjEyMDEy
+MTI3NTBaGA8yMTI2MTEwNzIxMjc1MFowJDEiMCAGA1UEAwwZZ2F0ZXdhcmRlbi10
+ZXN0LXVudXNlZC1jYTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABMVPy1rYo7BW
+L2PoiCSYu3BvwMxQ7Ux6T1oN1tncKkI7SHfL14fdVBDOEu34GlaCaL677K8HyTvI
++dnnEDtpqaWjUzBRMB0GA1UdDgQWBBRzQ2MbuH/XASuaw9xnI6u9nXT9AjAfBgNV
+HSMEGDAWgBRzQ2MbuH/XASuaw9xnI6u9nXT9AjAPBgNVHRMBAf8EBTADAQH/MAoG
+CCqGSM49BAMCA0kAMEYCIQC3L8kvWaP534aX6U3In+p846183x7/ZkbeRu+jivqK
+7QIhAO6EBRqoJ7VkPfTeNt8BWwSxDUmKa0JsYiosCMYs5T9L
+-----END CERTIFICATE-----
+";
