@@ -322,7 +322,7 @@ fn run_mode(socket: &Path, pid: i32, a: &Args, mode: Mode, lines: &[Vec<Vec<u8>>
     let mut all: Vec<u64> = tallies.iter().flat_map(|t| t.latencies.iter().copied()).collect();
     let allowed: u64 = tallies.iter().map(|t| t.allowed).sum();
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(0) as f64 / 1e6;
+    let pct = |p: f64| common::quantile_ms(&all, p);
     let n = all.len();
     println!("mode {:<8} ({})", format!("{mode:?}").to_lowercase(), mode.describe());
     println!(

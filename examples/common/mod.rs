@@ -208,3 +208,9 @@ impl Drop for OwnDaemon {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The `p` quantile (0..=1) of sorted nanosecond samples, in milliseconds (0 when there are none).
+pub fn quantile_ms(sorted_ns: &[u64], p: f64) -> f64 {
+    let i = ((sorted_ns.len().max(1) - 1) as f64 * p).round() as usize;
+    sorted_ns.get(i).copied().unwrap_or(0) as f64 / 1e6
+}
