@@ -6,6 +6,7 @@
 //! not exceed the configured maximum request size.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -224,14 +225,17 @@ impl From<rusqlite::Error> for ApiError {
 pub struct Response {
     #[serde(default)]
     pub id: Value,
+    /// The method's result, kept as the JSON text its handler's type serialized to: written into the
+    /// reply as is, never built as a tree of values first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
+    #[schemars(with = "Option<Value>")]
+    pub result: Option<Box<RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ApiError>,
 }
 
 impl Response {
-    pub fn from_result(id: Value, r: Result<Value, ApiError>) -> Self {
+    pub fn from_result(id: Value, r: Result<Box<RawValue>, ApiError>) -> Self {
         match r {
             Ok(v) => Response { id, result: Some(v), error: None },
             Err(e) => Response { id, result: None, error: Some(e) },
@@ -240,7 +244,8 @@ impl Response {
     pub fn into_result(self) -> Result<Value, ApiError> {
         match (self.result, self.error) {
             (_, Some(e)) => Err(e),
-            (Some(v), None) => Ok(v),
+            (Some(v), None) => serde_json::from_str(v.get())
+                .map_err(|e| ApiError::new(ErrorCode::Internal, format!("unreadable result: {e}"))),
             (None, None) => Ok(Value::Null),
         }
     }

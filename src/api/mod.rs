@@ -507,7 +507,7 @@ pub fn is_slow(req: &Request) -> bool {
 }
 
 /// Handles one request end to end.
-pub fn handle(ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Value, ApiError> {
+pub fn handle(ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Box<serde_json::value::RawValue>, ApiError> {
     let caller = auth::resolve_caller(ctx, req, origin)?;
     routes::dispatch(ctx, &caller, &req.method, &req.params)
 }

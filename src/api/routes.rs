@@ -15,6 +15,7 @@ use super::{Ctx, audit, authz, key, resource, role, session, settings, status, s
 use crate::protocol::{ApiError, ErrorCode};
 use schemars::Schema;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The built-in permissions (SPEC "Authorization"); every other dotted name is an application
 /// permission.
@@ -60,7 +61,7 @@ impl Needs {
 
 /// A route's entry point: the shared context, the resolved caller and the raw params; decodes them
 /// into the handler's params type and encodes its result.
-pub type Run = fn(&Ctx, &Caller, &Value) -> Result<Value, ApiError>;
+pub type Run = fn(&Ctx, &Caller, &Value) -> Result<Box<RawValue>, ApiError>;
 
 /// A JSON Schema (draft 2020-12, self-contained) of a route's params or result type.
 pub type SchemaOf = fn() -> Schema;
@@ -111,7 +112,7 @@ impl Route {
 /// The typed side of a route, used by [`route!`]: the handler's params and result types are
 /// inferred from its signature.
 pub mod typed {
-    use super::{ApiError, Caller, Ctx, Value};
+    use super::{ApiError, Caller, Ctx, RawValue, Value};
     use crate::contract::{Method, schema};
     use schemars::Schema;
 
@@ -121,9 +122,16 @@ pub mod typed {
         P::NAME
     }
 
-    pub fn run<P: Method>(handler: Handler<P>, ctx: &Ctx, caller: &Caller, params: &Value) -> Result<Value, ApiError> {
+    /// Decodes the params, runs the handler, and serializes its result straight to JSON text (no
+    /// tree of values in between: a batch of answers costs its bytes, not a map per field).
+    pub fn run<P: Method>(
+        handler: Handler<P>,
+        ctx: &Ctx,
+        caller: &Caller,
+        params: &Value,
+    ) -> Result<Box<RawValue>, ApiError> {
         let p = super::super::params(P::NAME, params)?;
-        super::super::to_value(handler(ctx, caller, p)?)
+        serde_json::value::to_raw_value(&handler(ctx, caller, p)?).map_err(ApiError::internal)
     }
 
     pub fn params<P: Method>(_: Handler<P>) -> Schema {
@@ -290,7 +298,7 @@ pub fn find(name: &str) -> Option<&'static Route> {
 }
 
 /// Runs one method for a resolved caller: the table's checks first, then the handler.
-pub fn dispatch(ctx: &Ctx, caller: &Caller, method: &str, params: &Value) -> Result<Value, ApiError> {
+pub fn dispatch(ctx: &Ctx, caller: &Caller, method: &str, params: &Value) -> Result<Box<RawValue>, ApiError> {
     let Some(route) = find(method) else {
         return Err(ApiError::bad_request(format!(
             "unknown method {}: see `gatewarden call --list`",

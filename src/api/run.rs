@@ -9,6 +9,7 @@
 use super::{Ctx, Origin};
 use crate::protocol::{ApiError, ErrorCode, Request, Response};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -66,13 +67,13 @@ impl PasswordGate {
 /// drops everything it holds (intake budget, the request's bytes) before [`Ran::after_delay`].
 #[must_use]
 pub struct Ran {
-    pub result: Result<Value, ApiError>,
+    pub result: Result<Box<RawValue>, ApiError>,
     pub delay: Duration,
 }
 
 impl Ran {
     /// Serves the delay, without holding a thread or a permit, and returns the result.
-    pub async fn after_delay(self) -> Result<Value, ApiError> {
+    pub async fn after_delay(self) -> Result<Box<RawValue>, ApiError> {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
