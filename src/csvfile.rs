@@ -150,17 +150,22 @@ fn parse(text: &str, attributes_allowed: bool) -> Result<Sheet, RowErrors> {
     if errors.is_empty() { Ok(Sheet { kind, rows }) } else { Err(errors) }
 }
 
-/// The header row: the identifier kind, then attribute names (when allowed). Returns its line and
-/// the trimmed names.
-fn header(records: &mut Records<'_>, attributes_allowed: bool) -> Result<(u64, Vec<String>), RowErrors> {
-    let header = loop {
+/// The first record that is not blank: the header.
+fn header_record(records: &mut Records<'_>) -> Result<Record, RowErrors> {
+    loop {
         match records.next() {
             Some(Ok(h)) if h.fields.iter().all(|f| f.trim().is_empty()) => continue,
-            Some(Ok(h)) => break h,
+            Some(Ok(h)) => return Ok(h),
             Some(Err(e)) => return Err(RowErrors::one(e.line, format!("unreadable header: {}", e.message))),
             None => return Err(RowErrors::one(0, "file is empty")),
         }
-    };
+    }
+}
+
+/// The header row: the identifier kind, then attribute names (when allowed). Returns its line and
+/// the trimmed names.
+fn header(records: &mut Records<'_>, attributes_allowed: bool) -> Result<(u64, Vec<String>), RowErrors> {
+    let header = header_record(records)?;
     let header_line = header.line;
     let names: Vec<String> = header.fields.iter().map(|h| h.trim().to_string()).collect();
     let first = names.first().cloned().unwrap_or_default();
@@ -287,14 +292,7 @@ pub fn parse_table(text: &str, known: &[&str], required: &[&str], max_rows: usiz
         return Err(RowErrors::one(0, format!("file is empty: {expected}")));
     }
     let mut records = Records::new(text);
-    let header = loop {
-        match records.next() {
-            Some(Ok(h)) if h.fields.iter().all(|f| f.trim().is_empty()) => continue,
-            Some(Ok(h)) => break h,
-            Some(Err(e)) => return Err(RowErrors::one(e.line, format!("unreadable header: {}", e.message))),
-            None => return Err(RowErrors::one(0, "file is empty")),
-        }
-    };
+    let header = header_record(&mut records)?;
     let columns: Vec<String> = header.fields.iter().map(|h| h.trim().to_string()).collect();
     let mut errors = RowErrors::default();
     for (i, c) in columns.iter().enumerate() {
