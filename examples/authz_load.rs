@@ -26,6 +26,7 @@
 //!       [--clients 8] [--duration 20s] [--warmup 2s] [--users 100] [--modes session,token,admin]`
 
 mod common;
+use common::Rng;
 
 use common::{Conn, OwnDaemon, cpu_seconds, load_average, proc_field, result};
 use serde_json::{Value, json};
@@ -213,23 +214,6 @@ fn verify_policy(conn: &mut Conn, auth: &Value) {
 
 // ---------------------------------------------------------------------------------------------------
 // The load.
-
-/// SplitMix64: the same requests on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// The request lines of one client: users `client`, `client + clients`, ... of `users`.
 fn requests(mode: Mode, client: usize, clients: usize, creds: &[String], admin: &str, all: &[String]) -> Vec<Vec<u8>> {

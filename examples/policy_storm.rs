@@ -25,6 +25,7 @@
 //!       [--hmi-rate 200]`
 
 mod common;
+use common::Rng;
 
 use common::{Conn, Latencies, OwnDaemon, duration, load_average, result};
 use serde_json::{Value, json};
@@ -125,23 +126,6 @@ fn write_policy(db: &std::path::Path, users: usize) {
         roles * 3,
         started.elapsed().as_secs_f64()
     );
-}
-
-/// SplitMix64: the same requests on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 /// One HMI: its session token and the area its role covers.

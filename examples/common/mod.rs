@@ -214,3 +214,21 @@ pub fn quantile_ms(sorted_ns: &[u64], p: f64) -> f64 {
     let i = ((sorted_ns.len().max(1) - 1) as f64 * p).round() as usize;
     sorted_ns.get(i).copied().unwrap_or(0) as f64 / 1e6
 }
+
+/// SplitMix64: the same requests on every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
