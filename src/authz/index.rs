@@ -1,14 +1,20 @@
-//! The compiled index: read-only and shared between threads once published. Checks are a few hash
-//! lookups on interned integers and allocate nothing; `explain` and `who_can` are the slower, rarer
+//! The compiled index: read-only and shared between threads once published. Checks are a few array
+//! and hash lookups on interned integers, touch no shared counter and allocate nothing; `explain` and `who_can` are the slower, rarer
 //! questions and are answered from the same compiled data, so they cannot disagree with `check`.
 //!
 //! Changes cost what they change. Each role's grants are compiled once, on their own (a [`Source`]);
 //! an account holds the ids of its roles and its own compiled direct grants, and a check combines the
 //! sources of the account it asks about (the lowest deny over all of them, else the lowest allow). So
 //! creating an account, giving it a role or changing one role's grants recompiles that one account or
-//! role, whatever the size of the rest. Every table is copy-on-write ([`Shards`]): cloning an index
-//! shares everything, and a change copies only the shard it touches (a few hundred entries), so the
-//! writer builds the next index beside the published one and swaps it in whole.
+//! role, whatever the size of the rest. Every table is copy-on-write ([`Dense`] for accounts and roles,
+//! [`Names`] for resource ids and permission names): cloning an index shares everything, and a change copies only the page or
+//! shard it touches (a few hundred entries), so the writer builds the next index beside the published
+//! one and swaps it in whole.
+//!
+//! Laid out for the cache: accounts and roles live in pages indexed by their row id (SQLite's row ids
+//! are small and dense), not behind hashed keys; an account holds up to [`FEW_ROLES`] role ids inline;
+//! a source's grants per permission, and a grant set's resources and groups, are sorted slices
+//! searched in place. A decision copies its role name inline ([`super::RoleName`]).
 //!
 //! A resource id longer than [`MAX_RESOURCE_ID_LEN`] is in no inventory and matches no grant, so it is
 //! denied before any glob looks at it. The API refuses such ids with `bad_request` before asking; this
@@ -20,9 +26,9 @@ use super::{
     Access, Decision, DenyReason, Effect, Explanation, Grant, GrantOrigin, GrantRef, Matched, Policy, Role, Selector,
     Subject, SubjectKey,
 };
+use hashbrown::HashTable;
 use rustc_hash::{FxHashMap, FxHasher};
-use std::borrow::Borrow;
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::sync::Arc;
 
 /// "No grant" in a slot. Grants are numbered in decision order within their source, so the lowest
@@ -61,19 +67,65 @@ enum Compiled {
 struct Entry {
     grant: Grant,
     selector: Compiled,
+    /// The grant's permission number.
+    permission: u32,
 }
 
-/// The compiled grants of one role, or the direct grants of one account.
+/// The compiled grants of one role, or the direct grants of one account. `repr(C)`: what a check
+/// reads comes first, so that for a source with one permission it is the two cache lines after the
+/// reference counts (the set, the grant ids, the rank); what `explain` reads comes after.
 #[derive(Debug)]
+#[repr(C)]
 struct Source {
-    origin: GrantOrigin,
+    /// Permission number -> the grants of that permission.
+    sets: Sorted<GrantSet>,
     /// The origin's part of [`Rank`].
     rank: (u8, i64),
+    /// The id of every grant, by grant number.
+    ids: Ids,
+    origin: GrantOrigin,
     /// Every grant, in decision order (grant id, then the order given).
     entries: Box<[Entry]>,
-    /// Permission number -> the grants of that permission.
-    sets: FxHashMap<u32, GrantSet>,
     globs: Box<[Glob]>,
+}
+
+/// A map from interned numbers, as a list sorted by key that holds one entry inline: most sources
+/// grant one permission, and most roles grant it on one resource, so a check finds what it needs in
+/// the structure it already reads instead of behind one more pointer.
+#[derive(Debug, Clone, Default)]
+enum Sorted<V> {
+    #[default]
+    Empty,
+    One(u32, V),
+    Many(Box<[(u32, V)]>),
+}
+
+impl<V> Sorted<V> {
+    /// From (key, value) pairs with distinct keys, in any order.
+    fn new(mut entries: Vec<(u32, V)>) -> Sorted<V> {
+        entries.sort_unstable_by_key(|e| e.0);
+        match entries.len() {
+            0 => Sorted::Empty,
+            1 => entries.pop().map(|(k, v)| Sorted::One(k, v)).unwrap_or_default(),
+            _ => Sorted::Many(entries.into_boxed_slice()),
+        }
+    }
+
+    /// The value of `key`: in place for one entry, a scan for the few most roles have, a binary
+    /// search beyond.
+    #[inline]
+    fn get(&self, key: u32) -> Option<&V> {
+        match self {
+            Sorted::Empty => None,
+            Sorted::One(k, v) => (*k == key).then_some(v),
+            Sorted::Many(sorted) if sorted.len() <= 8 => sorted.iter().find(|(k, _)| *k == key).map(|(_, v)| v),
+            Sorted::Many(sorted) => sorted.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| &sorted[i].1),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Sorted::Empty)
+    }
 }
 
 /// A resource the index knows (named by an exact selector or a group), with its groups, sorted.
@@ -83,16 +135,85 @@ struct Resource {
     groups: Box<[u32]>,
 }
 
+/// The grant ids of a source, by grant number: inline for a source of one grant.
+#[derive(Debug)]
+enum Ids {
+    One(i64),
+    // Boxed, so that the inline case keeps the enum at 16 bytes (a boxed slice would be 24).
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<i64>>),
+}
+
+impl Ids {
+    #[inline]
+    fn get(&self, n: u32) -> i64 {
+        match self {
+            Ids::One(id) => *id,
+            Ids::Many(ids) => ids[n as usize],
+        }
+    }
+}
+
+/// An account as a check reads it: 48 bytes, so that a page of them is dense in the cache. What only
+/// `principal` reads is behind `about`. Cheap to clone (a page copied on change clones its
+/// accounts): what is not inline is shared.
 #[derive(Debug, Clone)]
 struct Account {
     enabled: bool,
-    expires_at: Option<i64>,
-    name: Box<str>,
     superuser: bool,
-    owner: Option<i64>,
+    /// Unix ms; `i64::MAX` for never.
+    expires_at: i64,
     /// Role ids, sorted, without duplicates. Ids of roles that do not exist are kept and ignored.
-    roles: Box<[i64]>,
+    roles: Roles,
     direct: Option<Arc<Source>>,
+    about: Arc<About>,
+}
+
+/// What a check does not read.
+#[derive(Debug)]
+struct About {
+    name: Box<str>,
+    owner: Option<i64>,
+}
+
+/// How many role ids an account holds inline (most hold one or two).
+const FEW_ROLES: usize = 3;
+
+/// An account's role ids: inline when few (and each fits 32 bits), so that a check reads them from
+/// the account itself.
+#[derive(Debug, Clone)]
+enum Roles {
+    Few { n: u8, ids: [u32; FEW_ROLES] },
+    Many(Arc<Vec<i64>>),
+}
+
+impl Roles {
+    fn new(ids: &[i64]) -> Roles {
+        let mut few = [0; FEW_ROLES];
+        if ids.len() <= FEW_ROLES {
+            for (slot, id) in few.iter_mut().zip(ids) {
+                match u32::try_from(*id) {
+                    Ok(id) => *slot = id,
+                    Err(_) => return Roles::Many(Arc::new(ids.to_vec())),
+                }
+            }
+            return Roles::Few { n: ids.len() as u8, ids: few };
+        }
+        Roles::Many(Arc::new(ids.to_vec()))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = i64> + '_ {
+        let (few, many): (&[u32], &[i64]) = match self {
+            Roles::Few { n, ids } => (&ids[..usize::from(*n)], &[]),
+            Roles::Many(ids) => (&[], ids),
+        };
+        few.iter().map(|&id| i64::from(id)).chain(many.iter().copied())
+    }
+
+    /// The ids, for grouping accounts by their roles.
+    fn key(&self) -> Vec<i64> {
+        self.iter().collect()
+    }
 }
 
 /// A live account as [`Index::principal`] describes it.
@@ -106,87 +227,204 @@ pub struct AccountInfo<'a> {
 }
 
 /// The grants of one source for one permission, split by access and effect. Every value is the lowest
-/// grant number of the source that matches in that slot.
+/// grant number of the source that matches in that slot. 72 bytes, in the order a check reads them
+/// (`repr(C)`); `explain` finds the set's grants from the source's entries instead.
 #[derive(Debug, Clone, Default)]
+#[repr(C)]
 struct GrantSet {
     all: Slots,
-    exact: FxHashMap<u32, Slots>,
-    groups: FxHashMap<u32, Slots>,
-    /// Per slot: (glob, grant), in grant order.
-    globs: [Box<[(u32, u32)]>; 4],
-    /// Every grant of the set in grant order, for `explain`.
-    grants: Box<[u32]>,
+    /// Resource number -> slots.
+    exact: Sorted<Slots>,
+    /// Group number -> slots.
+    groups: Sorted<Slots>,
+    /// Per slot: (glob, grant), in grant order; `None` when the set has no glob.
+    globs: Option<Box<Globs>>,
 }
 
-/// A map split into shards, each shared until changed: cloning the map copies nothing, and changing
-/// one key copies the one shard that holds it.
+type Globs = [Box<[(u32, u32)]>; 4];
+
+/// A table keyed by name (resource ids, permission names), split into shards, each shared until
+/// changed: cloning the table copies nothing, and changing one entry copies the one shard that holds
+/// it. A name is hashed once; that hash picks the shard and finds the entry, and is kept with the
+/// entry so that a lookup compares the name itself only once the hashes agree.
 #[derive(Debug)]
-struct Shards<K, V> {
-    shards: Arc<Vec<Arc<FxHashMap<K, V>>>>,
+struct Names<V> {
+    shards: Arc<Vec<Arc<HashTable<Named<V>>>>>,
+    mask: usize,
+    len: usize,
 }
 
-impl<K, V> Clone for Shards<K, V> {
+#[derive(Debug, Clone)]
+struct Named<V> {
+    hash: u64,
+    name: Name,
+    value: V,
+}
+
+/// A name kept in its table entry when short (most resource ids and every permission name of the
+/// built-in set), so that confirming a match reads no other cache line.
+#[derive(Debug, Clone)]
+enum Name {
+    Short { len: u8, bytes: [u8; SHORT_NAME] },
+    Long(Box<str>),
+}
+
+const SHORT_NAME: usize = 30;
+
+impl Name {
+    fn new(name: &str) -> Name {
+        match u8::try_from(name.len()) {
+            Ok(len) if name.len() <= SHORT_NAME => {
+                let mut bytes = [0; SHORT_NAME];
+                bytes[..name.len()].copy_from_slice(name.as_bytes());
+                Name::Short { len, bytes }
+            }
+            _ => Name::Long(name.into()),
+        }
+    }
+
+    #[inline]
+    fn is(&self, name: &str) -> bool {
+        match self {
+            Name::Short { len, bytes } => &bytes[..usize::from(*len)] == name.as_bytes(),
+            Name::Long(long) => &**long == name,
+        }
+    }
+}
+
+impl<V> Clone for Names<V> {
     fn clone(&self) -> Self {
-        Shards { shards: self.shards.clone() }
+        Names { shards: self.shards.clone(), mask: self.mask, len: self.len }
     }
 }
 
-/// 256 shards: a 100k-account table copies about 400 accounts per change.
-const SHARD_BITS: u32 = 8;
+/// Resources: 256 shards, so a 100k-resource table copies about 400 entries per change.
+const RESOURCE_SHARD_BITS: u32 = 8;
 
-fn shard_of<Q: Hash + ?Sized>(key: &Q) -> usize {
+#[inline]
+fn hash_name(name: &str) -> u64 {
     let mut h = FxHasher::default();
-    key.hash(&mut h);
-    (h.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SHARD_BITS)) as usize
+    h.write(name.as_bytes());
+    h.finish()
 }
 
-impl<K: Hash + Eq + Clone, V: Clone> Shards<K, V> {
-    fn new() -> Self {
-        Shards { shards: Arc::new((0..1usize << SHARD_BITS).map(|_| Arc::new(FxHashMap::default())).collect()) }
+impl<V: Clone> Names<V> {
+    /// A table of `1 << shard_bits` shards.
+    fn new(shard_bits: u32) -> Self {
+        let shards = (0..1usize << shard_bits).map(|_| Arc::new(HashTable::new())).collect();
+        Names { shards: Arc::new(shards), mask: (1 << shard_bits) - 1, len: 0 }
     }
 
-    fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&V>
-    where
-        K: Borrow<Q>,
-    {
-        self.shards[shard_of(key)].get(key)
+    #[inline]
+    fn shard_of(&self, hash: u64) -> usize {
+        (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize & self.mask
     }
 
-    fn shard_mut(&mut self, i: usize) -> &mut FxHashMap<K, V> {
-        Arc::make_mut(&mut Arc::make_mut(&mut self.shards)[i])
+    #[inline]
+    fn get(&self, name: &str) -> Option<&V> {
+        let hash = hash_name(name);
+        self.shards[self.shard_of(hash)].find(hash, |e| e.hash == hash && e.name.is(name)).map(|e| &e.value)
     }
 
-    fn insert(&mut self, key: K, value: V) {
-        self.shard_mut(shard_of(&key)).insert(key, value);
+    fn get_mut(&mut self, name: &str) -> Option<&mut V> {
+        let hash = hash_name(name);
+        let i = self.shard_of(hash);
+        self.shards[i].find(hash, |e| e.hash == hash && e.name.is(name))?;
+        let shard = Arc::make_mut(&mut Arc::make_mut(&mut self.shards)[i]);
+        shard.find_mut(hash, |e| e.hash == hash && e.name.is(name)).map(|e| &mut e.value)
     }
 
-    fn remove<Q: Hash + Eq + ?Sized>(&mut self, key: &Q)
-    where
-        K: Borrow<Q>,
-    {
-        let i = shard_of(key);
-        if self.shards[i].contains_key(key) {
-            self.shard_mut(i).remove(key);
+    /// Adds `name`, which is not in the table yet.
+    fn insert_new(&mut self, name: &str, value: V) {
+        let hash = hash_name(name);
+        let i = self.shard_of(hash);
+        let shard = Arc::make_mut(&mut Arc::make_mut(&mut self.shards)[i]);
+        shard.insert_unique(hash, Named { hash, name: Name::new(name), value }, |e| e.hash);
+        self.len += 1;
+    }
+}
+
+/// Row ids below this live in pages indexed by the id itself; any other id (negative, or far out,
+/// which only a hand-built policy holds) in a hash map. SQLite's row ids start at 1 and grow by one.
+const DENSE_IDS: i64 = 1 << 24;
+const PAGE_BITS: u32 = 8;
+const PAGE: usize = 1 << PAGE_BITS;
+
+type Page<T> = [Option<T>; PAGE];
+
+/// A table keyed by row id: pages of [`PAGE`] slots indexed by the id, each shared until changed.
+/// Looking an id up is two array reads, no hashing; cloning the table copies nothing, and changing
+/// one entry copies its page and the page list.
+#[derive(Debug)]
+struct Dense<T> {
+    pages: Arc<Vec<Option<Arc<Page<T>>>>>,
+    far: Arc<FxHashMap<i64, T>>,
+    len: usize,
+}
+
+impl<T> Clone for Dense<T> {
+    fn clone(&self) -> Self {
+        Dense { pages: self.pages.clone(), far: self.far.clone(), len: self.len }
+    }
+}
+
+impl<T> Default for Dense<T> {
+    fn default() -> Self {
+        Dense { pages: Arc::default(), far: Arc::default(), len: 0 }
+    }
+}
+
+impl<T: Clone> Dense<T> {
+    #[inline]
+    fn get(&self, id: i64) -> Option<&T> {
+        if (id as u64) < DENSE_IDS as u64 {
+            let id = id as usize;
+            self.pages.get(id >> PAGE_BITS)?.as_ref()?[id & (PAGE - 1)].as_ref()
+        } else {
+            self.far.get(&id)
         }
     }
 
-    fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
-    where
-        K: Borrow<Q>,
-    {
-        let i = shard_of(key);
-        if !self.shards[i].contains_key(key) {
-            return None;
+    /// Puts `value` at `id` (or empties the slot), returning what was there.
+    fn set(&mut self, id: i64, value: Option<T>) -> Option<T> {
+        let old = if (id as u64) < DENSE_IDS as u64 {
+            let id = id as usize;
+            let (page, at) = (id >> PAGE_BITS, id & (PAGE - 1));
+            if value.is_none() && self.get(id as i64).is_none() {
+                return None;
+            }
+            let pages = Arc::make_mut(&mut self.pages);
+            if pages.len() <= page {
+                pages.resize_with(page + 1, || None);
+            }
+            let page = pages[page].get_or_insert_with(|| Arc::new(std::array::from_fn(|_| None)));
+            std::mem::replace(&mut Arc::make_mut(page)[at], value)
+        } else {
+            match value {
+                Some(value) => Arc::make_mut(&mut self.far).insert(id, value),
+                None if self.far.contains_key(&id) => Arc::make_mut(&mut self.far).remove(&id),
+                None => None,
+            }
+        };
+        match (&old, self.get(id).is_some()) {
+            (None, true) => self.len += 1,
+            (Some(_), false) => self.len -= 1,
+            _ => {}
         }
-        self.shard_mut(i).get_mut(key)
+        old
     }
 
-    fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.len()).sum()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.shards.iter().flat_map(|s| s.iter())
+    /// Every entry, by id.
+    fn iter(&self) -> impl Iterator<Item = (i64, &T)> {
+        let dense = self.pages.iter().enumerate().flat_map(|(p, page)| {
+            page.iter().flat_map(move |page| {
+                page.iter().enumerate().filter_map(move |(i, v)| v.as_ref().map(|v| (((p << PAGE_BITS) + i) as i64, v)))
+            })
+        });
+        let mut far: Vec<(i64, &T)> = self.far.iter().map(|(k, v)| (*k, v)).collect();
+        far.sort_unstable_by_key(|e| e.0);
+        let (below, above): (Vec<_>, Vec<_>) = far.into_iter().partition(|e| e.0 < 0);
+        below.into_iter().chain(dense).chain(above)
     }
 }
 
@@ -231,15 +469,16 @@ impl<'a> Best<'a> {
     }
 }
 
-/// The compiled policy. Never changed once published: the writer clones it (cheap, see [`Shards`]),
+/// The compiled policy. Never changed once published: the writer clones it (cheap, see [`Dense`] and [`Names`]),
 /// applies a change with [`Index::set_role`], [`Index::set_subject`] or [`Index::set_group`] and swaps
 /// the result in whole.
 #[derive(Debug, Clone)]
 pub struct Index {
-    accounts: Shards<SubjectKey, Account>,
-    roles: Shards<i64, Arc<Source>>,
-    permissions: Arc<FxHashMap<Box<str>, u32>>,
-    resources: Shards<Box<str>, Resource>,
+    users: Dense<Account>,
+    keys: Dense<Account>,
+    roles: Dense<Arc<Source>>,
+    permissions: Names<u32>,
+    resources: Names<Resource>,
     groups: Arc<FxHashMap<Box<str>, u32>>,
     /// Each group's members, sorted, for taking them away again.
     members: Arc<FxHashMap<u32, Box<[Box<str>]>>>,
@@ -248,10 +487,12 @@ pub struct Index {
 impl Default for Index {
     fn default() -> Index {
         Index {
-            accounts: Shards::new(),
-            roles: Shards::new(),
-            permissions: Arc::default(),
-            resources: Shards::new(),
+            users: Dense::default(),
+            keys: Dense::default(),
+            roles: Dense::default(),
+            // Few, and changed rarely: one shard.
+            permissions: Names::new(0),
+            resources: Names::new(RESOURCE_SHARD_BITS),
             groups: Arc::default(),
             members: Arc::default(),
         }
@@ -282,12 +523,12 @@ impl Index {
             index.set_group(name, Some(members));
         }
         for role in &policy.roles {
-            if index.roles.get(&role.id).is_none() {
+            if index.roles.get(role.id).is_none() {
                 index.set_role(role.id, Some(role));
             }
         }
         for subject in &policy.subjects {
-            if index.accounts.get(&subject.key).is_none() {
+            if index.get(subject.key).is_none() {
                 index.set_subject(subject.key, Some(subject));
             }
         }
@@ -299,18 +540,20 @@ impl Index {
     pub fn set_role(&mut self, id: i64, role: Option<&Role>) {
         match role {
             Some(role) => {
-                let origin = GrantOrigin::Role { id, name: Arc::from(role.name.as_str()) };
+                let origin = GrantOrigin::Role { id, name: role.name.as_str().into() };
                 let source = self.compile(origin, (0, id), &role.grants);
-                self.roles.insert(id, Arc::new(source));
+                self.roles.set(id, Some(Arc::new(source)));
             }
-            None => self.roles.remove(&id),
+            None => {
+                self.roles.set(id, None);
+            }
         }
     }
 
     /// Replaces the account `key` (state, roles, direct grants) with `subject`, or removes it.
     pub fn set_subject(&mut self, key: SubjectKey, subject: Option<&Subject>) {
         let Some(s) = subject else {
-            self.accounts.remove(&key);
+            self.table_mut(key).set(key.id(), None);
             return;
         };
         let mut roles = s.roles.clone();
@@ -319,14 +562,33 @@ impl Index {
         let direct = (!s.direct.is_empty()).then(|| Arc::new(self.compile(GrantOrigin::Direct, (1, 0), &s.direct)));
         let account = Account {
             enabled: s.enabled,
-            expires_at: s.expires_at,
-            name: s.name.as_str().into(),
             superuser: s.superuser,
-            owner: s.owner,
-            roles: roles.into_boxed_slice(),
+            expires_at: s.expires_at.unwrap_or(i64::MAX),
+            roles: Roles::new(&roles),
             direct,
+            about: Arc::new(About { name: s.name.as_str().into(), owner: s.owner }),
         };
-        self.accounts.insert(key, account);
+        self.table_mut(key).set(key.id(), Some(account));
+    }
+
+    fn table_mut(&mut self, key: SubjectKey) -> &mut Dense<Account> {
+        match key {
+            SubjectKey::User(_) => &mut self.users,
+            SubjectKey::Key(_) => &mut self.keys,
+        }
+    }
+
+    fn get(&self, key: SubjectKey) -> Option<&Account> {
+        match key {
+            SubjectKey::User(id) => self.users.get(id),
+            SubjectKey::Key(id) => self.keys.get(id),
+        }
+    }
+
+    /// Every account, users then keys, each by id.
+    fn all_accounts(&self) -> impl Iterator<Item = (SubjectKey, &Account)> {
+        let users = self.users.iter().map(|(id, a)| (SubjectKey::User(id), a));
+        users.chain(self.keys.iter().map(|(id, a)| (SubjectKey::Key(id), a)))
     }
 
     /// Sets the members of resource group `name` (a group without members, or removed, matches
@@ -338,13 +600,13 @@ impl Index {
         new.dedup();
         let old: Box<[Box<str>]> = self.members.get(&group).cloned().unwrap_or_default();
         for gone in old.iter().filter(|m| new.binary_search(&&***m).is_err()) {
-            if let Some(r) = self.resources.get_mut(&**gone) {
+            if let Some(r) = self.resources.get_mut(gone) {
                 r.groups = r.groups.iter().copied().filter(|&g| g != group).collect();
             }
         }
         for added in new.iter().filter(|m| old.binary_search_by(|o| (**o).cmp(m)).is_err()) {
             self.resource_id(added);
-            if let Some(r) = self.resources.get_mut(*added) {
+            if let Some(r) = self.resources.get_mut(added) {
                 let mut groups = r.groups.to_vec();
                 if let Err(at) = groups.binary_search(&group) {
                     groups.insert(at, group);
@@ -364,8 +626,8 @@ impl Index {
         if let Some(&id) = self.permissions.get(name) {
             return id;
         }
-        let id = to_u32(self.permissions.len());
-        Arc::make_mut(&mut self.permissions).insert(name.into(), id);
+        let id = to_u32(self.permissions.len);
+        self.permissions.insert_new(name, id);
         id
     }
 
@@ -383,8 +645,8 @@ impl Index {
             return r.id;
         }
         // Numbers are never reused: a source compiled earlier keeps meaning the same resource.
-        let id = to_u32(self.resources.len());
-        self.resources.insert(name.into(), Resource { id, groups: Box::default() });
+        let id = to_u32(self.resources.len);
+        self.resources.insert_new(name, Resource { id, groups: Box::default() });
         id
     }
 
@@ -407,15 +669,20 @@ impl Index {
                     to_u32(globs.len() - 1)
                 })),
             };
-            entries.push(Entry { grant: grant.clone(), selector });
+            entries.push(Entry { grant: grant.clone(), selector, permission: by_permission[n].0 });
         }
         by_permission.sort_unstable();
-        let mut sets = FxHashMap::default();
-        for run in by_permission.chunk_by(|a, b| a.0 == b.0) {
-            sets.insert(run[0].0, GrantSet::build(run.iter().map(|&(_, g)| g), &entries));
-        }
-        sets.shrink_to_fit();
-        Source { origin, rank, entries: entries.into_boxed_slice(), sets, globs: globs.into_boxed_slice() }
+        let sets = Sorted::new(
+            by_permission
+                .chunk_by(|a, b| a.0 == b.0)
+                .map(|run| (run[0].0, GrantSet::build(run.iter().map(|&(_, g)| g), &entries)))
+                .collect(),
+        );
+        let ids = match &entries[..] {
+            [one] => Ids::One(one.grant.id),
+            all => Ids::Many(Box::new(all.iter().map(|e| e.grant.id).collect())),
+        };
+        Source { sets, ids, rank, origin, entries: entries.into_boxed_slice(), globs: globs.into_boxed_slice() }
     }
 
     /// The sources of an account: its roles that exist, then its direct grants.
@@ -431,7 +698,7 @@ impl Index {
         }
         let mut known: Option<Option<&Resource>> = None;
         for source in self.sources(account) {
-            let Some(set) = source.sets.get(&permission) else { continue };
+            let Some(set) = source.set(permission) else { continue };
             let r = if set.exact.is_empty() && set.groups.is_empty() {
                 None
             } else {
@@ -470,14 +737,13 @@ impl Index {
         resource: &str,
         now_ms: i64,
     ) -> Explanation {
-        let Some(account) = self.accounts.get(&subject) else {
+        let Some(account) = self.get(subject) else {
             return Explanation { decision: Decision::Deny(DenyReason::UnknownSubject), matched: Vec::new() };
         };
         let mut matching: Vec<(Rank, &Source, u32)> = Vec::new();
         if let Some(&permission) = self.permissions.get(permission) {
             for source in self.sources(account) {
-                let Some(set) = source.sets.get(&permission) else { continue };
-                for &g in set.grants.iter() {
+                for g in source.numbers_of(permission) {
                     if self.entry_matches(source, g, access, resource) {
                         matching.push((source.rank_of(g), source, g));
                     }
@@ -522,19 +788,18 @@ impl Index {
     pub fn who_can(&self, permission: &str, access: Access, resource: &str, now_ms: i64) -> Vec<SubjectKey> {
         let Some(&permission) = self.permissions.get(permission) else { return Vec::new() };
         // Accounts with the same roles and no direct grants get the same answer: work it out once.
-        let mut by_roles: FxHashMap<&[i64], bool> = FxHashMap::default();
+        let mut by_roles: FxHashMap<Vec<i64>, bool> = FxHashMap::default();
         let mut out: Vec<SubjectKey> = self
-            .accounts
-            .iter()
+            .all_accounts()
             .filter(|(_, a)| Self::live(a, now_ms).is_ok())
             .filter(|(_, a)| {
                 let allowed = || self.best(a, permission, access, resource).allowed();
                 match a.direct {
                     Some(_) => allowed(),
-                    None => *by_roles.entry(&a.roles).or_insert_with(allowed),
+                    None => *by_roles.entry(a.roles.key()).or_insert_with(allowed),
                 }
             })
-            .map(|(k, _)| *k)
+            .map(|(k, _)| k)
             .collect();
         out.sort_unstable();
         out
@@ -542,24 +807,20 @@ impl Index {
 
     /// The number of accounts the index knows.
     pub fn accounts(&self) -> usize {
-        self.accounts.len()
+        self.users.len + self.keys.len
     }
 
     /// Is this account live at `now_ms`: known (not deleted or revoked), enabled, unexpired? The one
     /// answer every credential path asks, per request.
     pub fn principal(&self, subject: SubjectKey, now_ms: i64) -> Result<AccountInfo<'_>, DenyReason> {
         let a = self.account(subject, now_ms)?;
-        Ok(AccountInfo { name: &a.name, superuser: a.superuser, owner: a.owner })
+        Ok(AccountInfo { name: &a.about.name, superuser: a.superuser, owner: a.about.owner })
     }
 
     /// Every live superuser (the admin, live master keys), sorted like [`Index::who_can`].
     pub fn superusers(&self, now_ms: i64) -> Vec<SubjectKey> {
-        let mut out: Vec<SubjectKey> = self
-            .accounts
-            .iter()
-            .filter(|(_, a)| a.superuser && Self::live(a, now_ms).is_ok())
-            .map(|(k, _)| *k)
-            .collect();
+        let mut out: Vec<SubjectKey> =
+            self.all_accounts().filter(|(_, a)| a.superuser && Self::live(a, now_ms).is_ok()).map(|(k, _)| k).collect();
         out.sort_unstable();
         out
     }
@@ -567,7 +828,7 @@ impl Index {
     /// Every effective grant of `subject` (from its roles and directly), in decision order, whether or
     /// not the account is live. Empty for an unknown account.
     pub fn grants_of(&self, subject: SubjectKey) -> Vec<(&Grant, &GrantOrigin)> {
-        let Some(account) = self.accounts.get(&subject) else { return Vec::new() };
+        let Some(account) = self.get(subject) else { return Vec::new() };
         let mut all: Vec<(Rank, &Grant, &GrantOrigin)> = self
             .sources(account)
             .flat_map(|s| s.entries.iter().enumerate().map(move |(n, e)| (s.rank_of(to_u32(n)), &e.grant, &s.origin)))
@@ -590,8 +851,7 @@ impl Index {
             return true;
         }
         let Some(&permission) = self.permissions.get(grant.permission.as_str()) else { return false };
-        let sets: Vec<(&Source, &GrantSet)> =
-            self.sources(account).filter_map(|s| s.sets.get(&permission).map(|set| (s, set))).collect();
+        let sets: Vec<&Source> = self.sources(account).filter(|s| s.set(permission).is_some()).collect();
         if sets.is_empty() {
             return false;
         }
@@ -599,8 +859,11 @@ impl Index {
             Selector::Id(resource) => self.best(account, permission, access, resource).allowed(),
             target => {
                 let mut any_allow = false;
-                for (source, set) in &sets {
-                    for g in set.grants.iter().map(|&g| &source.entries[g as usize].grant).filter(|g| g.covers(access))
+                for source in &sets {
+                    for g in source
+                        .numbers_of(permission)
+                        .map(|g| &source.entries[g as usize].grant)
+                        .filter(|g| g.covers(access))
                     {
                         match g.effect {
                             Effect::Deny => return false,
@@ -622,7 +885,7 @@ impl Index {
         if holder_is_superuser {
             return Ok(());
         }
-        if self.accounts.get(&target).is_some_and(|a| a.superuser) {
+        if self.get(target).is_some_and(|a| a.superuser) {
             return Err(None);
         }
         match self
@@ -636,7 +899,7 @@ impl Index {
     }
 
     fn account(&self, subject: SubjectKey, now_ms: i64) -> Result<&Account, DenyReason> {
-        let account = self.accounts.get(&subject).ok_or(DenyReason::UnknownSubject)?;
+        let account = self.get(subject).ok_or(DenyReason::UnknownSubject)?;
         Self::live(account, now_ms)?;
         Ok(account)
     }
@@ -645,7 +908,7 @@ impl Index {
         if !account.enabled {
             return Err(DenyReason::AccountDisabled);
         }
-        if account.expires_at.is_some_and(|at| at <= now_ms) {
+        if account.expires_at <= now_ms {
             return Err(DenyReason::AccountExpired);
         }
         Ok(())
@@ -666,12 +929,22 @@ impl Index {
 }
 
 impl Source {
+    /// The grants of `permission`, if this source has any.
+    fn set(&self, permission: u32) -> Option<&GrantSet> {
+        self.sets.get(permission)
+    }
+
+    /// The numbers of the grants of `permission`, in decision order.
+    fn numbers_of(&self, permission: u32) -> impl Iterator<Item = u32> + '_ {
+        self.entries.iter().enumerate().filter(move |(_, e)| e.permission == permission).map(|(n, _)| to_u32(n))
+    }
+
     fn rank_of(&self, grant: u32) -> Rank {
-        (self.entries[grant as usize].grant.id, self.rank.0, self.rank.1)
+        (self.ids.get(grant), self.rank.0, self.rank.1)
     }
 
     fn grant_ref(&self, grant: u32) -> GrantRef {
-        GrantRef { grant_id: self.entries[grant as usize].grant.id, origin: self.origin.clone() }
+        GrantRef { grant_id: self.ids.get(grant), origin: self.origin.clone() }
     }
 
     /// The lowest deny and allow of `set` that match; `known` is the resource if the index knows it.
@@ -681,21 +954,25 @@ impl Source {
         let mut deny = set.all[d];
         let mut allow = set.all[a];
         if let Some(r) = known {
-            if let Some(slots) = set.exact.get(&r.id) {
+            if let Some(slots) = set.exact.get(r.id) {
                 deny = deny.min(slots[d]);
                 allow = allow.min(slots[a]);
             }
             if !set.groups.is_empty() {
                 for group in r.groups.iter() {
-                    if let Some(slots) = set.groups.get(group) {
+                    if let Some(slots) = set.groups.get(*group) {
                         deny = deny.min(slots[d]);
                         allow = allow.min(slots[a]);
                     }
                 }
             }
         }
-        let deny = self.first_glob(&set.globs[d], deny, resource);
-        let allow = if deny == NONE { self.first_glob(&set.globs[a], allow, resource) } else { allow };
+        if let Some(globs) = &set.globs {
+            deny = self.first_glob(&globs[d], deny, resource);
+            if deny == NONE {
+                allow = self.first_glob(&globs[a], allow, resource);
+            }
+        }
         Verdict { deny, allow }
     }
 
@@ -716,11 +993,11 @@ impl Source {
 impl GrantSet {
     /// `grants` are grant numbers of one permission, in decision order.
     fn build(grants: impl Iterator<Item = u32>, entries: &[Entry]) -> GrantSet {
-        let mut set = GrantSet { all: [NONE; 4], ..GrantSet::default() };
+        let mut all_slots = [NONE; 4];
+        let mut exact: FxHashMap<u32, Slots> = FxHashMap::default();
+        let mut groups: FxHashMap<u32, Slots> = FxHashMap::default();
         let mut globs: [Vec<(u32, u32)>; 4] = Default::default();
-        let mut all = Vec::new();
         for g in grants {
-            all.push(g);
             let entry = &entries[g as usize];
             for access in [Access::Read, Access::Write] {
                 if !entry.grant.covers(access) {
@@ -728,18 +1005,20 @@ impl GrantSet {
                 }
                 let s = slot(access, entry.grant.effect);
                 match entry.selector {
-                    Compiled::All => set.all[s] = set.all[s].min(g),
-                    Compiled::Id(id) => lower(&mut set.exact.entry(id).or_insert([NONE; 4])[s], g),
-                    Compiled::Group(group) => lower(&mut set.groups.entry(group).or_insert([NONE; 4])[s], g),
+                    Compiled::All => lower(&mut all_slots[s], g),
+                    Compiled::Id(id) => lower(&mut exact.entry(id).or_insert([NONE; 4])[s], g),
+                    Compiled::Group(group) => lower(&mut groups.entry(group).or_insert([NONE; 4])[s], g),
                     Compiled::Glob(glob) => globs[s].push((glob, g)),
                 }
             }
         }
-        set.exact.shrink_to_fit();
-        set.groups.shrink_to_fit();
-        set.globs = globs.map(Vec::into_boxed_slice);
-        set.grants = all.into_boxed_slice();
-        set
+        let sorted = |map: FxHashMap<u32, Slots>| Sorted::new(map.into_iter().collect());
+        GrantSet {
+            all: all_slots,
+            exact: sorted(exact),
+            groups: sorted(groups),
+            globs: globs.iter().any(|g| !g.is_empty()).then(|| Box::new(globs.map(Vec::into_boxed_slice))),
+        }
     }
 }
 
@@ -1079,6 +1358,67 @@ mod tests {
             Decision::Deny(DenyReason::UnknownSubject)
         );
         assert!(index.who_can("p", Access::Read, "x", 0).is_empty());
+    }
+
+    #[test]
+    fn the_check_path_is_laid_out_for_the_cache() {
+        // A page of accounts is what a random mix of checks over many accounts misses on.
+        assert!(std::mem::size_of::<Account>() <= 48, "{}", std::mem::size_of::<Account>());
+        assert_eq!(std::mem::size_of::<Roles>(), 16);
+        // A source of one permission: the set, the rank and the grant ids fit the two cache lines
+        // after the reference counts.
+        assert!(std::mem::size_of::<GrantSet>() <= 72, "{}", std::mem::size_of::<GrantSet>());
+        assert!(std::mem::offset_of!(Source, ids) + std::mem::size_of::<Ids>() + 16 <= 128);
+    }
+
+    #[test]
+    fn names_short_and_long_are_found_and_only_themselves() {
+        let mut t: Names<usize> = Names::new(2);
+        let names: Vec<String> = (0..70).map(|n| "x".repeat(n)).chain(["é/ü".into(), "a\0".into()]).collect();
+        for (i, n) in names.iter().enumerate().skip(1) {
+            t.insert_new(n, i);
+        }
+        for (i, n) in names.iter().enumerate().skip(1) {
+            assert_eq!(t.get(n), Some(&i), "{n:?}");
+        }
+        assert_eq!(t.get(""), None);
+        assert_eq!(t.get("a"), None);
+        assert_eq!(t.get(&"x".repeat(70)), None);
+        let before = t.clone();
+        *t.get_mut("xx").unwrap() = 99;
+        assert_eq!((t.get("xx"), before.get("xx")), (Some(&99), Some(&2)), "a clone keeps what it had");
+        assert_eq!(t.len, names.len() - 1);
+    }
+
+    #[test]
+    fn roles_inline_and_shared_say_the_same() {
+        for ids in [&[][..], &[1], &[1, 2, 3], &[1, 2, 3, 4], &[1, i64::from(u32::MAX) + 1], &[-1]] {
+            assert_eq!(Roles::new(ids).key(), ids.to_vec());
+        }
+        assert!(matches!(Roles::new(&[7, 8, 9]), Roles::Few { n: 3, .. }));
+        assert!(matches!(Roles::new(&[1 << 40]), Roles::Many(_)));
+    }
+
+    #[test]
+    fn dense_tables_keep_any_id_and_count_them() {
+        let mut t: Dense<&str> = Dense::default();
+        let ids = [0, 1, 255, 256, 70_000, DENSE_IDS - 1, DENSE_IDS, -5, i64::MAX, i64::MIN];
+        for (n, id) in ids.iter().enumerate() {
+            assert_eq!(t.set(*id, Some("a")), None);
+            assert_eq!(t.len, n + 1);
+        }
+        assert_eq!(t.set(256, Some("b")), Some("a"));
+        assert_eq!(t.len, ids.len());
+        let snapshot = t.clone();
+        assert_eq!(t.set(256, None), Some("b"));
+        assert_eq!(t.set(256, None), None);
+        assert_eq!(t.set(i64::MAX, None), Some("a"));
+        assert_eq!(t.set(12345, None), None);
+        assert_eq!(t.len, ids.len() - 2);
+        assert_eq!((t.get(256), snapshot.get(256)), (None, Some(&"b")), "a clone keeps what it had");
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(snapshot.iter().map(|(id, _)| id).collect::<Vec<_>>(), sorted, "by id");
     }
 
     #[test]

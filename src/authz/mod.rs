@@ -41,9 +41,8 @@ mod selector;
 #[cfg(test)]
 mod proptests;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::Arc;
 
 pub use index::{AccountInfo, Index};
 pub use resource_id::{MAX_RESOURCE_ID_LEN, ResourceIdError, validate_resource_id};
@@ -51,7 +50,7 @@ pub use selector::{MAX_GLOB_DEEP, MAX_GLOB_SEGMENTS, MAX_SELECTOR_LEN, Selector,
 
 /// The kind of access a check asks for, and what a grant does: the contract's words (write does
 /// not imply read; deny wins over allow).
-pub use crate::contract::policy::{Access, Effect};
+pub use crate::contract::policy::{Access, Effect, RoleName};
 
 /// One grant: a permission, the accesses it covers, the resources it covers, and its effect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +80,15 @@ impl Grant {
 pub enum SubjectKey {
     User(i64),
     Key(i64),
+}
+
+impl SubjectKey {
+    /// The account's row id (users and keys are numbered apart).
+    pub fn id(self) -> i64 {
+        match self {
+            SubjectKey::User(id) | SubjectKey::Key(id) => id,
+        }
+    }
 }
 
 /// An account as the index sees it: its state, the roles it holds and its direct grants.
@@ -128,24 +136,13 @@ pub struct Policy {
 
 /// Where an effective grant comes from.
 ///
-/// The role name is shared with the index (`Arc<str>`), so answering a check never allocates.
+/// The role name travels inline ([`RoleName`], the contract's own), so answering a check copies it: no allocation and no
+/// reference count shared between the threads that answer checks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GrantOrigin {
-    Role {
-        id: i64,
-        #[serde(serialize_with = "ser_arc_str", deserialize_with = "de_arc_str")]
-        name: Arc<str>,
-    },
+    Role { id: i64, name: RoleName },
     Direct,
-}
-
-fn ser_arc_str<S: Serializer>(value: &Arc<str>, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(value)
-}
-
-fn de_arc_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<str>, D::Error> {
-    String::deserialize(deserializer).map(Arc::from)
 }
 
 /// The grant that decided a check, and where it came from.
@@ -232,7 +229,7 @@ mod answer {
     impl From<&GrantOrigin> for wire::GrantOrigin {
         fn from(o: &GrantOrigin) -> wire::GrantOrigin {
             match o {
-                GrantOrigin::Role { id, name } => wire::GrantOrigin::Role { id: *id, name: name.to_string() },
+                GrantOrigin::Role { id, name } => wire::GrantOrigin::Role { id: *id, name: name.clone() },
                 GrantOrigin::Direct => wire::GrantOrigin::Direct,
             }
         }
@@ -288,12 +285,25 @@ mod answer {
     #[cfg(test)]
     mod tests {
         use super::*;
-        use std::sync::Arc;
+        use crate::contract::policy::RoleName;
+
+        #[test]
+        fn role_names_inline_up_to_64_bytes_and_shared_beyond() {
+            for len in [0, 1, 63, 64, 65, 300] {
+                let text = "é".repeat(len / 2) + &"x".repeat(len % 2);
+                let name = RoleName::from(text.as_str());
+                assert_eq!(name.as_str(), text);
+                assert_eq!(name.is_inline(), text.len() <= 64, "{len}");
+                let json = serde_json::to_string(&name).unwrap();
+                assert_eq!(json, serde_json::to_string(&text).unwrap());
+                assert_eq!(serde_json::from_str::<RoleName>(&json).unwrap(), name);
+            }
+        }
 
         #[test]
         fn the_engine_and_the_wire_say_the_same() {
             // The engine's own JSON is what the wire said before the contract had types.
-            let g = GrantRef { grant_id: 9, origin: GrantOrigin::Role { id: 2, name: Arc::from("operators") } };
+            let g = GrantRef { grant_id: 9, origin: GrantOrigin::Role { id: 2, name: "operators".into() } };
             for d in [
                 Decision::Allow(g.clone()),
                 Decision::Deny(DenyReason::DeniedBy(g)),

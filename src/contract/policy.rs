@@ -7,8 +7,10 @@ use super::Actor;
 use super::events::{Event, EventDoc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde::{Deserializer, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -734,10 +736,86 @@ pub enum GrantOrigin {
         /// The role's id.
         id: i64,
         /// The role's name.
-        name: String,
+        #[schemars(with = "String")]
+        name: RoleName,
     },
     /// Held by the user directly.
     Direct,
+}
+
+/// The longest role name kept inline: every name the API accepts (`accounts::validate_name`: 1-64
+/// characters).
+const INLINE_NAME: usize = 64;
+
+/// A role's name as a decision carries it: inline up to 64 bytes, so copying a decision (the engine's,
+/// or this contract's) allocates nothing and touches no shared counter. A longer name (only a
+/// hand-built policy can hold one) is shared. JSON: a string.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RoleName(NameRepr);
+
+#[derive(Clone, PartialEq, Eq)]
+enum NameRepr {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Shared(Arc<str>),
+}
+
+impl RoleName {
+    /// Whether the name is held inline (every name the API accepts is).
+    pub fn is_inline(&self) -> bool {
+        matches!(self.0, NameRepr::Inline { .. })
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Only ever filled from a whole `&str` of `len` bytes.
+            NameRepr::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default(),
+            NameRepr::Shared(name) => name,
+        }
+    }
+}
+
+impl From<&str> for RoleName {
+    fn from(name: &str) -> RoleName {
+        match u8::try_from(name.len()) {
+            Ok(len) if name.len() <= INLINE_NAME => {
+                let mut bytes = [0; INLINE_NAME];
+                bytes[..name.len()].copy_from_slice(name.as_bytes());
+                RoleName(NameRepr::Inline { len, bytes })
+            }
+            _ => RoleName(NameRepr::Shared(Arc::from(name))),
+        }
+    }
+}
+
+impl std::ops::Deref for RoleName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RoleName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RoleName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RoleName, D::Error> {
+        String::deserialize(deserializer).map(|s| RoleName::from(s.as_str()))
+    }
 }
 
 /// A write refused by the supervisor lock.
