@@ -16,7 +16,8 @@ pub fn request(data: &[u8]) {
     let back = Request::decode(&again).expect("a re-encoded request decodes");
     assert_eq!(back.method, req.method);
     assert_eq!(back.id, req.id);
-    assert_eq!(back.params, req.params);
+    let text = |r: &Request| r.params.as_deref().map(|p| p.get().to_string());
+    assert_eq!(text(&back), text(&req));
 }
 
 /// The CSV importer: every accepted row has a valid resource id and a line number past the header;

@@ -36,8 +36,12 @@ pub struct Request {
     #[serde(default)]
     pub id: Value,
     pub method: String,
+    /// The method's params, an object; absent or `null`: all defaults.
+    // Kept as the request's own text: a handler decodes it straight into its params type, with no
+    // tree of values in between (a batch of a thousand questions would cost that tree again).
     #[serde(default)]
-    pub params: Value,
+    #[schemars(with = "Option<Value>")]
+    pub params: Option<Box<RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<Auth>,
     /// MQTT 3.1.1 clients name the topic the reply goes to here.
@@ -45,25 +49,43 @@ pub struct Request {
     pub reply_to: Option<String>,
 }
 
+/// A request as a transport decoded it: the request, or the `bad_request` to answer with the `id`
+/// that could be read.
+pub type Decoded = Result<Request, Box<(Value, ApiError)>>;
+
 impl Request {
     /// Decodes one request. On failure returns the error together with whatever `id` could be read,
     /// so the reply can still be correlated by the caller.
-    pub fn decode(bytes: &[u8]) -> Result<Request, Box<(Value, ApiError)>> {
-        let fail = |id: Value, msg: String| Box::new((id, ApiError::bad_request(msg)));
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| fail(Value::Null, format!("request is not valid JSON: {e}")))?;
-        Self::from_value(value)
+    pub fn decode(bytes: &[u8]) -> Decoded {
+        serde_json::from_slice(bytes).map_err(|e| Box::new(Self::refusal(bytes, &e)))
     }
 
-    /// [`Request::decode`] for a request already parsed as JSON (the MQTT bridge reads `reply_to`
-    /// from it first, so the payload is parsed once).
-    pub fn from_value(value: Value) -> Result<Request, Box<(Value, ApiError)>> {
-        let fail = |id: Value, msg: String| Box::new((id, ApiError::bad_request(msg)));
-        let id = value.get("id").cloned().unwrap_or(Value::Null);
-        if !value.is_object() {
-            return Err(fail(id, "request must be a JSON object".into()));
+    /// Why `bytes` are no request, with the `id` to answer under: read again, as a tree, only once
+    /// the request was refused, so that a good request is parsed once.
+    fn refusal(bytes: &[u8], error: &serde_json::Error) -> (Value, ApiError) {
+        match serde_json::from_slice::<Value>(bytes) {
+            Err(e) => (Value::Null, ApiError::bad_request(format!("request is not valid JSON: {e}"))),
+            Ok(value) => {
+                let id = value.get("id").cloned().unwrap_or(Value::Null);
+                let message = match value.is_object() {
+                    true => format!("malformed request: {error}"),
+                    false => "request must be a JSON object".to_string(),
+                };
+                (id, ApiError::bad_request(message))
+            }
         }
-        serde_json::from_value(value).map_err(|e| fail(id, format!("malformed request: {e}")))
+    }
+
+    /// [`Request::decode`] for an MQTT payload, with the topic the reply goes to (`reply_to`, read
+    /// from a refused request too when it is a string).
+    pub fn decode_with_reply_to(bytes: &[u8]) -> (Option<String>, Decoded) {
+        match Self::decode(bytes) {
+            Ok(req) => (req.reply_to.clone(), Ok(req)),
+            Err(refused) => {
+                let value = serde_json::from_slice::<Value>(bytes).unwrap_or_default();
+                (value.get("reply_to").and_then(Value::as_str).map(str::to_string), Err(refused))
+            }
+        }
     }
 }
 

@@ -31,6 +31,7 @@ use crate::store::Store;
 use crate::store::policy;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
@@ -509,16 +510,17 @@ pub fn is_slow(req: &Request) -> bool {
 /// Handles one request end to end.
 pub fn handle(ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Box<serde_json::value::RawValue>, ApiError> {
     let caller = auth::resolve_caller(ctx, req, origin)?;
-    routes::dispatch(ctx, &caller, &req.method, &req.params)
+    routes::dispatch(ctx, &caller, &req.method, req.params.as_deref())
 }
 
 pub use routes::dispatch;
 
-/// Decodes a method's params; `null` or absent params mean "all defaults". Reads the params in
-/// place: a copy of the whole tree first would cost a batch of a thousand questions as much again.
-pub fn params<T: DeserializeOwned>(method: &str, params: &Value) -> Result<T, ApiError> {
-    let decoded =
-        if params.is_null() { T::deserialize(&Value::Object(Default::default())) } else { T::deserialize(params) };
+/// Decodes a method's params from the request's text; `null` or absent params mean "all defaults".
+pub fn params<T: DeserializeOwned>(method: &str, params: Option<&RawValue>) -> Result<T, ApiError> {
+    let decoded = match params {
+        None => T::deserialize(&Value::Object(Default::default())),
+        Some(text) => serde_json::from_str(text.get()),
+    };
     decoded.map_err(|e| ApiError::bad_request(format!("invalid params for {method}: {e}")))
 }
 

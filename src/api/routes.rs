@@ -14,7 +14,6 @@ use super::auth::{Caller, Principal};
 use super::{Ctx, audit, authz, key, resource, role, session, settings, status, supervisor, user};
 use crate::protocol::{ApiError, ErrorCode};
 use schemars::Schema;
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// The built-in permissions (SPEC "Authorization"); every other dotted name is an application
@@ -61,7 +60,7 @@ impl Needs {
 
 /// A route's entry point: the shared context, the resolved caller and the raw params; decodes them
 /// into the handler's params type and encodes its result.
-pub type Run = fn(&Ctx, &Caller, &Value) -> Result<Box<RawValue>, ApiError>;
+pub type Run = fn(&Ctx, &Caller, Option<&RawValue>) -> Result<Box<RawValue>, ApiError>;
 
 /// A JSON Schema (draft 2020-12, self-contained) of a route's params or result type.
 pub type SchemaOf = fn() -> Schema;
@@ -112,7 +111,7 @@ impl Route {
 /// The typed side of a route, used by [`route!`]: the handler's params and result types are
 /// inferred from its signature.
 pub mod typed {
-    use super::{ApiError, Caller, Ctx, RawValue, Value};
+    use super::{ApiError, Caller, Ctx, RawValue};
     use crate::contract::{Method, schema};
     use schemars::Schema;
 
@@ -128,7 +127,7 @@ pub mod typed {
         handler: Handler<P>,
         ctx: &Ctx,
         caller: &Caller,
-        params: &Value,
+        params: Option<&RawValue>,
     ) -> Result<Box<RawValue>, ApiError> {
         let p = super::super::params(P::NAME, params)?;
         serde_json::value::to_raw_value(&handler(ctx, caller, p)?).map_err(ApiError::internal)
@@ -298,7 +297,12 @@ pub fn find(name: &str) -> Option<&'static Route> {
 }
 
 /// Runs one method for a resolved caller: the table's checks first, then the handler.
-pub fn dispatch(ctx: &Ctx, caller: &Caller, method: &str, params: &Value) -> Result<Box<RawValue>, ApiError> {
+pub fn dispatch(
+    ctx: &Ctx,
+    caller: &Caller,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, ApiError> {
     let Some(route) = find(method) else {
         return Err(ApiError::bad_request(format!(
             "unknown method {}: see `gatewarden call --list`",

@@ -8,7 +8,6 @@
 
 use super::{Ctx, Origin};
 use crate::protocol::{ApiError, ErrorCode, Request, Response};
-use serde_json::Value;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -106,9 +105,7 @@ pub async fn run(ctx: &Arc<Ctx>, req: Request, origin: &Origin, gate: &PasswordG
     Ran { result, delay }
 }
 
-/// A request, as a transport decoded it: the request, or the `bad_request` to answer with the `id`
-/// that could be read.
-pub type Decoded = Result<Request, Box<(Value, ApiError)>>;
+pub use crate::protocol::Decoded;
 
 /// One request to its reply, the same way for both transports (the control socket decodes a line
 /// with [`Request::decode`]; the MQTT bridge decodes a payload once, reading its `reply_to` too).

@@ -277,6 +277,10 @@ impl Client {
 
     /// Calls a method by name with raw params (`gatewarden call`).
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, CliError> {
+        let params = match params {
+            Value::Null => None,
+            params => Some(serde_json::value::to_raw_value(&params).map_err(|e| CliError::Failed(e.to_string()))?),
+        };
         let req = Request {
             id: Value::from(self.next_id),
             method: method.to_string(),

@@ -193,16 +193,9 @@ pub fn open(prefix: &str, env: &Envelope, payload: &[u8], max: usize) -> Opened 
         .with("limit", max as u64);
         return Opened { reply_topic: own(reply_to), request: Err(Box::new((id, err))) };
     }
-    let value: Value = match serde_json::from_slice(payload) {
-        Ok(v) => v,
-        Err(e) => {
-            let err = ApiError::bad_request(format!("request is not valid JSON: {e}"));
-            return Opened { reply_topic: own(None), request: Err(Box::new((Value::Null, err))) };
-        }
-    };
     // A `reply_to` that is not a string is no reply topic; the request itself then says why.
-    let reply_to = value.get("reply_to").and_then(Value::as_str).map(str::to_string);
-    Opened { reply_topic: own(reply_to), request: Request::from_value(value) }
+    let (reply_to, request) = Request::decode_with_reply_to(payload);
+    Opened { reply_topic: own(reply_to), request }
 }
 
 /// The error a refused client is told, at most once a second (so refusing costs little).
