@@ -257,6 +257,23 @@ pub struct Response {
 }
 
 impl Response {
+    /// The reply as JSON text, ending in `end` (a newline on the control socket, nothing over MQTT).
+    /// Sized for the result up front: a batch's reply is tens of kilobytes, and a growing buffer
+    /// would copy it again at each doubling.
+    pub fn to_bytes(&self, end: &[u8]) -> Vec<u8> {
+        let size = self.result.as_ref().map_or(0, |r| r.get().len()) + 256;
+        let mut out = Vec::with_capacity(size);
+        match serde_json::to_writer(&mut out, self) {
+            Ok(()) => out.extend_from_slice(end),
+            Err(_) => {
+                out.clear();
+                out.extend_from_slice(br#"{"id":null,"error":{"code":"internal","message":"unserializable reply"}}"#);
+                out.extend_from_slice(end);
+            }
+        }
+        out
+    }
+
     pub fn from_result(id: Value, r: Result<Box<RawValue>, ApiError>) -> Self {
         match r {
             Ok(v) => Response { id, result: Some(v), error: None },

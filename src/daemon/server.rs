@@ -285,10 +285,7 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut BufReader<R>, max: usize) -> i
 }
 
 async fn reply(stream: &mut UnixStream, resp: Response) -> io::Result<()> {
-    let mut line = serde_json::to_vec(&resp)
-        .unwrap_or_else(|_| br#"{"id":null,"error":{"code":"internal","message":"unserializable reply"}}"#.to_vec());
-    line.push(b'\n');
-    stream.write_all(&line).await
+    stream.write_all(&resp.to_bytes(b"\n")).await
 }
 
 async fn connection(stream: UnixStream, origin: Origin, ctx: Arc<Ctx>, gate: &PasswordGate) {

@@ -593,7 +593,7 @@ impl Bridge {
             let resp = run::answer(&ctx, opened.request, &origin, &gate, || drop(permit)).await;
             match topic {
                 Some(topic) => {
-                    let payload = serde_json::to_vec(&resp).unwrap_or_default();
+                    let payload = resp.to_bytes(b"");
                     let _ = tx.send(rpc::Reply { client: env.client, topic, payload, correlation, qos }).await;
                 }
                 None => {
