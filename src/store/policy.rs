@@ -6,6 +6,7 @@
 //! are in [`super::roles`], the inventory and groups in [`super::resources`].
 
 use crate::authz;
+use crate::objects::history::{Entity, EntityKey};
 use crate::protocol::ApiError;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -266,11 +267,18 @@ pub fn take_changes(conn: &Connection) -> rusqlite::Result<Changed> {
 /// into `index` (or takes it out, if it is gone): afterwards `index` answers like
 /// `Index::build(&load(conn))`, at the cost of what changed.
 pub fn apply_changes(conn: &Connection, changed: &Changed, index: &mut authz::Index) -> rusqlite::Result<()> {
+    apply_entities(&changed_entities(conn, changed)?, index);
+    Ok(())
+}
+
+/// Every role, account and group in `changed` as the transaction now holds it (None: gone), keys of a
+/// changed user included (a key lives no longer than its owner).
+pub fn changed_entities(conn: &Connection, changed: &Changed) -> rusqlite::Result<Vec<(EntityKey, Option<Entity>)>> {
     use authz::SubjectKey;
+    let mut out = Vec::with_capacity(changed.len());
     let mut keys = changed.keys.clone();
     for &id in changed.users.iter().filter(|&&id| id != 0) {
-        index.set_subject(SubjectKey::User(id), user(conn, id)?.as_ref());
-        // A key lives no longer than its owner: a change to the owner is a change to its keys.
+        out.push((EntityKey::Subject(SubjectKey::User(id)), user(conn, id)?.map(Entity::Subject)));
         let mut st = conn.prepare_cached("SELECT id FROM api_keys WHERE owner_id = ?1")?;
         for key in st.query_map([id], |r| r.get(0))? {
             keys.push(key?);
@@ -279,10 +287,10 @@ pub fn apply_changes(conn: &Connection, changed: &Changed, index: &mut authz::In
     keys.sort_unstable();
     keys.dedup();
     for id in keys {
-        index.set_subject(SubjectKey::Key(id), key(conn, id)?.as_ref());
+        out.push((EntityKey::Subject(SubjectKey::Key(id)), key(conn, id)?.map(Entity::Subject)));
     }
     for &id in changed.roles.iter().filter(|&&id| id != 0) {
-        index.set_role(id, role(conn, id)?.as_ref());
+        out.push((EntityKey::Role(id), role(conn, id)?.map(Entity::Role)));
     }
     let mut names = changed.group_names.clone();
     for &id in &changed.groups {
@@ -295,9 +303,20 @@ pub fn apply_changes(conn: &Connection, changed: &Changed, index: &mut authz::In
     names.sort_unstable();
     names.dedup();
     for name in names {
-        index.set_group(&name, group_members(conn, &name)?.as_deref());
+        let members = group_members(conn, &name)?;
+        out.push((EntityKey::Group(name.clone()), members.map(|members| Entity::Group(authz::Group { name, members }))));
     }
-    Ok(())
+    Ok(out.into_iter().map(|(k, e)| (k, e.map(Entity::normalized))).collect())
+}
+
+/// Puts what [`changed_entities`] read into `index`.
+pub fn apply_entities(entities: &[(EntityKey, Option<Entity>)], index: &mut authz::Index) {
+    for (key, entity) in entities {
+        match entity {
+            Some(e) => e.apply(index),
+            None => crate::objects::history::remove(key, index),
+        }
+    }
 }
 
 /// One user as [`load`] reads it, or None if there is no such user.
