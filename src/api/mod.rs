@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod key;
+pub mod objects;
 pub mod reference;
 pub mod resource;
 pub mod role;
@@ -80,14 +81,19 @@ pub struct Ctx {
     /// The live login tokens and API keys: changed in the write step that changes their rows, its
     /// journal opened and closed by [`Ctx::write`] and `write_with_sessions`. A leaf lock.
     credentials: crate::accounts::Credentials,
+    /// The index of each policy epoch live objects were created in (see `objects::history`).
+    /// Changed under the store lock only. A leaf lock.
+    history: RwLock<crate::objects::history::History>,
 }
 
 impl Ctx {
-    pub fn new(config: Config, store: Store, paths: Paths) -> Result<Ctx, ApiError> {
+    pub fn new(config: Config, mut store: Store, paths: Paths) -> Result<Ctx, ApiError> {
         // Note every policy change from here on, then build from what the database holds.
         policy::watch(&store.conn)?;
-        let index = engine::Index::build(&policy::load(&store.conn)?);
+        let loaded = policy::load(&store.conn)?;
+        let index = engine::Index::build(&loaded);
         policy::take_changes(&store.conn)?;
+        let history = objects::restore(&mut store, &loaded)?;
         let credentials = crate::accounts::Credentials::load(&store.conn, crate::store::now_ms())?;
         let mqtt = LinkState {
             state: if config.mqtt.enabled { "not connected" } else { "disabled" }.into(),
@@ -106,6 +112,7 @@ impl Ctx {
             gate: Mutex::new(Default::default()),
             refusals: Mutex::new(Default::default()),
             credentials,
+            history: RwLock::new(history),
         })
     }
 
@@ -305,12 +312,17 @@ impl Ctx {
     /// Made beside the published index (they share all they can), and swapped in by the caller.
     fn next_index(&self, tx: &rusqlite::Transaction<'_>) -> Result<engine::Index, ApiError> {
         let changed = policy::take_changes(tx)?;
+        let entities = policy::changed_entities(tx, &changed)?;
+        if !entities.is_empty() {
+            // The epoch objects are stamped with, and the policy's history (objects::history).
+            crate::store::objects::record_change(tx, &entities)?;
+        }
         let current = self.index();
         if changed.len() > (current.accounts() / 8).max(1024) {
             return Ok(engine::Index::build(&policy::load(tx)?));
         }
         let mut next = (*current).clone();
-        policy::apply_changes(tx, &changed, &mut next)?;
+        policy::apply_entities(&entities, &mut next);
         Ok(next)
     }
 
