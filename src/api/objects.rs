@@ -160,15 +160,9 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: ObjectCreate) -> Result<ObjectView,
         }
     };
     let now = now_ms();
-    if let Decision::Deny(reason) = domain::may_write(&ctx.index(), &p.kind, &p.resource, subject, now) {
-        let err = ApiError::forbidden(format!(
-            "creating a {} object on {} needs {} with write access there ({reason})",
-            p.kind, p.resource, p.kind
-        ));
-        ctx.audit_denied(caller, ObjectCreate::NAME, &err);
-        return Err(err);
-    }
     let row = ctx.write_objects(|tx, touched| {
+        // What exists first (the inventory and the grants' permission names are no secret from an
+        // account), then the caller's right: the clearer error for a typo.
         if !resources::exists(tx, &p.resource)? {
             return Err(ApiError::bad_request(format!("resource: no resource {} in the inventory", p.resource)));
         }
@@ -177,6 +171,14 @@ pub fn create(ctx: &Ctx, caller: &Caller, p: ObjectCreate) -> Result<ObjectView,
                 "kind: no grant names the permission {} (a kind is a permission that some grant names)",
                 p.kind
             )));
+        }
+        if let Decision::Deny(reason) = domain::may_write(&ctx.index(), &p.kind, &p.resource, subject, now) {
+            let err = ApiError::forbidden(format!(
+                "creating a {} object on {} needs {} with write access there ({reason})",
+                p.kind, p.resource, p.kind
+            ));
+            ctx.audit_denied(caller, ObjectCreate::NAME, &err);
+            return Err(err);
         }
         let (owned, all) = rows::counts(tx, owner)?;
         if owned >= MAX_PER_OWNER {

@@ -1,0 +1,218 @@
+//! Objects through the real daemon (SPEC "Objects and historical access"): historical rights in the
+//! WICE way (kept after the grant goes, never for objects created after), who may read and why,
+//! explicit readers on many objects all or nothing, objects deleted or reassigned with their owner,
+//! bad input refused with nothing changed, and a restart that keeps every answer.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+/// A WCU with state-of-health assignments: `tech` may write them, the role `soh` may read them.
+fn plant(d: &Daemon) {
+    d.ok(&["resource", "add", "wcu/7", "--kind", "device"]);
+    d.ok(&["resource", "add", "wcu/8", "--kind", "device"]);
+    d.ok(&["role", "add", "soh"]);
+    d.ok(&["role", "grant", "soh", "assignment.soh", "--read", "--resource", "wcu/*"]);
+    d.ok(&["role", "add", "soh-writer"]);
+    d.ok(&["role", "grant", "soh-writer", "assignment.soh", "--write", "--resource", "wcu/*"]);
+    user(d, "tech", &["soh-writer"]);
+    user(d, "ann", &["soh"]);
+    user(d, "bob", &["soh"]);
+    user(d, "carol", &[]);
+}
+
+fn create(d: &Daemon, token: &str, resource: &str, name: &str) -> i64 {
+    let (code, v) = as_token(d, token, &["object", "create", "assignment.soh", resource, name]);
+    assert_eq!(code, 0, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+fn reads(d: &Daemon, token: &str, id: i64) -> bool {
+    let (code, v) = as_token(d, token, &["object", "show", &id.to_string()]);
+    match code {
+        0 => true,
+        _ => {
+            assert_eq!(v["error"]["code"], "not_found", "{v}");
+            false
+        }
+    }
+}
+
+/// The reasons `object.who_can` gives for each listed user.
+fn readers(d: &Daemon, id: i64) -> Vec<(String, Vec<String>)> {
+    let v = d.ok(&["object", "who-can", &id.to_string()]);
+    v["readers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let why = r["why"].as_array().unwrap().iter().map(|w| w["reason"].as_str().unwrap().to_string()).collect();
+            (r["user"].as_str().unwrap().to_string(), why)
+        })
+        .collect()
+}
+
+fn why(readers: &[(String, Vec<String>)], user: &str) -> Option<Vec<String>> {
+    readers.iter().find(|(u, _)| u == user).map(|(_, w)| w.clone())
+}
+
+#[test]
+fn historical_read_survives_the_revoke_and_new_objects_stay_hidden() {
+    let mut d = Daemon::start();
+    plant(&d);
+    let tech = token(&d, "tech");
+    let a = create(&d, &tech, "wcu/7", "pump 3 vibration");
+    let (ann, bob, carol) = (token(&d, "ann"), token(&d, "bob"), token(&d, "carol"));
+    assert!(reads(&d, &ann, a) && reads(&d, &bob, a));
+    assert!(!reads(&d, &carol, a), "no right of any kind");
+    assert!(!reads(&d, &tech, a), "write does not imply read");
+
+    // The administrator takes ann's permission away: she keeps what was created while she held it.
+    d.ok(&["user", "update", "ann", "--remove-role", "soh"]);
+    let b = create(&d, &tech, "wcu/7", "pump 4 temperature");
+    assert!(reads(&d, &ann, a), "historical");
+    assert!(!reads(&d, &ann, b), "created after the revoke");
+    assert!(reads(&d, &bob, b));
+    let asked = d.ok(&["call", "authz.check", &json!({"subject": "ann", "object": a}).to_string()]);
+    assert_eq!((&asked["decision"], &asked["reason"]), (&json!("allow"), &json!("historical")), "{asked}");
+    assert_eq!(asked["permission"], "assignment.soh");
+    assert_eq!(asked["resource"], "wcu/7");
+    let asked = d.ok(&["call", "authz.check", &json!({"subject": "ann", "object": b}).to_string()]);
+    assert_eq!(asked["decision"], "deny", "{asked}");
+    let asked = d.ok(&["call", "authz.check", &json!({"subject": "bob", "object": b}).to_string()]);
+    assert_eq!(asked["reason"], "allowed_by", "{asked}");
+
+    // Who may read, and why; a disabled user is never listed.
+    let r = readers(&d, a);
+    assert_eq!(why(&r, "ann"), Some(vec!["historical".to_string()]), "{r:?}");
+    assert_eq!(why(&r, "bob"), Some(vec!["current".to_string(), "historical".to_string()]), "{r:?}");
+    assert_eq!(why(&r, "admin"), Some(vec!["superuser".to_string()]), "{r:?}");
+    assert_eq!(why(&r, "tech"), None, "{r:?}");
+    let v = d.ok(&["object", "who-can", &a.to_string()]);
+    let bob_row = v["readers"].as_array().unwrap().iter().find(|r| r["user"] == "bob").unwrap().clone();
+    assert_eq!(bob_row["why"][0]["origin"]["kind"], "role", "{bob_row}");
+    assert_eq!(bob_row["why"][0]["origin"]["name"], "soh", "{bob_row}");
+    assert!(bob_row["why"][0]["grant_id"].is_i64(), "{bob_row}");
+    d.ok(&["user", "disable", "bob"]);
+    assert_eq!(why(&readers(&d, a), "bob"), None, "disabled: never listed");
+    d.ok(&["user", "enable", "bob"]);
+
+    // Explicit readers on many objects at once; all or nothing.
+    d.ok(&["object", "grant", "carol", &a.to_string(), &b.to_string()]);
+    assert!(reads(&d, &carol, a) && reads(&d, &carol, b));
+    assert_eq!(why(&readers(&d, b), "carol"), Some(vec!["explicit".to_string()]));
+    user(&d, "dave", &[]);
+    let e = d.refused(&["object", "grant", "dave", &a.to_string(), "999999"], "not_found");
+    assert!(e["message"].as_str().unwrap().contains("999999"), "{e}");
+    let dave = token(&d, "dave");
+    assert!(!reads(&d, &dave, a), "nothing given when one id is missing");
+    d.ok(&["object", "revoke", "carol", &b.to_string()]);
+    assert!(reads(&d, &carol, a) && !reads(&d, &carol, b));
+
+    // The list shows only what the caller may read.
+    let (_, mine) = as_token(&d, &ann, &["object", "list"]);
+    let ids: Vec<i64> = mine["objects"].as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![a], "{mine}");
+
+    // After a restart every answer is the same: the snapshots come back from the history.
+    d.restart();
+    let (ann, carol) = (token(&d, "ann"), token(&d, "carol"));
+    assert!(reads(&d, &ann, a) && !reads(&d, &ann, b));
+    assert!(reads(&d, &carol, a) && !reads(&d, &carol, b));
+    let r = readers(&d, a);
+    assert_eq!(why(&r, "ann"), Some(vec!["historical".to_string()]), "{r:?}");
+
+    // Every object action is on the record, and the events are queued.
+    assert_eq!(audit_count(&d, "object.create", "ok"), 2);
+    assert_eq!(audit_count(&d, "object.grant", "ok"), 1);
+    assert_eq!(audit_count(&d, "object.revoke", "ok"), 1);
+    assert_eq!(d.sql_count("SELECT count(*) FROM outbox WHERE topic LIKE '%object.created'"), 2);
+}
+
+#[test]
+fn deleting_the_owner_deletes_its_objects_in_the_same_transaction() {
+    let d = Daemon::start();
+    plant(&d);
+    let tech = token(&d, "tech");
+    let ids: Vec<i64> = (0..3).map(|i| create(&d, &tech, "wcu/8", &format!("check {i}"))).collect();
+    d.ok(&["object", "grant", "carol", &ids[0].to_string()]);
+    let v = d.ok(&["user", "delete", "tech"]);
+    assert_eq!((v["objects_deleted"].as_u64(), v["objects_reassigned"].as_u64()), (Some(3), Some(0)), "{v}");
+    assert_eq!(d.sql_count("SELECT count(*) FROM objects"), 0);
+    assert_eq!(d.sql_count("SELECT count(*) FROM object_readers"), 0);
+    assert_eq!(d.sql_count("SELECT count(*) FROM outbox WHERE topic LIKE '%object.deleted'"), 3);
+    let audit = d.ok(&["audit", "--limit", "50"]);
+    let row = audit.as_array().unwrap().iter().find(|e| e["action"] == "user.delete").unwrap().clone();
+    assert_eq!(row["detail"]["objects_deleted"], 3, "{row}");
+    d.refused(&["object", "show", &ids[0].to_string()], "not_found");
+    // With no object left the policy's history holds the current versions only.
+    assert_eq!(d.sql_count("SELECT count(*) FROM policy_history WHERE to_epoch IS NOT NULL"), 0);
+}
+
+#[test]
+fn with_reassign_to_admin_the_admin_takes_the_objects() {
+    let d = Daemon::start_with("[accounts]\non_delete = \"reassign-to-admin\"\n");
+    plant(&d);
+    let tech = token(&d, "tech");
+    let a = create(&d, &tech, "wcu/7", "kept");
+    let v = d.ok(&["user", "delete", "tech"]);
+    assert_eq!((v["objects_deleted"].as_u64(), v["objects_reassigned"].as_u64()), (Some(0), Some(1)), "{v}");
+    assert_eq!(d.ok(&["object", "show", &a.to_string()])["owner"], "admin");
+    let audit = d.ok(&["audit", "--limit", "50"]);
+    let row = audit.as_array().unwrap().iter().find(|e| e["action"] == "user.delete").unwrap().clone();
+    assert_eq!(row["detail"]["objects_reassigned"], 1, "{row}");
+}
+
+#[test]
+fn bad_input_is_refused_naming_the_field_and_nothing_changes() {
+    let d = Daemon::start();
+    plant(&d);
+    let tech = token(&d, "tech");
+    let a = create(&d, &tech, "wcu/7", "one");
+    let refused = |args: &[&str], code: &str, field: &str| {
+        let (exit, v) = as_token(&d, &tech, args);
+        assert_eq!(exit, 1, "{args:?}: {v}");
+        assert_eq!(v["error"]["code"], code, "{args:?}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(field), "{args:?} should name {field}: {v}");
+    };
+    refused(&["object", "create", "assignment.nope", "wcu/7", "x"], "bad_request", "kind");
+    refused(&["object", "create", "Not A Kind", "wcu/7", "x"], "bad_request", "kind");
+    refused(&["object", "create", "users.manage", "wcu/7", "x"], "bad_request", "kind");
+    refused(&["object", "create", "assignment.soh", "wcu/99", "x"], "bad_request", "resource");
+    refused(&["object", "create", "assignment.soh", "wcu//7", "x"], "bad_request", "resource");
+    refused(&["object", "create", "assignment.soh", "wcu/7", &"n".repeat(300)], "bad_request", "name");
+    let big = json!({"blob": "x".repeat(70 * 1024)}).to_string();
+    refused(&["object", "create", "assignment.soh", "wcu/7", "x", "--data", &big], "bad_request", "data");
+    d.ok(&["resource", "add", "line9/x", "--kind", "device"]);
+    refused(&["object", "create", "assignment.soh", "line9/x", "x"], "forbidden", "write access");
+    refused(&["object", "show", "424242"], "not_found", "424242");
+    refused(&["object", "delete", "424242"], "not_found", "424242");
+    // Over the bound of ids: refused before anything is looked up.
+    let many: Vec<String> = (0..1001).map(|i| (a + i).to_string()).collect();
+    let mut args = vec!["object", "grant", "carol"];
+    args.extend(many.iter().map(String::as_str));
+    let e = d.refused(&args, "bad_request");
+    assert!(e["message"].as_str().unwrap().contains("ids"), "{e}");
+    // Both or neither of resource and object.
+    let e = d.refused(
+        &["call", "authz.check", &json!({"object": a, "resource": "wcu/7", "permission": "x"}).to_string()],
+        "bad_request",
+    );
+    assert!(e["message"].as_str().unwrap().contains("object"), "{e}");
+    let e = d.refused(&["call", "authz.check", &json!({"permission": "x"}).to_string()], "bad_request");
+    assert!(e["message"].as_str().unwrap().contains("resource"), "{e}");
+    d.refused(&["call", "authz.check", &json!({"object": 424242}).to_string()], "not_found");
+    assert_eq!(d.sql_count("SELECT count(*) FROM objects"), 1);
+    assert_eq!(d.sql_count("SELECT count(*) FROM object_readers"), 0);
+}
+
+#[test]
+fn config_check_refuses_an_unknown_on_delete() {
+    let d = Daemon::prepare("");
+    let path = write_file(&d, "bad.toml", "[accounts]\non_delete = \"keep\"\n");
+    let out = d.cli(&["config", "check", &path]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("on_delete"), "{err}");
+}
