@@ -23,12 +23,12 @@
 use super::auth::{Caller, Principal};
 use super::{Ctx, supervisor};
 use crate::authz::{Access, Index, SubjectKey};
-use crate::objects::{Refusal, Why};
 use crate::contract::Method;
 use crate::contract::policy::{
     Allowed, AllowedResources, Answer, AuthzAllowed, AuthzCheck, AuthzCheckMany, AuthzExplain, AuthzWhoCan, Checked,
     Decision, Denied, Explanation, LockRefusal, MAX_BATCH, ManyAnswers, Passes, Question, SubjectKind,
 };
+use crate::objects::{Refusal, Why};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::{now_ms, policy};
 use std::collections::HashMap;
@@ -157,8 +157,7 @@ pub fn check(ctx: &Ctx, caller: &Caller, p: AuthzCheck) -> Result<Answer, ApiErr
         (Some(_), Some(_)) => return Err(ApiError::bad_request("object: give either resource or object, not both")),
         (None, None) => return Err(ApiError::bad_request("resource: required (or object)")),
         (Some(resource), None) => {
-            let permission =
-                p.permission.ok_or_else(|| ApiError::bad_request("permission: required with resource"))?;
+            let permission = p.permission.ok_or_else(|| ApiError::bad_request("permission: required with resource"))?;
             check_resource(&resource)?;
             let view = View::of(ctx);
             let subject = resolve(ctx, &view, caller, p.subject.as_deref())?;
@@ -177,9 +176,9 @@ pub fn check(ctx: &Ctx, caller: &Caller, p: AuthzCheck) -> Result<Answer, ApiErr
         )));
     }
     let decision = match p.access {
-        Access::Write => {
-            decide(&view, &subject, Access::Write, |key| view.index.check(key, &row.kind, Access::Write, &row.resource, view.now))
-        }
+        Access::Write => decide(&view, &subject, Access::Write, |key| {
+            view.index.check(key, &row.kind, Access::Write, &row.resource, view.now)
+        }),
         Access::Read if subject.superuser => Decision::Allow(Allowed::Superuser),
         Access::Read => match super::objects::decide_read(ctx, &view.index, &row, subject.key, view.now) {
             Ok(Why::Superuser) => Decision::Allow(Allowed::Superuser),

@@ -23,7 +23,9 @@ use crate::contract::objects::{
     ObjectReadersChanged, ObjectRemoved, ObjectRevoke, ObjectShow, ObjectView, ObjectWhoCan, ReadReason, Reader,
 };
 use crate::objects::history::{self, Entity, History};
-use crate::objects::{self as domain, MAX_DATA_BYTES, MAX_EPOCHS, MAX_IDS, MAX_LIST, MAX_OBJECTS, MAX_PER_OWNER, Object, Why};
+use crate::objects::{
+    self as domain, MAX_DATA_BYTES, MAX_EPOCHS, MAX_IDS, MAX_LIST, MAX_OBJECTS, MAX_PER_OWNER, Object, Why,
+};
 use crate::protocol::ApiError;
 use crate::store::audit::{self, Outcome};
 use crate::store::objects::{self as rows, ObjectRow};
@@ -274,8 +276,8 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: ObjectDelete) -> Result<ObjectRemov
         let store = ctx.store();
         rows::get(&store.conn, p.id)?.ok_or_else(|| no_object(p.id))?
     };
-    let may = row.owner_id == owner
-        || domain::may_write(&index, &row.kind, &row.resource, subject, now_ms()).is_allowed();
+    let may =
+        row.owner_id == owner || domain::may_write(&index, &row.kind, &row.resource, subject, now_ms()).is_allowed();
     if !may {
         let err = {
             let store = ctx.store();

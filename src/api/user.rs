@@ -472,7 +472,8 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: UserDelete) -> Result<UserRemoved, 
         outbox::emit(tx, &UserDeleted { user: u.name.clone(), by: caller.actor().who })?;
         Ok((ended, objects_deleted, objects_reassigned))
     });
-    let (ended, objects_deleted, objects_reassigned) = done.inspect_err(|_| super::objects::owner_delete_failed(ctx))?;
+    let (ended, objects_deleted, objects_reassigned) =
+        done.inspect_err(|_| super::objects::owner_delete_failed(ctx))?;
     Ok(UserRemoved { deleted: u.name, sessions_terminated: ended as u64, objects_deleted, objects_reassigned })
 }
 

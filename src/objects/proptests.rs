@@ -114,7 +114,8 @@ impl World {
             });
         }
         policy.groups.push(Group { name: "g".into(), members: vec![] });
-        let versions = Entity::all_of(&policy).into_iter().map(|entity| Version { entity, from: 0, to: None }).collect();
+        let versions =
+            Entity::all_of(&policy).into_iter().map(|entity| Version { entity, from: 0, to: None }).collect();
         let index = Arc::new(Index::build(&policy));
         World { policy, next_grant: 1, epoch: 0, versions, index, history: History::default(), objects: vec![], now: 0 }
     }

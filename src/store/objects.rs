@@ -44,7 +44,8 @@ pub fn epoch(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 fn bump(tx: &Connection) -> rusqlite::Result<i64> {
-    tx.prepare_cached("UPDATE policy_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch")?.query_row([], |r| r.get(0))
+    tx.prepare_cached("UPDATE policy_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch")?
+        .query_row([], |r| r.get(0))
 }
 
 fn to_json(e: &Entity) -> rusqlite::Result<String> {
@@ -56,8 +57,10 @@ fn write_version(tx: &Connection, key: &EntityKey, entity: Option<&Entity>, epoc
     tx.prepare_cached("UPDATE policy_history SET to_epoch = ?3 WHERE kind = ?1 AND key = ?2 AND to_epoch IS NULL")?
         .execute(params![kind, key, epoch])?;
     if let Some(e) = entity {
-        tx.prepare_cached("INSERT INTO policy_history (kind, key, from_epoch, to_epoch, state) VALUES (?1, ?2, ?3, NULL, ?4)")?
-            .execute(params![kind, key, epoch, to_json(e)?])?;
+        tx.prepare_cached(
+            "INSERT INTO policy_history (kind, key, from_epoch, to_epoch, state) VALUES (?1, ?2, ?3, NULL, ?4)",
+        )?
+        .execute(params![kind, key, epoch, to_json(e)?])?;
     }
     Ok(())
 }
@@ -120,7 +123,8 @@ pub fn prune_history(tx: &Connection) -> rusqlite::Result<usize> {
 
 /// How many versions the history holds (open and closed).
 pub fn history_rows(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
-    conn.prepare_cached("SELECT count(*), count(to_epoch) FROM policy_history")?.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+    conn.prepare_cached("SELECT count(*), count(to_epoch) FROM policy_history")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
 }
 
 /// Every version that may answer about an epoch at or after `from` (what [`crate::objects::history::replay`]
@@ -219,7 +223,8 @@ pub struct Gone {
 /// Deletes every object `owner` owns (their explicit readers go with them).
 pub fn delete_owned(tx: &Connection, owner: i64) -> rusqlite::Result<Vec<Gone>> {
     let mut st = tx.prepare_cached("DELETE FROM objects WHERE owner_id = ?1 RETURNING id, kind, resource, epoch")?;
-    let rows = st.query_map([owner], |r| Ok(Gone { id: r.get(0)?, kind: r.get(1)?, resource: r.get(2)?, epoch: r.get(3)? }))?;
+    let rows =
+        st.query_map([owner], |r| Ok(Gone { id: r.get(0)?, kind: r.get(1)?, resource: r.get(2)?, epoch: r.get(3)? }))?;
     let mut out: Vec<Gone> = rows.collect::<Result<_, _>>()?;
     out.sort_by_key(|g| g.id);
     Ok(out)
@@ -257,6 +262,7 @@ pub fn add_reader(tx: &Connection, id: i64, user: i64, now: i64, by: &str) -> ru
 
 /// Takes object `id` from `user`; false if it did not have it.
 pub fn remove_reader(tx: &Connection, id: i64, user: i64) -> rusqlite::Result<bool> {
-    let n = tx.prepare_cached("DELETE FROM object_readers WHERE object_id = ?1 AND user_id = ?2")?.execute([id, user])?;
+    let n =
+        tx.prepare_cached("DELETE FROM object_readers WHERE object_id = ?1 AND user_id = ?2")?.execute([id, user])?;
     Ok(n == 1)
 }

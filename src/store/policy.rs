@@ -304,7 +304,10 @@ pub fn changed_entities(conn: &Connection, changed: &Changed) -> rusqlite::Resul
     names.dedup();
     for name in names {
         let members = group_members(conn, &name)?;
-        out.push((EntityKey::Group(name.clone()), members.map(|members| Entity::Group(authz::Group { name, members }))));
+        out.push((
+            EntityKey::Group(name.clone()),
+            members.map(|members| Entity::Group(authz::Group { name, members })),
+        ));
     }
     Ok(out.into_iter().map(|(k, e)| (k, e.map(Entity::normalized))).collect())
 }
