@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::mqtt::{Broker, Hmi, daemon, wait_connected};
 use common::*;
 use serde_json::json;
 
@@ -215,4 +216,29 @@ fn config_check_refuses_an_unknown_on_delete() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("on_delete"), "{err}");
+}
+
+/// An HMI creates an object over MQTT rpc; the events `object.created` and `object.deleted` (with its
+/// owner) reach the broker.
+#[test]
+fn an_hmi_creates_over_mqtt_and_the_events_are_published() {
+    let broker = Broker::start(false);
+    let d = daemon(&broker.url(), "s18", "");
+    plant(&d);
+    wait_connected(&d);
+    let mut events = Hmi::v5(broker.port, "panel-18-events");
+    events.subscribe("gatewarden/s18/events/#");
+    let mut hmi = Hmi::v5(broker.port, "panel-18");
+    hmi.subscribe("hmi/panel-18/reply");
+    let create = json!({"id": 1, "method": "object.create", "auth": {"user": "tech", "password": PW},
+                        "params": {"kind": "assignment.soh", "resource": "wcu/7", "name": "from the panel"}});
+    hmi.request("gatewarden/s18/rpc/request/panel-18", create.to_string(), "hmi/panel-18/reply", b"c");
+    let r = hmi.next_on("hmi/panel-18/reply").json();
+    let id = r["result"]["id"].as_i64().unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(r["result"]["owner"], "tech", "{r}");
+    let e = events.next_on("gatewarden/s18/events/object.created").json();
+    assert_eq!((e["id"].as_i64(), e["by"]["u"].as_str()), (Some(id), Some("tech")), "{e}");
+    d.ok(&["user", "delete", "tech"]);
+    let e = events.next_on("gatewarden/s18/events/object.deleted").json();
+    assert_eq!((e["id"].as_i64(), e["cause"].as_str()), (Some(id), Some("owner_deleted")), "{e}");
 }

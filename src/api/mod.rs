@@ -312,15 +312,20 @@ impl Ctx {
     /// Made beside the published index (they share all they can), and swapped in by the caller.
     fn next_index(&self, tx: &rusqlite::Transaction<'_>) -> Result<engine::Index, ApiError> {
         let changed = policy::take_changes(tx)?;
-        let entities = policy::changed_entities(tx, &changed)?;
-        if !entities.is_empty() {
-            // The epoch objects are stamped with, and the policy's history (objects::history).
-            crate::store::objects::record_change(tx, &entities)?;
-        }
         let current = self.index();
+        // The epoch objects are stamped with, and the policy's history (objects::history), recorded
+        // from the entities the index is made from.
+        let record = |entities: &[_]| match entities.is_empty() {
+            true => Ok(0),
+            false => crate::store::objects::record_change(tx, entities),
+        };
         if changed.len() > (current.accounts() / 8).max(1024) {
-            return Ok(engine::Index::build(&policy::load(tx)?));
+            let loaded = policy::load(tx)?;
+            record(&policy::changed_entities_in(tx, &loaded, &changed)?)?;
+            return Ok(engine::Index::build(&loaded));
         }
+        let entities = policy::changed_entities(tx, &changed)?;
+        record(&entities)?;
         let mut next = (*current).clone();
         policy::apply_entities(&entities, &mut next);
         Ok(next)

@@ -58,7 +58,7 @@ fn replay(conn: &Connection) -> Result<History, ApiError> {
 }
 
 impl Ctx {
-    /// The snapshots of the live objects' epochs.
+    /// The snapshots of the live objects' epochs. Lock order: take the store first when you need both.
     pub fn history(&self) -> RwLockReadGuard<'_, History> {
         self.history.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -484,9 +484,10 @@ pub fn owner_delete_failed(ctx: &Ctx) {
 /// `authz.check` about one object: the decision on reading it (current, historical, explicit) or
 /// writing it (its kind with write access now); the lock's say on a write is the caller's to add.
 pub fn decide_read(ctx: &Ctx, index: &Arc<Index>, row: &ObjectRow, subject: SubjectKey, now: i64) -> ObjectDecision {
+    // Lock order: the store, then the history (as every writer takes them).
+    let store = ctx.store();
     let history = ctx.history();
     let then = history.at(row.epoch).map(|i| &**i);
-    let store = ctx.store();
     let explicit = || match subject {
         SubjectKey::User(u) => rows::is_reader(&store.conn, row.id, u).unwrap_or(false),
         SubjectKey::Key(_) => false,
