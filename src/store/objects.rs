@@ -5,7 +5,6 @@
 use crate::authz::SubjectKey;
 use crate::objects::history::{Entity, EntityKey, Version};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::HashMap;
 
 /// An object as stored, with its owner's name.
 #[derive(Debug, Clone)]
@@ -80,23 +79,47 @@ pub fn record_change(tx: &Connection, changed: &[(EntityKey, Option<Entity>)]) -
 /// Makes the open versions say what the policy tables hold (`current`: every entity, normalized):
 /// on the first start after the migration it writes them all; afterwards it finds nothing to do
 /// unless a change bypassed the policy transaction. Returns how many entities it wrote.
+///
+/// A merge of the two sides in `(kind, key)` order, one open version in memory at a time: run at
+/// every start, it must not hold a second copy of a plant's policy.
 pub fn reconcile(tx: &Connection, current: &[Entity]) -> rusqlite::Result<usize> {
-    let mut open: HashMap<(String, String), String> = HashMap::new();
-    let mut st = tx.prepare_cached("SELECT kind, key, state FROM policy_history WHERE to_epoch IS NULL")?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        open.insert((r.get(0)?, r.get(1)?), r.get(2)?);
-    }
+    let mut ours: Vec<((&'static str, String), &Entity)> = current.iter().map(|e| (e.key().columns(), e)).collect();
+    ours.sort_by(|a, b| a.0.cmp(&b.0));
     let mut changed: Vec<(EntityKey, Option<Entity>)> = Vec::new();
-    for e in current {
-        let key = e.key();
-        let (kind, k) = key.columns();
-        let text = to_json(e)?;
-        if open.remove(&(kind.to_string(), k)).as_deref() != Some(text.as_str()) {
-            changed.push((key, Some(e.clone())));
+    let mut st = tx.prepare_cached(
+        "SELECT kind, key, state FROM policy_history WHERE to_epoch IS NULL ORDER BY kind COLLATE BINARY, key COLLATE BINARY",
+    )?;
+    let mut rows = st.query([])?;
+    let mut next = ours.iter().peekable();
+    let mut differs = |e: &Entity, stored: Option<&str>| -> rusqlite::Result<()> {
+        if stored != Some(to_json(e)?.as_str()) {
+            changed.push((e.key(), Some(e.clone())));
+        }
+        Ok(())
+    };
+    let mut gone: Vec<(String, String)> = Vec::new();
+    while let Some(r) = rows.next()? {
+        let stored = (r.get::<_, String>(0)?, r.get::<_, String>(1)?);
+        while let Some(((kind, key), e)) = next.peek() {
+            if (*kind, key.as_str()) < (stored.0.as_str(), stored.1.as_str()) {
+                differs(e, None)?;
+                next.next();
+            } else {
+                break;
+            }
+        }
+        match next.peek() {
+            Some(((kind, key), e)) if (*kind, key.as_str()) == (stored.0.as_str(), stored.1.as_str()) => {
+                differs(e, Some(r.get_ref(2)?.as_str()?))?;
+                next.next();
+            }
+            _ => gone.push(stored),
         }
     }
-    for ((kind, key), _) in open {
+    for (_, e) in next {
+        differs(e, None)?;
+    }
+    for (kind, key) in gone {
         let key = match kind.as_str() {
             "user" => key.parse().ok().map(|id| EntityKey::Subject(SubjectKey::User(id))),
             "key" => key.parse().ok().map(|id| EntityKey::Subject(SubjectKey::Key(id))),
@@ -105,6 +128,8 @@ pub fn reconcile(tx: &Connection, current: &[Entity]) -> rusqlite::Result<usize>
         };
         changed.extend(key.map(|k| (k, None)));
     }
+    drop(rows);
+    drop(st);
     if !changed.is_empty() {
         record_change(tx, &changed)?;
     }
@@ -265,4 +290,52 @@ pub fn remove_reader(tx: &Connection, id: i64, user: i64) -> rusqlite::Result<bo
     let n =
         tx.prepare_cached("DELETE FROM object_readers WHERE object_id = ?1 AND user_id = ?2")?.execute([id, user])?;
     Ok(n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::{Group, Policy, Role, Subject};
+
+    fn subject(id: i64, enabled: bool) -> Subject {
+        Subject {
+            key: SubjectKey::User(id),
+            name: format!("u{id}"),
+            enabled,
+            expires_at: None,
+            roles: vec![],
+            direct: vec![],
+            superuser: false,
+            owner: None,
+        }
+    }
+
+    fn open_versions(conn: &Connection) -> u64 {
+        conn.query_row("SELECT count(*) FROM policy_history WHERE to_epoch IS NULL", [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn reconcile_writes_what_differs_and_closes_what_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = crate::store::Store::open(&dir.path().join("g.db")).unwrap();
+        // Users 2 and 10 sort differently as text and as numbers: the merge must follow the text.
+        let mut policy = Policy {
+            roles: vec![Role { id: 1, name: "r".into(), grants: vec![] }],
+            subjects: vec![subject(2, true), subject(10, true)],
+            groups: vec![Group { name: "g".into(), members: vec!["b".into(), "a".into()] }],
+        };
+        let all = |p: &Policy| Entity::all_of(p);
+        let tx = store.conn.transaction().unwrap();
+        assert_eq!(reconcile(&tx, &all(&policy)).unwrap(), 4);
+        assert_eq!(reconcile(&tx, &all(&policy)).unwrap(), 0, "nothing changed");
+        let e = epoch(&tx).unwrap();
+        policy.subjects[1].enabled = false;
+        policy.subjects.remove(0);
+        policy.subjects.push(subject(3, true));
+        assert_eq!(reconcile(&tx, &all(&policy)).unwrap(), 3, "10 changed, 2 gone, 3 new");
+        assert_eq!(epoch(&tx).unwrap(), e + 1);
+        assert_eq!(open_versions(&tx), 4);
+        assert_eq!(reconcile(&tx, &all(&policy)).unwrap(), 0);
+        tx.commit().unwrap();
+    }
 }
