@@ -242,3 +242,38 @@ fn an_hmi_creates_over_mqtt_and_the_events_are_published() {
     let e = events.next_on("gatewarden/s18/events/object.deleted").json();
     assert_eq!((e["id"].as_i64(), e["cause"].as_str()), (Some(id), Some("owner_deleted")), "{e}");
 }
+
+/// Each policy epoch with live objects holds an index snapshot in memory: at 512 such epochs a new
+/// one is refused naming `objects`, while objects of an epoch already held are still created, and a
+/// change to nothing the policy is built from (a display name) starts no epoch.
+#[test]
+fn live_objects_span_at_most_512_policy_epochs() {
+    let d = Daemon::start();
+    plant(&d);
+    let mut c = d.connect().unwrap();
+    let mut create =
+        |name: &str| c.call("object.create", json!({"kind": "assignment.soh", "resource": "wcu/7", "name": name}));
+    let mut conn = d.connect().unwrap();
+    for i in 0..512 {
+        let r = create(&format!("o{i}"));
+        assert!(r["result"]["id"].is_i64(), "{r}");
+        let name = if i % 2 == 0 { "carol" } else { "bob" };
+        let r = conn.call("user.update", json!({"name": name, "expires_at": 4_102_444_800_000_i64 + i}));
+        assert!(r["result"].is_object(), "{r}");
+    }
+    assert_eq!(d.sql_count("SELECT count(DISTINCT epoch) FROM objects"), 512);
+    let r = create("one too many");
+    assert_eq!(r["error"]["code"], "bad_request", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("objects"), "{r}");
+    // A display name is not policy: no epoch.
+    let before = d.sql_count("SELECT epoch FROM policy_epoch");
+    let r = conn.call("user.update", json!({"name": "carol", "display_name": "Carol"}));
+    assert!(r["result"].is_object(), "{r}");
+    assert_eq!(d.sql_count("SELECT epoch FROM policy_epoch"), before, "no epoch for a display name");
+    // Deleting the oldest object frees its epoch.
+    let r = conn.call("object.delete", json!({"id": 1}));
+    assert!(r["result"].is_object(), "{r}");
+    let r = create("in a freed slot");
+    assert!(r["result"]["id"].is_i64(), "{r}");
+    assert_eq!(d.sql_count("SELECT count(DISTINCT epoch) FROM objects"), 512);
+}

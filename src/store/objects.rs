@@ -51,26 +51,39 @@ fn to_json(e: &Entity) -> rusqlite::Result<String> {
     serde_json::to_string(e).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-fn write_version(tx: &Connection, key: &EntityKey, entity: Option<&Entity>, epoch: i64) -> rusqlite::Result<()> {
-    let (kind, key) = key.columns();
-    tx.prepare_cached("UPDATE policy_history SET to_epoch = ?3 WHERE kind = ?1 AND key = ?2 AND to_epoch IS NULL")?
-        .execute(params![kind, key, epoch])?;
-    if let Some(e) = entity {
-        tx.prepare_cached(
-            "INSERT INTO policy_history (kind, key, from_epoch, to_epoch, state) VALUES (?1, ?2, ?3, NULL, ?4)",
-        )?
-        .execute(params![kind, key, epoch, to_json(e)?])?;
-    }
-    Ok(())
+fn open_state(tx: &Connection, kind: &str, key: &str) -> rusqlite::Result<Option<String>> {
+    tx.prepare_cached("SELECT state FROM policy_history WHERE kind = ?1 AND key = ?2 AND to_epoch IS NULL")?
+        .query_row(params![kind, key], |r| r.get(0))
+        .optional()
 }
 
 /// Records a policy change: bumps the epoch and writes the new version of every entity it changed
-/// (None: the entity is gone), then prunes the history no live object can ask about. Returns the new
-/// epoch. Runs in the changing transaction.
+/// (None: the entity is gone), then prunes the history no live object can ask about. An entity whose
+/// state is what its open version says already (a display name changed, a row rewritten as it was)
+/// is passed over, and a change that changed nothing the index is built from bumps nothing. Returns
+/// the epoch after the change. Runs in the changing transaction.
 pub fn record_change(tx: &Connection, changed: &[(EntityKey, Option<Entity>)]) -> rusqlite::Result<i64> {
-    let epoch = bump(tx)?;
+    let mut writes: Vec<(&'static str, String, Option<String>)> = Vec::new();
     for (key, entity) in changed {
-        write_version(tx, key, entity.as_ref(), epoch)?;
+        let (kind, key) = key.columns();
+        let state = entity.as_ref().map(to_json).transpose()?;
+        if open_state(tx, kind, &key)? != state {
+            writes.push((kind, key, state));
+        }
+    }
+    if writes.is_empty() {
+        return epoch(tx);
+    }
+    let epoch = bump(tx)?;
+    for (kind, key, state) in writes {
+        tx.prepare_cached("UPDATE policy_history SET to_epoch = ?3 WHERE kind = ?1 AND key = ?2 AND to_epoch IS NULL")?
+            .execute(params![kind, key, epoch])?;
+        if let Some(state) = state {
+            tx.prepare_cached(
+                "INSERT INTO policy_history (kind, key, from_epoch, to_epoch, state) VALUES (?1, ?2, ?3, NULL, ?4)",
+            )?
+            .execute(params![kind, key, epoch, state])?;
+        }
     }
     prune_history(tx)?;
     Ok(epoch)
