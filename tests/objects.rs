@@ -277,3 +277,48 @@ fn live_objects_span_at_most_512_policy_epochs() {
     assert!(r["result"]["id"].is_i64(), "{r}");
     assert_eq!(d.sql_count("SELECT count(DISTINCT epoch) FROM objects"), 512);
 }
+
+/// `object.list` pages: `limit` at a time, `next_after` to go on, only what the caller may read, and a
+/// filter by owner.
+#[test]
+fn the_list_pages_through_what_the_caller_may_read() {
+    let d = Daemon::start();
+    plant(&d);
+    let tech = token(&d, "tech");
+    let on7: Vec<i64> = (0..5).map(|i| create(&d, &tech, "wcu/7", &format!("a{i}"))).collect();
+    d.ok(&["object", "create", "assignment.soh", "wcu/8", "by the admin"]);
+    let ann = token(&d, "ann");
+    let mut seen = Vec::new();
+    let mut after: Option<i64> = None;
+    loop {
+        let mut args = vec![
+            "object".to_string(),
+            "list".into(),
+            "--limit".into(),
+            "2".into(),
+            "--resource".into(),
+            "wcu/7".into(),
+        ];
+        if let Some(a) = after {
+            args.extend(["--after".into(), a.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, page) = as_token(&d, &ann, &args);
+        assert_eq!(code, 0, "{page}");
+        let objects = page["objects"].as_array().unwrap();
+        assert!(objects.len() <= 2, "{page}");
+        assert!(objects.iter().all(|o| o.get("data").is_none()), "no data in a list: {page}");
+        seen.extend(objects.iter().map(|o| o["id"].as_i64().unwrap()));
+        match page["next_after"].as_i64() {
+            Some(a) => after = Some(a),
+            None => break,
+        }
+    }
+    assert_eq!(seen, on7);
+    let (_, by_admin) = as_token(&d, &ann, &["object", "list", "--owner", "admin"]);
+    assert_eq!(by_admin["objects"].as_array().unwrap().len(), 1, "{by_admin}");
+    let (_, none) = as_token(&d, &token(&d, "carol"), &["object", "list"]);
+    assert_eq!(none["objects"], json!([]), "{none}");
+    d.refused(&["object", "list", "--limit", "0"], "bad_request");
+    d.refused(&["object", "list", "--owner", "ghost"], "not_found");
+}

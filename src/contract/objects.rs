@@ -168,8 +168,8 @@ pub enum ReadReason {
     Superuser,
 }
 
-/// `object.grant`: gives users-to-be-readers one or many objects, all or nothing: every id must exist
-/// and be readable by the caller (a holder hands out no more than it has).
+/// `object.grant`: lets a user read one or many objects (an explicit right), all or nothing: every id
+/// must exist and be readable by the caller (a holder hands out no more than it has).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectGrant {
