@@ -1,6 +1,7 @@
 //! Property test: historical rights are exact. Random sequences of policy steps (grants given and
 //! revoked, role links, group members, accounts enabled, disabled and given expiries) with objects
-//! created and deleted in between. After every step, for every (account, live object), the answer of
+//! created and deleted in between. After every step, for every (account, live object) (four users
+//! and an API key), the answer of
 //! [`super::may_read`] (the current index, the snapshot [`History`] keeps, the explicit readers) must
 //! equal the naive one: the account is live now and (compile the policy as it is now and ask, or
 //! rebuild the policy as it stood when the object was created, compile it with [`Index::build`] and
@@ -15,6 +16,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 const USERS: i64 = 4;
+/// Accounts 1..=USERS are users; account USERS + 1 is an API key (owned by user 1), which reads by
+/// its own roles (current and historical) and is never an explicit reader.
+const ACCOUNTS: i64 = USERS + 1;
+
+fn account(n: i64) -> SubjectKey {
+    if n <= USERS { SubjectKey::User(n) } else { SubjectKey::Key(1) }
+}
 const ROLES: i64 = 3;
 const RESOURCES: [&str; 3] = ["line1/a", "line1/b", "line2/c"];
 const KINDS: [&str; 2] = ["recipe", "report"];
@@ -56,10 +64,10 @@ fn step() -> impl Strategy<Value = Step> {
             |(holder, kind, read, write, selector, deny)| Step::Grant { holder, kind, read: read || !write, write, selector, deny }
         ),
         2 => (0..16usize).prop_map(Step::Revoke),
-        3 => (1..=USERS, 1..=ROLES, any::<bool>()).prop_map(|(user, role, add)| Step::Link { user, role, add }),
+        3 => (1..=ACCOUNTS, 1..=ROLES, any::<bool>()).prop_map(|(user, role, add)| Step::Link { user, role, add }),
         2 => (0..RESOURCES.len(), any::<bool>()).prop_map(|(resource, add)| Step::Member { resource, add }),
-        1 => (1..=USERS, any::<bool>()).prop_map(|(user, enabled)| Step::Enabled { user, enabled }),
-        1 => (1..=USERS, prop::option::of(0..60i64)).prop_map(|(user, at)| Step::Expires { user, at }),
+        1 => (1..=ACCOUNTS, any::<bool>()).prop_map(|(user, enabled)| Step::Enabled { user, enabled }),
+        1 => (1..=ACCOUNTS, prop::option::of(0..60i64)).prop_map(|(user, at)| Step::Expires { user, at }),
         1 => (1..=ROLES).prop_map(Step::DeleteRole),
         4 => (0..KINDS.len(), 0..RESOURCES.len()).prop_map(|(kind, resource)| Step::Create { kind, resource }),
         1 => (0..8usize).prop_map(Step::Delete),
@@ -113,15 +121,21 @@ impl World {
                 owner: None,
             });
         }
+        policy.subjects.push(Subject {
+            key: SubjectKey::Key(1),
+            name: "k1".into(),
+            enabled: true,
+            expires_at: None,
+            roles: vec![],
+            direct: vec![],
+            superuser: false,
+            owner: Some(1),
+        });
         policy.groups.push(Group { name: "g".into(), members: vec![] });
         let versions =
             Entity::all_of(&policy).into_iter().map(|entity| Version { entity, from: 0, to: None }).collect();
         let index = Arc::new(Index::build(&policy));
         World { policy, next_grant: 1, epoch: 0, versions, index, history: History::default(), objects: vec![], now: 0 }
-    }
-
-    fn subject(&mut self, user: i64) -> &mut Subject {
-        self.policy.subjects.iter_mut().find(|s| s.key == SubjectKey::User(user)).expect("user")
     }
 
     /// A policy change as the daemon makes it: the changed entities (what the triggers note),
@@ -202,7 +216,7 @@ impl World {
                 });
             }
             Step::Link { user, role, add } => self.change(|p| {
-                let s = p.subjects.iter_mut().find(|x| x.key == SubjectKey::User(user)).expect("user");
+                let s = p.subjects.iter_mut().find(|x| x.key == account(user)).expect("account");
                 s.roles.retain(|&r| r != role);
                 if add {
                     s.roles.push(role);
@@ -215,16 +229,13 @@ impl World {
                     g.members.push(RESOURCES[resource].into());
                 }
             }),
-            Step::Enabled { user, enabled } => {
-                let _ = self.subject(user);
-                self.change(|p| {
-                    if let Some(s) = p.subjects.iter_mut().find(|x| x.key == SubjectKey::User(user)) {
-                        s.enabled = enabled
-                    }
-                })
-            }
+            Step::Enabled { user, enabled } => self.change(|p| {
+                if let Some(s) = p.subjects.iter_mut().find(|x| x.key == account(user)) {
+                    s.enabled = enabled
+                }
+            }),
             Step::Expires { user, at } => self.change(|p| {
-                if let Some(s) = p.subjects.iter_mut().find(|x| x.key == SubjectKey::User(user)) {
+                if let Some(s) = p.subjects.iter_mut().find(|x| x.key == account(user)) {
                     s.expires_at = at
                 }
             }),
@@ -270,12 +281,12 @@ impl World {
             let object = Object { kind: o.kind, resource: o.resource, epoch: o.epoch, created_at: o.created_at };
             let then = history.at(o.epoch).map(|i| &**i);
             prop_assert!(then.is_some(), "{what}: epoch {} of a live object not held", o.epoch);
-            for u in 1..=USERS {
-                let key = SubjectKey::User(u);
+            for u in 1..=ACCOUNTS {
+                let key = account(u);
                 let live = now_naive.principal(key, self.now).is_ok();
                 let current = now_naive.check(key, o.kind, Access::Read, o.resource, self.now).is_allowed();
                 let historical = then_naive.check(key, o.kind, Access::Read, o.resource, o.created_at).is_allowed();
-                let explicit = o.readers.contains(&u);
+                let explicit = u <= USERS && o.readers.contains(&u);
                 let naive = live && (current || historical || explicit);
                 let fast = may_read(&self.index, then, &object, || explicit, key, self.now);
                 prop_assert_eq!(fast.is_ok(), naive, "{}: user {} object {:?}", what, u, o);
