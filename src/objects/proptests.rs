@@ -1,12 +1,12 @@
 //! Property test: historical rights are exact. Random sequences of policy steps (grants given and
 //! revoked, role links, group members, accounts enabled, disabled and given expiries) with objects
-//! created and deleted in between. After every step, for every (account, live object) (four users
-//! and an API key), the answer of
-//! [`super::may_read`] (the current index, the snapshot [`History`] keeps, the explicit readers) must
-//! equal the naive one: the account is live now and (compile the policy as it is now and ask, or
-//! rebuild the policy as it stood when the object was created, compile it with [`Index::build`] and
-//! ask at the creation time, or it was given the object). The snapshots rebuilt from the recorded
-//! versions after retention ([`history::replay`], what a restart does) must answer the same.
+//! created and deleted in between. After every step, for every account (four users and an API key)
+//! and every live object, the answer of [`super::may_read`] (the current index, the snapshot
+//! [`History`] keeps, the explicit readers) must equal the naive one: the account is live now and
+//! (compile the policy as it is now and ask, or rebuild the policy as it stood when the object was
+//! created, compile it with [`Index::build`] and ask at the creation time, or it was given the
+//! object). The snapshots rebuilt from the recorded versions after retention
+//! ([`history::replay`], what a restart does) must answer the same.
 
 use super::history::{self, Entity, EntityKey, History, Version};
 use super::{Object, Why, may_read, reasons};
