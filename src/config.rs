@@ -249,6 +249,20 @@ pub struct AccountsConfig {
     pub token_ttl: Dur,
     pub admin_password_file: Option<PathBuf>,
     pub argon2: Argon2Config,
+    /// What deleting a user does with the objects it owns.
+    pub on_delete: OnDelete,
+}
+
+/// `accounts.on_delete`: what becomes of a deleted user's objects (SPEC "Objects and historical
+/// access"). Any other value fails `config check`, naming the key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnDelete {
+    /// Deleted with it, in the same transaction (AggreGate).
+    #[default]
+    Delete,
+    /// Given to the built-in admin.
+    ReassignToAdmin,
 }
 
 impl Default for AccountsConfig {
@@ -263,6 +277,7 @@ impl Default for AccountsConfig {
             token_ttl: Dur::secs(12 * 3600),
             admin_password_file: None,
             argon2: Argon2Config::default(),
+            on_delete: OnDelete::Delete,
         }
     }
 }

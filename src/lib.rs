@@ -12,6 +12,7 @@ pub mod daemon; // wiring: socket server, signals, systemd notification, logging
 pub mod fuzz; // entry points of the fuzz targets and of the corpus replay test
 pub mod logs; // log hygiene: the log filter, client strings cut, repeated warnings throttled
 pub mod mqtt; // the MQTT bridge: retained state, the outbox publisher, rpc/request/<client id>
+pub mod objects; // objects users create, their readers (current, historical, explicit) and owners
 pub mod protocol; // Request / Response / ErrorCode, shared by daemon, CLI and MQTT
 pub mod sessions; // live HMI client sessions and their licence seats, in memory
 pub mod store; // SQLite: pragmas, migrations, audit trail, outbox

@@ -218,6 +218,24 @@ fn every_method_answers_what_its_schema_declares() {
         "not_found",
     );
 
+    // Objects: created, read, listed, explained, given and taken, asked about, deleted.
+    let recipe = json!({"kind": "tag.write", "resource": "line1/pump1", "name": "Flush", "data": {"bar": 4}});
+    let o = c.ok("object.create", recipe.clone());
+    let id = o["id"].clone();
+    c.refused("object.create", json!({"kind": "no.such", "resource": "line1/pump1", "name": "x"}), None, "bad_request");
+    c.ok("object.show", json!({"id": id}));
+    c.refused("object.show", json!({"id": 999_999}), None, "not_found");
+    c.ok("object.list", json!({"kind": "tag.write", "limit": 10}));
+    c.ok("object.grant", json!({"ids": [id], "user": "visitor"}));
+    let readers = c.ok("object.who_can", json!({"id": id}));
+    assert!(readers["readers"].as_array().unwrap().iter().any(|r| r["user"] == "visitor"), "{readers}");
+    c.ok("object.revoke", json!({"id": id, "user": "visitor"}));
+    let asked = c.ok("authz.check", json!({"subject": "night", "object": id}));
+    assert_eq!(asked["object"], id, "{asked}");
+    c.refused("authz.check", json!({"object": id, "resource": "line1/pump1"}), None, "bad_request");
+    c.ok("object.delete", json!({"id": id}));
+    c.ok_as("object.create", recipe, Some(json!({"user": "day", "password": PW})));
+
     c.ok("settings.set", json!({"key": "plant.name", "value": "Press shop 2"}));
     c.ok("settings.get", json!({"key": "plant.name"}));
     c.ok("settings.get", json!({}));
@@ -266,7 +284,8 @@ fn every_method_answers_what_its_schema_declares() {
     c.ok("role.delete", json!({"name": "spare"}));
     c.refused("user.delete", json!({"name": "admin"}), None, "self_delete");
     c.refused("user.disable", json!({"name": "admin"}), None, "protected_account");
-    c.ok("user.delete", json!({"name": "day"}));
+    let removed = c.ok("user.delete", json!({"name": "day"}));
+    assert_eq!(removed["objects_deleted"], 1, "{removed}");
     c.ok("audit.list", json!({"limit": 200}));
 
     // Unknown params are refused by every method, naming the field.

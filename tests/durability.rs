@@ -20,6 +20,7 @@ enum Acked {
     Setting(String, Value),
     Session(i64),
     Lock,
+    Object(String),
 }
 
 /// A small deterministic generator, seeded per run and printed, so a failure can be replayed.
@@ -35,7 +36,7 @@ impl Lcg {
 fn writer(d: &Daemon, round: usize, acked: Arc<Mutex<Vec<Acked>>>) {
     let Ok(mut conn) = d.connect() else { return };
     for i in 0.. {
-        let (req, change) = match i % 6 {
+        let (req, change) = match i % 7 {
             0 => {
                 let name = format!("u{round}x{i}");
                 (json!({"method": "user.create", "params": {"name": name}}), Acked::User(name))
@@ -59,9 +60,14 @@ fn writer(d: &Daemon, round: usize, acked: Arc<Mutex<Vec<Acked>>>) {
                 let host = format!("panel-{round}-{i}");
                 (json!({"method": "session.open", "params": {"type": "hmi", "host": host}}), Acked::Session(0))
             }
-            _ => {
-                let method = if (i / 6) % 2 == 0 { "supervisor.lock" } else { "supervisor.unlock" };
+            5 => {
+                let method = if (i / 7) % 2 == 0 { "supervisor.lock" } else { "supervisor.unlock" };
                 (json!({"method": method, "params": {}}), Acked::Lock)
+            }
+            _ => {
+                let name = format!("o{round}x{i}");
+                let p = json!({"kind": "recipe", "resource": "line1/mixer", "name": name});
+                (json!({"method": "object.create", "params": p}), Acked::Object(name))
             }
         };
         let mut line = req.to_string().into_bytes();
@@ -119,6 +125,18 @@ fn verify(d: &Daemon, acked: &[Acked]) {
                     ) == 1
             }
             Acked::Lock => true,
+            Acked::Object(n) => {
+                count("SELECT count(*) FROM objects WHERE name = ?1", n) == 1
+                    && count(
+                        "SELECT count(*) FROM audit a JOIN objects o ON a.target = CAST(o.id AS TEXT)
+                         WHERE a.action = 'object.create' AND o.name = ?1",
+                        n,
+                    ) == 1
+                    && count(
+                        r#"SELECT count(*) FROM outbox WHERE topic = 'events/object.created' AND payload LIKE '%"name":"' || ?1 || '"%'"#,
+                        n,
+                    ) == 1
+            }
         };
         assert!(ok, "acknowledged change lost after SIGKILL: {a:?}");
     }
@@ -136,6 +154,20 @@ fn acknowledged_changes_survive_twenty_sigkills() {
         "[license]\nseats = 10000\nheartbeat_timeout = \"1h\"\n[supervisor]\nlock_survives_restart = true",
     );
     d.ok(&["role", "add", "base"]);
+    // An object `early` reads only historically (its role taken away after the object was made):
+    // after every SIGKILL the restarted daemon must still say so (the snapshot replayed from the
+    // history the transactions left).
+    d.ok(&["resource", "add", "line1/mixer", "--kind", "device"]);
+    d.ok(&["role", "add", "viewers"]);
+    d.ok(&["role", "grant", "viewers", "recipe", "--read", "--resource", "line1/*"]);
+    d.ok(&["user", "add", "early", "--role", "viewers"]);
+    let early = d.ok(&["object", "create", "recipe", "line1/mixer", "before the revoke"])["id"].clone();
+    d.ok(&["user", "update", "early", "--remove-role", "viewers"]);
+    let historical = |d: &Daemon| {
+        let a = d.ok(&["call", "authz.check", &json!({"subject": "early", "object": early}).to_string()]);
+        assert_eq!((&a["decision"], &a["reason"]), (&json!("allow"), &json!("historical")), "{a}");
+    };
+    historical(d);
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
     println!("seed {seed}");
     let mut rng = Lcg(seed);
@@ -153,6 +185,7 @@ fn acknowledged_changes_survive_twenty_sigkills() {
         assert_eq!(integrity(d), "ok", "round {round} (seed {seed})");
         d.restart();
         verify(d, &acked.lock().unwrap());
+        historical(d);
     }
     let n = acked.lock().unwrap().len();
     assert!(n > 100, "only {n} changes were acknowledged in 20 rounds: the test exercised too little");

@@ -28,6 +28,7 @@ use crate::contract::policy::{
     Allowed, AllowedResources, Answer, AuthzAllowed, AuthzCheck, AuthzCheckMany, AuthzExplain, AuthzWhoCan, Checked,
     Decision, Denied, Explanation, LockRefusal, MAX_BATCH, ManyAnswers, Passes, Question, SubjectKind,
 };
+use crate::objects::{Refusal, Why};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::{now_ms, policy};
 use std::collections::HashMap;
@@ -146,15 +147,58 @@ fn answer(view: &View, subject: &Subject, q: Question) -> Result<Answer, ApiErro
         permission: q.permission,
         resource: q.resource,
         access: q.access,
+        object: None,
         decision,
     })
 }
 
-pub fn check(ctx: &Ctx, caller: &Caller, AuthzCheck(p): AuthzCheck) -> Result<Answer, ApiError> {
-    check_resource(&p.resource)?;
+pub fn check(ctx: &Ctx, caller: &Caller, p: AuthzCheck) -> Result<Answer, ApiError> {
+    let object = match (p.resource, p.object) {
+        (Some(_), Some(_)) => return Err(ApiError::bad_request("object: give either resource or object, not both")),
+        (None, None) => return Err(ApiError::bad_request("resource: required (or object)")),
+        (Some(resource), None) => {
+            let permission = p.permission.ok_or_else(|| ApiError::bad_request("permission: required with resource"))?;
+            check_resource(&resource)?;
+            let view = View::of(ctx);
+            let subject = resolve(ctx, &view, caller, p.subject.as_deref())?;
+            let q = Question { subject: p.subject, permission, resource, access: p.access };
+            return answer(&view, &subject, q);
+        }
+        (None, Some(object)) => object,
+    };
     let view = View::of(ctx);
     let subject = resolve(ctx, &view, caller, p.subject.as_deref())?;
-    answer(&view, &subject, p)
+    let row = super::objects::find(ctx, object)?;
+    if let Some(permission) = p.permission.as_deref().filter(|&k| k != row.kind) {
+        return Err(ApiError::bad_request(format!(
+            "permission: object {object} is of kind {}, not {permission}",
+            row.kind
+        )));
+    }
+    let decision = match p.access {
+        Access::Write => decide(&view, &subject, Access::Write, |key| {
+            view.index.check(key, &row.kind, Access::Write, &row.resource, view.now)
+        }),
+        Access::Read if subject.superuser => Decision::Allow(Allowed::Superuser),
+        Access::Read => match super::objects::decide_read(ctx, &view.index, &row, subject.key, view.now) {
+            Ok(Why::Superuser) => Decision::Allow(Allowed::Superuser),
+            Ok(Why::Current(g)) => Decision::Allow(Allowed::AllowedBy((&g).into())),
+            Ok(Why::Historical(g)) => Decision::Allow(Allowed::Historical((&g).into())),
+            Ok(Why::Explicit) => Decision::Allow(Allowed::Explicit),
+            Err(Refusal::Account(r) | Refusal::Grants(r)) => Decision::from(&crate::authz::Decision::Deny(r)),
+        },
+    };
+    if let Decision::Deny(Denied::SupervisorLocked(r)) = decision {
+        return Err(locked(r));
+    }
+    Ok(Answer {
+        subject: subject.name,
+        permission: row.kind,
+        resource: row.resource,
+        access: p.access,
+        object: Some(object),
+        decision,
+    })
 }
 
 /// Refuses a batch over [`MAX_BATCH`] items, before any is answered.

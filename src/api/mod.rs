@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod key;
+pub mod objects;
 pub mod reference;
 pub mod resource;
 pub mod role;
@@ -81,28 +82,33 @@ pub struct Ctx {
     /// The live login tokens and API keys: changed in the write step that changes their rows, its
     /// journal opened and closed by [`Ctx::write`] and `write_with_sessions`. A leaf lock.
     credentials: crate::accounts::Credentials,
+    /// The index of each policy epoch live objects were created in (see `objects::history`).
+    /// Changed under the store lock only. A leaf lock.
+    history: RwLock<crate::objects::history::History>,
 }
 
-/// The index built afresh from what `conn` holds. The policy it is built from is several times the
-/// index's size (100k accounts: ~20 MiB of small strings and lists) and is freed at once; glibc keeps
-/// such freed small blocks in the heap, so they are handed back to the system here, or a panel PC's
-/// RSS would carry them for the daemon's lifetime.
-fn build_index(conn: &rusqlite::Connection) -> Result<engine::Index, ApiError> {
-    let index = engine::Index::build(&policy::load(conn)?);
+/// Called once a whole policy loaded to build an index from is dropped. That policy is several times
+/// the index's size (100k accounts: ~20 MiB of small strings and lists) and freed at once; glibc
+/// keeps such freed small blocks in the heap, so they are handed back to the system here, or a panel
+/// PC's RSS would carry them for the daemon's lifetime.
+fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory to the system; it is safe to call at any time.
     unsafe {
         nix::libc::malloc_trim(0);
     }
-    Ok(index)
 }
 
 impl Ctx {
-    pub fn new(config: Config, store: Store, paths: Paths) -> Result<Ctx, ApiError> {
+    pub fn new(config: Config, mut store: Store, paths: Paths) -> Result<Ctx, ApiError> {
         // Note every policy change from here on, then build from what the database holds.
         policy::watch(&store.conn)?;
-        let index = build_index(&store.conn)?;
+        let loaded = policy::load(&store.conn)?;
+        let index = engine::Index::build(&loaded);
         policy::take_changes(&store.conn)?;
+        let history = objects::restore(&mut store, &loaded)?;
+        drop(loaded);
+        release_freed_memory();
         let credentials = crate::accounts::Credentials::load(&store.conn, crate::store::now_ms())?;
         let mqtt = LinkState {
             state: if config.mqtt.enabled { "not connected" } else { "disabled" }.into(),
@@ -121,6 +127,7 @@ impl Ctx {
             gate: Mutex::new(Default::default()),
             refusals: Mutex::new(Default::default()),
             credentials,
+            history: RwLock::new(history),
         })
     }
 
@@ -321,11 +328,24 @@ impl Ctx {
     fn next_index(&self, tx: &rusqlite::Transaction<'_>) -> Result<engine::Index, ApiError> {
         let changed = policy::take_changes(tx)?;
         let current = self.index();
+        // The epoch objects are stamped with, and the policy's history (objects::history), recorded
+        // from the entities the index is made from.
+        let record = |entities: &[_]| match entities.is_empty() {
+            true => Ok(0),
+            false => crate::store::objects::record_change(tx, entities),
+        };
         if changed.len() > (current.accounts() / 8).max(1024) {
-            return build_index(tx);
+            let loaded = policy::load(tx)?;
+            record(&policy::changed_entities_in(tx, &loaded, &changed)?)?;
+            let index = engine::Index::build(&loaded);
+            drop(loaded);
+            release_freed_memory();
+            return Ok(index);
         }
+        let entities = policy::changed_entities(tx, &changed)?;
+        record(&entities)?;
         let mut next = (*current).clone();
-        policy::apply_changes(tx, &changed, &mut next)?;
+        policy::apply_entities(&entities, &mut next);
         Ok(next)
     }
 

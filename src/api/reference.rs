@@ -63,6 +63,15 @@ pub fn example(method: &str) -> Option<Value> {
             json!({"permission": "tag.write", "access": "write", "resources": ["line1/pump1", "line1/pump2", "line2/pump1"]})
         }
         "authz.who_can" => json!({"permission": "tag.write", "resource": "line1/pump1", "access": "write"}),
+        "object.create" => json!({
+            "kind": "recipe",
+            "resource": "line1/mixer2",
+            "name": "Batch 7 dough",
+            "data": {"flour_kg": 250, "water_l": 160}
+        }),
+        "object.show" | "object.delete" | "object.who_can" => json!({"id": 42}),
+        "object.list" => json!({"kind": "recipe", "resource": "line1/mixer2", "limit": 100}),
+        "object.grant" | "object.revoke" => json!({"ids": [42, 43], "user": "night"}),
         "settings.get" => json!({"key": "plant.name"}),
         "settings.set" => json!({"key": "plant.name", "value": "Press shop 2"}),
         "session.open" => json!({"type": "panel", "project": "line1", "host": "panel-3", "address": "10.0.4.23"}),

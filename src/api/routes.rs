@@ -11,7 +11,7 @@
 //! record what they did under it.
 
 use super::auth::{Caller, Principal};
-use super::{Ctx, audit, authz, key, resource, role, session, settings, status, supervisor, user};
+use super::{Ctx, audit, authz, key, objects, resource, role, session, settings, status, supervisor, user};
 use crate::protocol::{ApiError, ErrorCode};
 use schemars::Schema;
 use serde_json::value::RawValue;
@@ -253,6 +253,28 @@ pub const ROUTES: &[Route] = &[
     ),
     route!(OwnOr("users.view"), authz::explain, "every grant that matched, and which decided", [NotFound]),
     route!(Permission("users.view"), authz::who_can, "every live account that passes"),
+    route!(Account, objects::create, "create an object on a resource (its kind with write access there)", [Forbidden]),
+    route!(Account, objects::show, "one object the caller may read", [NotFound]),
+    route!(Account, objects::list, "the objects the caller may read, a page at a time", [NotFound]),
+    route!(
+        Account,
+        objects::delete,
+        "delete an object (its owner, or its kind with write access)",
+        [NotFound, Forbidden]
+    ),
+    route!(Permission("users.view"), objects::who_can, "who may read an object, and why", [NotFound]),
+    route!(
+        Permission("users.manage"),
+        objects::grant,
+        "let a user read one or many objects, all or nothing",
+        [NotFound]
+    ),
+    route!(
+        Permission("users.manage"),
+        objects::revoke,
+        "take explicit reading of one or many objects away, all or nothing",
+        [NotFound]
+    ),
     route!(Account, settings::get, "runtime settings", [NotFound]),
     writes(route!(Permission("settings.manage"), settings::set, "change a runtime setting")),
     route!(

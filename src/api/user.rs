@@ -453,20 +453,28 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: UserDelete) -> Result<UserRemoved, 
     }
     ctx.may_manage(caller, UserDelete::NAME, SubjectKey::User(u.id), &format!("user {}", u.name))?;
     let config = ctx.config();
-    let ended = ctx.write_policy_sessions(|tx, table| {
-        // The account's sessions end first (their rows stay, for the record); keys, tokens, grants
-        // and role links go by ON DELETE CASCADE in this same transaction.
+    let done = ctx.write_policy_sessions(|tx, table| {
+        // Its objects first (deleted, or given to the admin: accounts.on_delete), then the account's
+        // sessions end (their rows stay, for the record); keys, tokens, grants and role links go by
+        // ON DELETE CASCADE in this same transaction.
+        let (objects_deleted, objects_reassigned) = super::objects::on_owner_deleted(ctx, tx, caller, u.id, &u.name)?;
         // Looked up before the transaction: another request may have deleted it since.
         if accounts::rows::delete_user(tx, ctx.credentials(), u.id)? == 0 {
             return Err(gone(&u.name));
         }
         let ended = end_sessions_of(tx, table, &config, caller, u.id, "account deleted")?;
-        let detail = json!({"sessions_terminated": ended});
+        let detail = json!({
+            "sessions_terminated": ended,
+            "objects_deleted": objects_deleted,
+            "objects_reassigned": objects_reassigned,
+        });
         audit::record(tx, &caller.actor(), UserDelete::NAME, Some(&u.name), Outcome::Ok, Some(&detail))?;
         outbox::emit(tx, &UserDeleted { user: u.name.clone(), by: caller.actor().who })?;
-        Ok(ended)
-    })?;
-    Ok(UserRemoved { deleted: u.name, sessions_terminated: ended as u64 })
+        Ok((ended, objects_deleted, objects_reassigned))
+    });
+    let (ended, objects_deleted, objects_reassigned) =
+        done.inspect_err(|_| super::objects::owner_delete_failed(ctx))?;
+    Ok(UserRemoved { deleted: u.name, sessions_terminated: ended as u64, objects_deleted, objects_reassigned })
 }
 
 /// Sets a password: your own (with the current one, unless this very request proved it or came from

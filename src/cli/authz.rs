@@ -284,7 +284,7 @@ fn ask(q: Question) -> crate::contract::policy::Question {
 
 /// `check`: prints the decision; Err(Denied) makes the exit code 1.
 pub fn check(global: &Global, q: Question) -> Result<Value, CliError> {
-    let p = AuthzCheck(ask(q));
+    let p = AuthzCheck::from(ask(q));
     let v = Client::connect(global)?.send(&p)?;
     let answer: Answer = serde_json::from_value(v.clone())
         .map_err(|e| CliError::Failed(format!("unexpected reply to {}: {e}", AuthzCheck::NAME)))?;

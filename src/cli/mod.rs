@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod authz;
 pub mod generate;
+pub mod objects;
 pub mod output;
 pub mod session;
 pub mod supervisor;
@@ -11,6 +12,7 @@ pub mod supervisor;
 use accounts::{KeyCommand, RecoverCommand, UserCommand};
 use authz::{GroupCommand, Question, ResourceCommand, RoleCommand};
 use generate::GenerateCommand;
+use objects::ObjectCommand;
 use session::SessionCommand;
 use supervisor::LockCommand;
 
@@ -135,6 +137,11 @@ pub enum Command {
     Group {
         #[command(subcommand)]
         command: GroupCommand,
+    },
+    /// Objects on resources (recipes, batch records, reports): create, read, who may read them
+    Object {
+        #[command(subcommand)]
+        command: ObjectCommand,
     },
     /// May SUBJECT use PERMISSION on RESOURCE? Exits 0 when allowed, 1 when denied
     Check(Question),
@@ -518,6 +525,7 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
         Command::Logout => Client::connect(global)?.send(&crate::contract::accounts::Logout {}).map(Some),
         Command::Register { name, password_stdin } => accounts::register(global, name, password_stdin).map(Some),
         Command::Session { command } => session::session(global, command).map(Some),
+        Command::Object { command } => objects::object(global, command).map(Some),
         Command::Lock { command } => supervisor::lock(global, command).map(Some),
         Command::Broadcast { text } => supervisor::broadcast(global, text).map(Some),
         Command::User { command } => accounts::user(global, command).map(Some),

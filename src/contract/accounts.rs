@@ -227,6 +227,11 @@ pub struct UserRemoved {
     pub deleted: String,
     /// Client sessions ended.
     pub sessions_terminated: u64,
+    /// Objects it owned that were deleted with it (`accounts.on_delete = "delete"`, the default).
+    pub objects_deleted: u64,
+    /// Objects it owned that were given to the built-in admin (`accounts.on_delete =
+    /// "reassign-to-admin"`).
+    pub objects_reassigned: u64,
 }
 
 /// `user.set_password`: your own password (with the current one, unless this request proved it or

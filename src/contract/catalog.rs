@@ -4,7 +4,13 @@ use super::events::EventDoc;
 
 /// Every event, by family.
 pub fn events() -> impl Iterator<Item = &'static EventDoc> {
-    [super::accounts::EVENTS, super::policy::EVENTS, super::sessions::EVENTS, super::system::EVENTS]
-        .into_iter()
-        .flatten()
+    [
+        super::accounts::EVENTS,
+        super::objects::EVENTS,
+        super::policy::EVENTS,
+        super::sessions::EVENTS,
+        super::system::EVENTS,
+    ]
+    .into_iter()
+    .flatten()
 }

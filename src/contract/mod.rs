@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod catalog;
 pub mod events;
+pub mod objects;
 pub mod policy;
 pub mod sessions;
 pub mod system;

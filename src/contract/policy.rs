@@ -548,12 +548,47 @@ pub struct Question {
     pub access: Access,
 }
 
-/// `authz.check`: the decision on a [`Question`]. A write the grants allow but the supervisor lock
-/// refuses is answered with the `supervisor_locked` error (SPEC: every write-class decision fails
-/// while locked), not with a decision.
+/// `authz.check`: the decision on a [`Question`], or on one object (`object` instead of
+/// `resource`: exactly one of the two). A write the grants allow but the supervisor lock refuses is
+/// answered with the `supervisor_locked` error (SPEC: every write-class decision fails while
+/// locked), not with a decision.
+///
+/// About an object: a read is allowed by the object's kind with read access on its resource now, or
+/// held when it was created (`historical`), or by an explicit `object.grant` (`explicit`); a write
+/// needs the kind with write access now.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(transparent)]
-pub struct AuthzCheck(pub Question);
+#[serde(deny_unknown_fields)]
+pub struct AuthzCheck {
+    /// A user name, or `key:NAME` for an API key; absent: the caller. Anyone but the caller needs
+    /// `users.view`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The permission asked about; with `object`, absent or the object's kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+    /// A canonical resource id, or `*` for the gateway itself (what built-in permissions are
+    /// granted on). Exactly one of `resource` and `object`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// An object's id. Exactly one of `resource` and `object`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<i64>,
+    /// The access asked about.
+    #[serde(default)]
+    pub access: Access,
+}
+
+impl From<Question> for AuthzCheck {
+    fn from(q: Question) -> AuthzCheck {
+        AuthzCheck {
+            subject: q.subject,
+            permission: Some(q.permission),
+            resource: Some(q.resource),
+            object: None,
+            access: q.access,
+        }
+    }
+}
 
 crate::method!("authz.check", AuthzCheck => Answer);
 
@@ -647,6 +682,10 @@ pub struct Answer {
     pub resource: String,
     /// The access asked about.
     pub access: Access,
+    /// The object asked about (`authz.check` with `object`): `permission` is its kind and `resource`
+    /// its resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<i64>,
     /// The decision (`decision`, `reason` and what belongs to the reason).
     #[serde(flatten)]
     pub decision: Decision,
@@ -698,6 +737,11 @@ pub enum Allowed {
     AllowedBy(DecidingGrant),
     /// A live superuser (the built-in admin, a master API key): passes every check and every lock.
     Superuser,
+    /// About an object: the subject held its kind with read access on its resource when the object
+    /// was created, through this grant (which may be gone since).
+    Historical(DecidingGrant),
+    /// About an object: the subject was given it (`object.grant`).
+    Explicit,
 }
 
 /// Why something is denied.
@@ -938,6 +982,7 @@ mod tests {
             permission: "tag.write".into(),
             resource: "line1/p1".into(),
             access: Access::Write,
+            object: None,
             decision,
         };
         serde_json::to_value(a).unwrap()

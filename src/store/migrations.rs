@@ -214,4 +214,49 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT name, failed_count, coalesce(failed_window_start, 0), locked_until, updated_at FROM users
         WHERE failed_count > 0 OR locked_until IS NOT NULL;
     "#,
+    // 6: objects (SPEC "Objects and historical access"): things users create on a resource, owned by
+    // a user, stamped with the policy epoch current at their creation; explicit readers; the policy's
+    // history as versions valid over [from_epoch, to_epoch), pruned to what live objects may ask
+    // about (see objects::history).
+    r#"
+    CREATE TABLE policy_epoch (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        epoch INTEGER NOT NULL
+    );
+    INSERT INTO policy_epoch (id, epoch) VALUES (1, 0);
+
+    CREATE TABLE policy_history (
+        kind       TEXT    NOT NULL CHECK (kind IN ('user', 'key', 'role', 'group')),
+        key        TEXT    NOT NULL,          -- the row id, or the group's name
+        from_epoch INTEGER NOT NULL,
+        to_epoch   INTEGER,                   -- NULL: the current version
+        state      TEXT    NOT NULL,          -- JSON: the entity as the index is built from it
+        PRIMARY KEY (kind, key, from_epoch)
+    ) WITHOUT ROWID;
+    CREATE INDEX policy_history_open ON policy_history (kind, key) WHERE to_epoch IS NULL;
+    CREATE INDEX policy_history_closed ON policy_history (to_epoch) WHERE to_epoch IS NOT NULL;
+
+    CREATE TABLE objects (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind       TEXT    NOT NULL,          -- a permission name
+        resource   TEXT    NOT NULL,          -- a resource id of the inventory (kept if it goes)
+        name       TEXT    NOT NULL,
+        data       TEXT,                      -- JSON, bounded by the API
+        owner_id   INTEGER NOT NULL REFERENCES users (id),
+        epoch      INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX objects_owner ON objects (owner_id);
+    CREATE INDEX objects_epoch ON objects (epoch);
+    CREATE INDEX objects_resource ON objects (resource, kind);
+
+    CREATE TABLE object_readers (
+        object_id  INTEGER NOT NULL REFERENCES objects (id) ON DELETE CASCADE,
+        user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        granted_at INTEGER NOT NULL,
+        granted_by TEXT    NOT NULL,
+        PRIMARY KEY (object_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX object_readers_user ON object_readers (user_id);
+    "#,
 ];

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod lock;
 pub mod migrations;
+pub mod objects;
 pub mod outbox;
 pub mod policy;
 pub mod resources;

@@ -6,6 +6,7 @@
 //! are in [`super::roles`], the inventory and groups in [`super::resources`].
 
 use crate::authz;
+use crate::objects::history::{Entity, EntityKey};
 use crate::protocol::ApiError;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -266,11 +267,18 @@ pub fn take_changes(conn: &Connection) -> rusqlite::Result<Changed> {
 /// into `index` (or takes it out, if it is gone): afterwards `index` answers like
 /// `Index::build(&load(conn))`, at the cost of what changed.
 pub fn apply_changes(conn: &Connection, changed: &Changed, index: &mut authz::Index) -> rusqlite::Result<()> {
+    apply_entities(&changed_entities(conn, changed)?, index);
+    Ok(())
+}
+
+/// Every role, account and group in `changed` as the transaction now holds it (None: gone), keys of a
+/// changed user included (a key lives no longer than its owner).
+pub fn changed_entities(conn: &Connection, changed: &Changed) -> rusqlite::Result<Vec<(EntityKey, Option<Entity>)>> {
     use authz::SubjectKey;
+    let mut out = Vec::with_capacity(changed.len());
     let mut keys = changed.keys.clone();
     for &id in changed.users.iter().filter(|&&id| id != 0) {
-        index.set_subject(SubjectKey::User(id), user(conn, id)?.as_ref());
-        // A key lives no longer than its owner: a change to the owner is a change to its keys.
+        out.push((EntityKey::Subject(SubjectKey::User(id)), user(conn, id)?.map(Entity::Subject)));
         let mut st = conn.prepare_cached("SELECT id FROM api_keys WHERE owner_id = ?1")?;
         for key in st.query_map([id], |r| r.get(0))? {
             keys.push(key?);
@@ -279,10 +287,10 @@ pub fn apply_changes(conn: &Connection, changed: &Changed, index: &mut authz::In
     keys.sort_unstable();
     keys.dedup();
     for id in keys {
-        index.set_subject(SubjectKey::Key(id), key(conn, id)?.as_ref());
+        out.push((EntityKey::Subject(SubjectKey::Key(id)), key(conn, id)?.map(Entity::Subject)));
     }
     for &id in changed.roles.iter().filter(|&&id| id != 0) {
-        index.set_role(id, role(conn, id)?.as_ref());
+        out.push((EntityKey::Role(id), role(conn, id)?.map(Entity::Role)));
     }
     let mut names = changed.group_names.clone();
     for &id in &changed.groups {
@@ -295,9 +303,67 @@ pub fn apply_changes(conn: &Connection, changed: &Changed, index: &mut authz::In
     names.sort_unstable();
     names.dedup();
     for name in names {
-        index.set_group(&name, group_members(conn, &name)?.as_deref());
+        let members = group_members(conn, &name)?;
+        out.push((
+            EntityKey::Group(name.clone()),
+            members.map(|members| Entity::Group(authz::Group { name, members })),
+        ));
     }
-    Ok(())
+    Ok(out.into_iter().map(|(k, e)| (k, e.map(Entity::normalized))).collect())
+}
+
+/// [`changed_entities`] for a change to most of the policy (a bulk load): the entities picked out of
+/// `loaded` (what [`load`] read in this transaction) instead of read one by one.
+pub fn changed_entities_in(
+    conn: &Connection,
+    loaded: &authz::Policy,
+    changed: &Changed,
+) -> rusqlite::Result<Vec<(EntityKey, Option<Entity>)>> {
+    use authz::SubjectKey;
+    use std::collections::{BTreeSet, HashMap};
+    let subjects: HashMap<SubjectKey, &authz::Subject> = loaded.subjects.iter().map(|s| (s.key, s)).collect();
+    let roles: HashMap<i64, &authz::Role> = loaded.roles.iter().map(|r| (r.id, r)).collect();
+    let groups: HashMap<&str, &authz::Group> = loaded.groups.iter().map(|g| (g.name.as_str(), g)).collect();
+    let users: BTreeSet<i64> = changed.users.iter().copied().filter(|&id| id != 0).collect();
+    let mut keys: BTreeSet<i64> = changed.keys.iter().copied().collect();
+    keys.extend(loaded.subjects.iter().filter(|s| s.owner.is_some_and(|o| users.contains(&o))).filter_map(|s| {
+        match s.key {
+            SubjectKey::Key(id) => Some(id),
+            SubjectKey::User(_) => None,
+        }
+    }));
+    let mut out = Vec::with_capacity(changed.len());
+    for key in users.iter().map(|&id| SubjectKey::User(id)).chain(keys.iter().map(|&id| SubjectKey::Key(id))) {
+        out.push((EntityKey::Subject(key), subjects.get(&key).map(|s| Entity::Subject((*s).clone()))));
+    }
+    for &id in changed.roles.iter().filter(|&&id| id != 0) {
+        out.push((EntityKey::Role(id), roles.get(&id).map(|r| Entity::Role((*r).clone()))));
+    }
+    let mut names = changed.group_names.clone();
+    for &id in &changed.groups {
+        let name: Option<String> = conn
+            .prepare_cached("SELECT name FROM resource_groups WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        names.extend(name);
+    }
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let group = groups.get(name.as_str()).map(|g| Entity::Group((*g).clone()));
+        out.push((EntityKey::Group(name), group));
+    }
+    Ok(out.into_iter().map(|(k, e)| (k, e.map(Entity::normalized))).collect())
+}
+
+/// Puts what [`changed_entities`] read into `index`.
+pub fn apply_entities(entities: &[(EntityKey, Option<Entity>)], index: &mut authz::Index) {
+    for (key, entity) in entities {
+        match entity {
+            Some(e) => e.apply(index),
+            None => crate::objects::history::remove(key, index),
+        }
+    }
 }
 
 /// One user as [`load`] reads it, or None if there is no such user.
@@ -410,6 +476,13 @@ mod tests {
         tx.execute_batch(sql).unwrap();
         let changed = take_changes(&tx).unwrap();
         assert!(!changed.is_empty(), "nothing noted for {sql}");
+        // The history records the same entities whether they are read one by one or picked out of
+        // a whole load (the bulk path).
+        let mut one_by_one = changed_entities(&tx, &changed).unwrap();
+        let mut picked = changed_entities_in(&tx, &load(&tx).unwrap(), &changed).unwrap();
+        one_by_one.sort_by(|a, b| a.0.cmp(&b.0));
+        picked.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(one_by_one, picked, "{sql}");
         apply_changes(&tx, &changed, index).unwrap();
         let fresh = Index::build(&load(&tx).unwrap());
         tx.commit().unwrap();
