@@ -322,3 +322,23 @@ fn the_list_pages_through_what_the_caller_may_read() {
     d.refused(&["object", "list", "--limit", "0"], "bad_request");
     d.refused(&["object", "list", "--owner", "ghost"], "not_found");
 }
+
+#[test]
+fn a_supervisor_lock_stops_objects_being_created_or_deleted_but_not_read() {
+    let d = Daemon::start();
+    plant(&d);
+    let (tech, ann) = (token(&d, "tech"), token(&d, "ann"));
+    let a = create(&d, &tech, "wcu/7", "before the changeover");
+    d.ok(&["lock", "set", "--reason", "changeover"]);
+    let id = a.to_string();
+    for args in [&["object", "create", "assignment.soh", "wcu/7", "during"][..], &["object", "delete", &id]] {
+        let (code, v) = as_token(&d, &tech, args);
+        assert_ne!(code, 0, "{args:?}: {v}");
+        assert_eq!(v["error"]["code"], "supervisor_locked", "{args:?}: {v}");
+    }
+    assert!(reads(&d, &ann, a), "reads are never blocked");
+    assert_eq!(d.ok(&["object", "list"])["objects"].as_array().unwrap().len(), 1, "nothing was created");
+    d.ok(&["lock", "clear"]);
+    let (code, v) = as_token(&d, &tech, &["object", "delete", &id]);
+    assert_eq!(code, 0, "{v}");
+}

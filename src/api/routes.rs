@@ -253,15 +253,20 @@ pub const ROUTES: &[Route] = &[
     ),
     route!(OwnOr("users.view"), authz::explain, "every grant that matched, and which decided", [NotFound]),
     route!(Permission("users.view"), authz::who_can, "every live account that passes"),
-    route!(Account, objects::create, "create an object on a resource (its kind with write access there)", [Forbidden]),
+    writes(route!(
+        Account,
+        objects::create,
+        "create an object on a resource (its kind with write access there)",
+        [Forbidden]
+    )),
     route!(Account, objects::show, "one object the caller may read", [NotFound]),
     route!(Account, objects::list, "the objects the caller may read, a page at a time", [NotFound]),
-    route!(
+    writes(route!(
         Account,
         objects::delete,
         "delete an object (its owner, or its kind with write access)",
         [NotFound, Forbidden]
-    ),
+    )),
     route!(Permission("users.view"), objects::who_can, "who may read an object, and why", [NotFound]),
     route!(
         Permission("users.manage"),
