@@ -292,6 +292,19 @@ pub fn changed_entities(conn: &Connection, changed: &Changed) -> rusqlite::Resul
     for &id in changed.roles.iter().filter(|&&id| id != 0) {
         out.push((EntityKey::Role(id), role(conn, id)?.map(Entity::Role)));
     }
+    for name in changed_group_names(conn, changed)? {
+        let members = group_members(conn, &name)?;
+        out.push((
+            EntityKey::Group(name.clone()),
+            members.map(|members| Entity::Group(authz::Group { name, members })),
+        ));
+    }
+    Ok(out.into_iter().map(|(k, e)| (k, e.map(Entity::normalized))).collect())
+}
+
+/// The names of the groups `changed` names, by name or by row id (a group deleted since has no
+/// row and no name), sorted, without duplicates.
+fn changed_group_names(conn: &Connection, changed: &Changed) -> rusqlite::Result<Vec<String>> {
     let mut names = changed.group_names.clone();
     for &id in &changed.groups {
         let name: Option<String> = conn
@@ -302,14 +315,7 @@ pub fn changed_entities(conn: &Connection, changed: &Changed) -> rusqlite::Resul
     }
     names.sort_unstable();
     names.dedup();
-    for name in names {
-        let members = group_members(conn, &name)?;
-        out.push((
-            EntityKey::Group(name.clone()),
-            members.map(|members| Entity::Group(authz::Group { name, members })),
-        ));
-    }
-    Ok(out.into_iter().map(|(k, e)| (k, e.map(Entity::normalized))).collect())
+    Ok(names)
 }
 
 /// [`changed_entities`] for a change to most of the policy (a bulk load): the entities picked out of
@@ -339,17 +345,7 @@ pub fn changed_entities_in(
     for &id in changed.roles.iter().filter(|&&id| id != 0) {
         out.push((EntityKey::Role(id), roles.get(&id).map(|r| Entity::Role((*r).clone()))));
     }
-    let mut names = changed.group_names.clone();
-    for &id in &changed.groups {
-        let name: Option<String> = conn
-            .prepare_cached("SELECT name FROM resource_groups WHERE id = ?1")?
-            .query_row([id], |r| r.get(0))
-            .optional()?;
-        names.extend(name);
-    }
-    names.sort_unstable();
-    names.dedup();
-    for name in names {
+    for name in changed_group_names(conn, changed)? {
         let group = groups.get(name.as_str()).map(|g| Entity::Group((*g).clone()));
         out.push((EntityKey::Group(name), group));
     }
