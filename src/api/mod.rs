@@ -87,11 +87,11 @@ pub struct Ctx {
     history: RwLock<crate::objects::history::History>,
 }
 
-/// Called once a whole policy loaded to build an index from is dropped. That policy is several times
-/// the index's size (100k accounts: ~20 MiB of small strings and lists) and freed at once; glibc
-/// keeps such freed small blocks in the heap, so they are handed back to the system here, or a panel
-/// PC's RSS would carry them for the daemon's lifetime.
-fn release_freed_memory() {
+/// Called once a whole policy loaded to build an index from is dropped, and after a bulk request.
+/// Such a policy is several times the index's size (100k accounts: ~20 MiB of small strings and
+/// lists) and freed at once; glibc keeps such freed small blocks in the heap, so they are handed back
+/// to the system here, or a panel PC's RSS would carry them for the daemon's lifetime.
+pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory to the system; it is safe to call at any time.
     unsafe {
@@ -336,9 +336,8 @@ impl Ctx {
         };
         if changed.len() > (current.accounts() / 8).max(1024) {
             let loaded = policy::load(tx)?;
-            record(&policy::changed_entities_in(tx, &loaded, &changed)?)?;
             let index = engine::Index::build(&loaded);
-            drop(loaded);
+            record(&policy::changed_entities_in(tx, loaded, &changed)?)?;
             release_freed_memory();
             return Ok(index);
         }

@@ -82,8 +82,30 @@ impl Ran {
 
 /// Runs a request: inline when it is cheap, on the blocking pool when it hashes a password (after a
 /// place in `gate`, which is released before this returns: never held across the delay).
+/// Requests whose params are larger than this (bulk imports: megabytes of rows) hand the memory they
+/// freed back to the system once answered.
+const BULK_PARAMS: usize = 1 << 20;
+
 pub async fn run(ctx: &Arc<Ctx>, req: Request, origin: &Origin, gate: &PasswordGate) -> Ran {
-    let result = if super::is_slow(&req) {
+    let bulk = req.params.as_ref().is_some_and(|p| p.get().len() > BULK_PARAMS);
+    let result = run_one(ctx, req, origin, gate).await;
+    if bulk {
+        super::release_freed_memory();
+    }
+    let delay = match &result {
+        Err(e) => Duration::from_millis(e.delay_ms),
+        Ok(_) => Duration::ZERO,
+    };
+    Ran { result, delay }
+}
+
+async fn run_one(
+    ctx: &Arc<Ctx>,
+    req: Request,
+    origin: &Origin,
+    gate: &PasswordGate,
+) -> Result<Box<RawValue>, ApiError> {
+    if super::is_slow(&req) {
         match gate.enter().await {
             Ok(permit) => {
                 let (ctx, origin) = (ctx.clone(), origin.clone());
@@ -97,12 +119,7 @@ pub async fn run(ctx: &Arc<Ctx>, req: Request, origin: &Origin, gate: &PasswordG
         }
     } else {
         super::handle(ctx, &req, origin)
-    };
-    let delay = match &result {
-        Err(e) => Duration::from_millis(e.delay_ms),
-        Ok(_) => Duration::ZERO,
-    };
-    Ran { result, delay }
+    }
 }
 
 pub use crate::protocol::Decoded;

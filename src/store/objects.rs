@@ -63,19 +63,19 @@ fn open_state(tx: &Connection, kind: &str, key: &str) -> rusqlite::Result<Option
 /// is passed over, and a change that changed nothing the index is built from bumps nothing. Returns
 /// the epoch after the change. Runs in the changing transaction.
 pub fn record_change(tx: &Connection, changed: &[(EntityKey, Option<Entity>)]) -> rusqlite::Result<i64> {
-    let mut writes: Vec<(&'static str, String, Option<String>)> = Vec::new();
+    // Written as found, the epoch bumped at the first real change: a bulk load's hundred thousand
+    // versions are never all held in memory at once.
+    let mut bumped = None;
     for (key, entity) in changed {
         let (kind, key) = key.columns();
         let state = entity.as_ref().map(to_json).transpose()?;
-        if open_state(tx, kind, &key)? != state {
-            writes.push((kind, key, state));
+        if open_state(tx, kind, &key)? == state {
+            continue;
         }
-    }
-    if writes.is_empty() {
-        return epoch(tx);
-    }
-    let epoch = bump(tx)?;
-    for (kind, key, state) in writes {
+        let epoch = match bumped {
+            Some(epoch) => epoch,
+            None => *bumped.insert(bump(tx)?),
+        };
         tx.prepare_cached("UPDATE policy_history SET to_epoch = ?3 WHERE kind = ?1 AND key = ?2 AND to_epoch IS NULL")?
             .execute(params![kind, key, epoch])?;
         if let Some(state) = state {
@@ -85,8 +85,13 @@ pub fn record_change(tx: &Connection, changed: &[(EntityKey, Option<Entity>)]) -
             .execute(params![kind, key, epoch, state])?;
         }
     }
-    prune_history(tx)?;
-    Ok(epoch)
+    match bumped {
+        None => epoch(tx),
+        Some(epoch) => {
+            prune_history(tx)?;
+            Ok(epoch)
+        }
+    }
 }
 
 /// Makes the open versions say what the policy tables hold (`current`: every entity, normalized):

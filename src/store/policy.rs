@@ -318,18 +318,16 @@ fn changed_group_names(conn: &Connection, changed: &Changed) -> rusqlite::Result
     Ok(names)
 }
 
-/// [`changed_entities`] for a change to most of the policy (a bulk load): the entities picked out of
-/// `loaded` (what [`load`] read in this transaction) instead of read one by one.
+/// [`changed_entities`] for a change to most of the policy (a bulk load): the entities taken out of
+/// `loaded` (what [`load`] read in this transaction, consumed: a bulk load's policy is not held twice)
+/// instead of read one by one.
 pub fn changed_entities_in(
     conn: &Connection,
-    loaded: &authz::Policy,
+    loaded: authz::Policy,
     changed: &Changed,
 ) -> rusqlite::Result<Vec<(EntityKey, Option<Entity>)>> {
     use authz::SubjectKey;
     use std::collections::{BTreeSet, HashMap};
-    let subjects: HashMap<SubjectKey, &authz::Subject> = loaded.subjects.iter().map(|s| (s.key, s)).collect();
-    let roles: HashMap<i64, &authz::Role> = loaded.roles.iter().map(|r| (r.id, r)).collect();
-    let groups: HashMap<&str, &authz::Group> = loaded.groups.iter().map(|g| (g.name.as_str(), g)).collect();
     let users: BTreeSet<i64> = changed.users.iter().copied().filter(|&id| id != 0).collect();
     let mut keys: BTreeSet<i64> = changed.keys.iter().copied().collect();
     keys.extend(loaded.subjects.iter().filter(|s| s.owner.is_some_and(|o| users.contains(&o))).filter_map(|s| {
@@ -338,15 +336,19 @@ pub fn changed_entities_in(
             SubjectKey::User(_) => None,
         }
     }));
+    let mut subjects: HashMap<SubjectKey, authz::Subject> = loaded.subjects.into_iter().map(|s| (s.key, s)).collect();
+    let mut roles: HashMap<i64, authz::Role> = loaded.roles.into_iter().map(|r| (r.id, r)).collect();
+    let mut groups: HashMap<String, authz::Group> = loaded.groups.into_iter().map(|g| (g.name.clone(), g)).collect();
     let mut out = Vec::with_capacity(changed.len());
     for key in users.iter().map(|&id| SubjectKey::User(id)).chain(keys.iter().map(|&id| SubjectKey::Key(id))) {
-        out.push((EntityKey::Subject(key), subjects.get(&key).map(|s| Entity::Subject((*s).clone()))));
+        out.push((EntityKey::Subject(key), subjects.remove(&key).map(Entity::Subject)));
     }
+    drop(subjects);
     for &id in changed.roles.iter().filter(|&&id| id != 0) {
-        out.push((EntityKey::Role(id), roles.get(&id).map(|r| Entity::Role((*r).clone()))));
+        out.push((EntityKey::Role(id), roles.remove(&id).map(Entity::Role)));
     }
     for name in changed_group_names(conn, changed)? {
-        let group = groups.get(name.as_str()).map(|g| Entity::Group((*g).clone()));
+        let group = groups.remove(&name).map(Entity::Group);
         out.push((EntityKey::Group(name), group));
     }
     Ok(out.into_iter().map(|(k, e)| (k, e.map(Entity::normalized))).collect())
@@ -475,7 +477,7 @@ mod tests {
         // The history records the same entities whether they are read one by one or picked out of
         // a whole load (the bulk path).
         let mut one_by_one = changed_entities(&tx, &changed).unwrap();
-        let mut picked = changed_entities_in(&tx, &load(&tx).unwrap(), &changed).unwrap();
+        let mut picked = changed_entities_in(&tx, load(&tx).unwrap(), &changed).unwrap();
         one_by_one.sort_by(|a, b| a.0.cmp(&b.0));
         picked.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(one_by_one, picked, "{sql}");
