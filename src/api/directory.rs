@@ -228,6 +228,10 @@ pub fn sync(ctx: &Ctx, mut progress: impl FnMut(usize, usize)) -> Result<Directo
     let people = store::directory::list(&ctx.store().conn)?;
     let names: Vec<String> = people.iter().map(|p| p.name.clone()).collect();
     let total = names.len();
+    if total == 0 {
+        ctx.directory.lock().unwrap_or_else(|p| p.into_inner()).last_sync = Some(now_ms());
+        return Ok(DirectorySynced { took_ms: started.elapsed().as_millis() as u64, ..Default::default() });
+    }
     let found = directory::lookup_all(&config.directory, &names, |n| progress(n, total));
     note(ctx, &found);
     let found = found.map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
