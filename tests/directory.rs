@@ -286,13 +286,7 @@ fn config_check_names_the_bad_directory_key() {
         ("[directory.group_roles]\n\"not a dn\" = [\"supervisor\"]\n", "directory.group_roles"),
     ];
     for (extra, key) in cases {
-        let text = if extra.starts_with("url") {
-            format!("[directory]\n{extra}")
-        } else if extra.starts_with('[') {
-            format!("{base}{extra}")
-        } else {
-            format!("{base}{extra}")
-        };
+        let text = if extra.starts_with("url") { format!("[directory]\n{extra}") } else { format!("{base}{extra}") };
         let path = dir.path().join("g.toml");
         std::fs::write(&path, text).unwrap();
         let out =

@@ -176,7 +176,7 @@ fn admit(ctx: &Ctx, config: &Config, name: &str, pw: &str, person: &Person) -> R
         };
         let before = store::directory::find(tx, name)?.map(|p| p.mapped_roles).unwrap_or_default();
         let (given, _) = apply_roles(tx, id, name, &before, &roles)?;
-        store::directory::save(tx, id, &person.dn, &person.groups, &given, Some(&verifier), now, true)?;
+        store::directory::save(tx, id, &person.dn, &person.groups, &given, Some(&verifier), now)?;
         Ok(id)
     })?;
     accounts::user_by_id(&ctx.store().conn, id)?.ok_or_else(|| ApiError::internal("directory account vanished"))
@@ -250,7 +250,7 @@ pub fn sync(ctx: &Ctx, mut progress: impl FnMut(usize, usize)) -> Result<Directo
                     if given != p.mapped_roles || person.groups != p.groups || person.dn != p.dn {
                         updated += 1;
                     }
-                    store::directory::save(tx, p.user_id, &person.dn, &person.groups, &given, None, now, false)?;
+                    store::directory::save(tx, p.user_id, &person.dn, &person.groups, &given, None, now)?;
                 }
                 other if p.enabled => {
                     let why = if other.is_some() { "disabled in the directory" } else { "gone from the directory" };

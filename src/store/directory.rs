@@ -70,7 +70,7 @@ pub fn mark_directory(tx: &Connection, user_id: i64) -> rusqlite::Result<usize> 
 }
 
 /// Saves what a directory login or a sync found; `verifier` only after a login (a sync never sees a
-/// password), so `None` keeps the one stored.
+/// password): `None` keeps the stored one and its time.
 pub fn save(
     tx: &Connection,
     user_id: i64,
@@ -79,8 +79,8 @@ pub fn save(
     mapped_roles: &[String],
     verifier: Option<&str>,
     now: i64,
-    login: bool,
 ) -> rusqlite::Result<()> {
+    let login = verifier.is_some();
     tx.prepare_cached(
         "INSERT INTO directory_people (user_id, dn, groups, mapped_roles, verifier, verified_at, synced_at)
          VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?7 THEN ?6 END, ?6)
