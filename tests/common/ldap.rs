@@ -3,11 +3,24 @@
 //! people (inetOrgPerson) below `ou=people`, groups (groupOfNames) below `ou=groups` with the memberOf
 //! overlay keeping `memberOf` on people and groups, and one nested group. With `tls`, a test CA and
 //! a server certificate made with the openssl CLI, for StartTLS.
+#![allow(dead_code)]
 
-use super::mqtt::{free_port, wait_until};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+// Self-contained (examples/directory_load.rs includes this file too).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
 
 pub const SUFFIX: &str = "dc=plant,dc=test";
 pub const ROOT_DN: &str = "cn=admin,dc=plant,dc=test";
