@@ -46,6 +46,8 @@ fn first_login_creates_the_person_with_mapped_roles_and_nested_groups() {
     let d = daemon(&s, "");
     assert!(logged_in(&d, "alice", PERSON_PW));
     assert_eq!(roles(&d, "alice"), ["supervisor"]);
+    assert_eq!(d.ok(&["user", "show", "alice"])["source"], "directory");
+    assert_eq!(d.ok(&["user", "show", "admin"])["source"], "local");
     // bob is in night-shift, which is inside operators.
     assert!(logged_in(&d, "bob", PERSON_PW));
     assert_eq!(roles(&d, "bob"), ["operator"]);
@@ -58,6 +60,15 @@ fn first_login_creates_the_person_with_mapped_roles_and_nested_groups() {
     assert!(!logged_in(&d, "nobody-here", PERSON_PW));
     let empty = login(&d, "alice", "");
     assert!(empty.get("error").is_some(), "{empty}");
+    // Neither the person's password nor the service account's reaches the database, WAL or log.
+    let state = d.state_dir();
+    for f in ["gatewarden.db", "gatewarden.db-wal"] {
+        let bytes = std::fs::read(state.join(f)).unwrap_or_default();
+        for secret in [PERSON_PW, ldap::SERVICE_PW] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} in {f}");
+        }
+    }
+    assert!(!d.log().contains(PERSON_PW) && !d.log().contains(ldap::SERVICE_PW));
     // The created account: audited, with the directory as its source.
     assert_eq!(audit_count(&d, "user.create", "ok"), 4, "the built-in admin and the three");
     let status = d.ok(&["status"]);

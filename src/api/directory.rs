@@ -163,7 +163,7 @@ fn admit(ctx: &Ctx, config: &Config, name: &str, pw: &str, person: &Person) -> R
     let now = now_ms();
     let id = ctx.write_policy(|tx| {
         let id = match accounts::find_user(tx, name)? {
-            Some(u) if store::directory::source_of(tx, name)?.as_deref() == Some("directory") => u.id,
+            Some(u) if u.source == "directory" => u.id,
             Some(_) => return Err(ApiError::conflict(format!("{name} is a local account now"))),
             None => {
                 let id = accounts::insert_user(tx, name, person.display_name.as_deref(), None, None)?;
