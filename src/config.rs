@@ -945,6 +945,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn directory_urls_and_filters() {
+        for ok in ["ldap://dc1", "ldaps://dc1.plant.local:636", "ldap://10.0.0.5:389/", "ldaps://[::1]:636"] {
+            assert!(check_ldap_url(ok).is_ok(), "{ok}");
+        }
+        for bad in
+            ["http://dc1", "ldap://", "ldap://dc1/dc=x", "ldap://u@dc1", "ldap://dc1:0", "ldap://dc1:x", "ldapi:///"]
+        {
+            assert!(check_ldap_url(bad).is_err(), "{bad}");
+        }
+        assert!(check_filter("(uid={user})", "{user}").is_ok());
+        assert!(check_filter("(&(objectClass=user)(sAMAccountName={user}))", "{user}").is_ok());
+        assert!(check_filter("(uid=alice)", "{user}").unwrap_err().contains("{user}"));
+        assert!(check_filter("uid={user}", "{user}").is_err());
+        assert!(check_filter("(&(uid={user})", "{user}").is_err());
+        assert!(check_filter("(uid={user}))(", "{user}").is_err());
+    }
+
+    #[test]
+    fn directory_is_off_without_url_and_checked_with_one() {
+        let c = Config::parse("", "t").unwrap();
+        assert!(!c.directory.enabled());
+        let e = Config::parse("[directory]\nurl = \"ldaps://dc1\"\n", "t").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("directory.user_base"));
+        let c = Config::parse("[directory]\nurl = \"ldaps://dc1\"\nuser_base = \"dc=x\"\n", "t").unwrap();
+        assert!(c.directory.enabled() && c.directory.tls());
+        let e = Config::parse(
+            "[directory]\nurl = \"ldap://dc1\"\nuser_base = \"dc=x\"\ngroup_base = \"ou=g,dc=x\"\ngroup_filter = \"(member=x)\"\n",
+            "t",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("directory.group_filter"));
+        let e = Config::parse("[directory]\nurl = \"ldap://dc1\"\nuser_base = \"dc=x\"\nbind_dn = \"cn=s\"\n", "t")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("directory.bind_dn"));
+    }
+
+    #[test]
     fn empty_config_is_the_embedded_defaults() {
         let c = Config::parse("", "x.toml").unwrap();
         assert_eq!(c.license.seats, 5);
