@@ -317,3 +317,21 @@ fn config_check_names_the_bad_directory_key() {
         std::process::Command::new(common::BIN).args(["config", "check", path.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn groups_found_by_a_group_search_with_nesting_walked() {
+    let s = Slapd::start(false);
+    let extra = format!(
+        "group_base = \"ou=groups,{}\"\ngroup_filter = \"(&(objectClass=groupOfNames)(member={{dn}}))\"\n",
+        ldap::SUFFIX
+    );
+    let d = daemon(&s, &extra);
+    assert!(logged_in(&d, "bob", PERSON_PW));
+    assert_eq!(roles(&d, "bob"), ["operator"], "night-shift inside operators, found by searches");
+    assert!(logged_in(&d, "alice", PERSON_PW));
+    assert_eq!(roles(&d, "alice"), ["supervisor"]);
+    // Without nesting, bob is only in night-shift, which maps to nothing.
+    let d2 = daemon(&s, &format!("{extra}nested_groups = false\n"));
+    assert!(logged_in(&d2, "bob", PERSON_PW));
+    assert!(roles(&d2, "bob").is_empty());
+}

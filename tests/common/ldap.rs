@@ -216,7 +216,7 @@ impl Slapd {
         format!(
             "[directory]\nurl = \"{}\"\nbind_dn = \"{SERVICE_DN}\"\nbind_password_file = {:?}\n\
              user_base = \"ou=people,{SUFFIX}\"\nuser_filter = \"(&(objectClass=inetOrgPerson)(uid={{user}}))\"\n\
-             group_attribute = \"memberOf\"\nnested_groups = true\ntimeout = \"1s\"\n{extra}\
+             group_attribute = \"memberOf\"\ntimeout = \"1s\"\n{extra}\
              [directory.group_roles]\n\"{SUPERVISORS}\" = [\"supervisor\"]\n\"{OPERATORS}\" = [\"operator\"]\n",
             self.url(),
             pw.display().to_string()
