@@ -8,8 +8,9 @@
 //! - `local`: N logins of a local account (argon2id verify);
 //! - `directory first`: the first login of N people (search, nested groups, bind as the person, the
 //!   account created with its mapped role, the offline verifier hashed and stored);
-//! - `directory again`: N logins of people already created (the same, with the account updated);
-//! then C clients log the remaining people in (so P directory people exist), and:
+//! - `directory again`: N logins of people already created (the same, with the account updated).
+//!
+//! Then C clients log the remaining people in (so P directory people exist), and:
 //! - `sync`: `directory.sync` over all P people, unchanged, then after 10% left `night-shift`;
 //! - `offline`: slapd killed, N logins answered from the cache (the connection refused at once).
 //!
@@ -17,7 +18,6 @@
 //!       [--people 5000] [--n 200] [--clients 2]`
 
 mod common;
-#[allow(dead_code)]
 #[path = "../tests/common/ldap.rs"]
 mod ldap;
 

@@ -143,8 +143,9 @@ pub struct Conn {
     ldap: Ldap,
     cfg: DirectoryConfig,
     timeout: Duration,
-    /// Whether the server matches LDAP_MATCHING_RULE_IN_CHAIN (it is an Active Directory).
-    in_chain: Option<String>,
+    /// Asked once a connection: `Some(base)` when the server matches LDAP_MATCHING_RULE_IN_CHAIN (an
+    /// Active Directory), with the base to search groups under.
+    in_chain: Option<Option<String>>,
 }
 
 /// Connects and binds as the service account (or stays anonymous without one).
@@ -233,8 +234,9 @@ impl Conn {
     /// The person's groups: direct ones from the attribute or the group search, then nested ones.
     async fn groups_of(&mut self, person: &SearchEntry) -> Result<Vec<String>, Failure> {
         let mut all = BTreeSet::new();
-        if self.cfg.nested_groups && self.in_chain().await?.is_some() {
-            let base = self.in_chain.clone().unwrap_or_default();
+        if self.cfg.nested_groups
+            && let Some(base) = self.in_chain().await?
+        {
             let filter = format!("(member:{IN_CHAIN}:={})", ldap_escape(person.dn.as_str()));
             for g in self.search(&base, Scope::Subtree, &filter, &["1.1"], MAX_GROUPS).await? {
                 all.insert(g.dn);
@@ -290,19 +292,22 @@ impl Conn {
     /// Whether the server is an Active Directory (it then matches LDAP_MATCHING_RULE_IN_CHAIN):
     /// the base to search groups under, asked once a connection.
     async fn in_chain(&mut self) -> Result<Option<String>, Failure> {
-        if self.in_chain.is_some() {
-            return Ok(self.in_chain.clone());
+        if let Some(known) = &self.in_chain {
+            return Ok(known.clone());
         }
-        let root = self
-            .search("", Scope::Base, "(objectClass=*)", &["supportedCapabilities", "defaultNamingContext"], 1)
-            .await?;
-        let Some(dse) = root.first() else { return Ok(None) };
-        if !Self::values(dse, "supportedCapabilities").any(|c| c == AD_CAPABILITY) {
-            return Ok(None);
-        }
-        let base = self.cfg.group_base.clone().or_else(|| Self::values(dse, "defaultNamingContext").next().cloned());
-        self.in_chain = base;
-        Ok(self.in_chain.clone())
+        let attrs = ["supportedCapabilities", "defaultNamingContext"];
+        let root = match self.search("", Scope::Base, "(objectClass=*)", &attrs, 1).await {
+            Ok(root) => root,
+            // A root DSE we may not read: not known as AD, so the groups are walked.
+            Err(Failure::Setup(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let base =
+            root.first().filter(|dse| Self::values(dse, "supportedCapabilities").any(|c| c == AD_CAPABILITY)).and_then(
+                |dse| self.cfg.group_base.clone().or_else(|| Self::values(dse, "defaultNamingContext").next().cloned()),
+            );
+        self.in_chain = Some(base.clone());
+        Ok(base)
     }
 
     /// Binds as `dn` with `password`: whether the directory accepts it. The connection is then the
