@@ -14,14 +14,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
 pub const SUFFIX: &str = "dc=plant,dc=test";
 pub const ROOT_DN: &str = "cn=admin,dc=plant,dc=test";
 pub const ROOT_PW: &str = "root-secret";
@@ -147,22 +139,42 @@ impl Slapd {
         s
     }
 
-    /// (Re)starts slapd on the same port with the same data.
+    /// (Re)starts slapd with the same data. A free port found by binding port 0 may be taken by
+    /// another test's server before ours binds it; ours then exits, and connecting would reach the other
+    /// one. So it is ours only once its own pid file names it (slapd writes it after binding); if it
+    /// exited, another port is tried.
     pub fn run(&mut self) {
-        let d = self.dir.path();
-        let url = format!("ldap://127.0.0.1:{}/", self.port);
-        let child = Command::new(sbin("slapd"))
-            .args(["-d", "0", "-h", &url, "-f"])
-            .arg(d.join("slapd.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("slapd is installed (.ci/run installs it)");
-        self.child = Some(child);
-        let port = self.port;
-        wait_until(Duration::from_secs(20), "slapd listening", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        let d = self.dir.path().to_path_buf();
+        for _ in 0..10 {
+            let url = format!("ldap://127.0.0.1:{}/", self.port);
+            let _ = std::fs::remove_file(d.join("slapd.pid"));
+            let mut child = Command::new(sbin("slapd"))
+                .args(["-d", "0", "-h", &url, "-f"])
+                .arg(d.join("slapd.conf"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("slapd is installed (.ci/run installs it)");
+            let pid = child.id().to_string();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let up = loop {
+                if child.try_wait().ok().flatten().is_some() {
+                    break false;
+                }
+                let ours = std::fs::read_to_string(d.join("slapd.pid")).is_ok_and(|p| p.trim() == pid);
+                if ours && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    break true;
+                }
+                assert!(Instant::now() < deadline, "slapd did not start on port {}", self.port);
+                std::thread::sleep(Duration::from_millis(25));
+            };
+            if up {
+                self.child = Some(child);
+                return;
+            }
+            self.port = free_port();
+        }
+        panic!("slapd could not bind a free port");
     }
 
     /// Runs ldapadd / ldapmodify / ldapdelete as the root DN with `input` on stdin.
