@@ -335,3 +335,25 @@ fn groups_found_by_a_group_search_with_nesting_walked() {
     assert!(logged_in(&d2, "bob", PERSON_PW));
     assert!(roles(&d2, "bob").is_empty());
 }
+
+#[test]
+fn a_directory_person_logs_in_over_mqtt_too() {
+    use common::mqtt::{Broker, Hmi, daemon as bridged, wait_connected};
+    let s = Slapd::start(false);
+    let broker = Broker::start(false);
+    let d = bridged(&broker.url(), "dir", &s.config(""));
+    d.ok(&["role", "add", "operator"]);
+    wait_connected(&d);
+    let req = "gatewarden/dir/rpc/request/panel-9";
+    let mut hmi = Hmi::v5(broker.port, "panel-9");
+    hmi.subscribe("hmi/panel-9/reply");
+    let open = json!({"id": 1, "method": "session.open", "params": {"type": "hmi", "host": "panel-9"},
+                      "auth": {"user": "bob", "password": PERSON_PW}});
+    hmi.request(req, open.to_string(), "hmi/panel-9/reply", b"o");
+    let r = hmi.next_on("hmi/panel-9/reply").json();
+    assert!(r["result"]["session_id"].is_i64(), "{r}");
+    assert_eq!(roles(&d, "bob"), ["operator"]);
+    let bad = json!({"id": 2, "method": "login", "params": {"user": "alice", "password": "wrong-password-1"}});
+    hmi.request(req, bad.to_string(), "hmi/panel-9/reply", b"b");
+    assert_eq!(hmi.next_on("hmi/panel-9/reply").json()["error"]["code"], "invalid_credentials");
+}
