@@ -183,12 +183,16 @@ impl Slapd {
         let mut child = Command::new(tool)
             .args(["-x", "-H", &self.url(), "-D", ROOT_DN, "-w", ROOT_PW])
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            // Not read: a line per entry would fill the pipe and stop the tool while we write its input.
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{tool}: {e} (.ci/run installs ldap-utils)"));
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_string();
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
         let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
         assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
