@@ -109,6 +109,8 @@ fn main() {
         rest.len() as f64 / wall.elapsed().as_secs_f64()
     );
 
+    // The first connection sat idle past daemon.client_timeout meanwhile.
+    let mut c = Conn::open(&d.socket);
     let sync = |c: &mut Conn, what: &str| {
         let t = Instant::now();
         let r = c.call("directory.sync", json!({}), &admin);
