@@ -127,6 +127,15 @@ fn injection_star_paren_uid_star_never_widens_the_user_search() {
 fn sync_follows_group_changes_and_ends_the_sessions_of_people_removed() {
     let s = Slapd::start(false);
     let d = daemon(&s, "sync_interval = \"1h\"\n");
+    // Mapped roles that do not exist here and group DNs the directory does not have are named.
+    let text = std::fs::read_to_string(&d.config_path).unwrap();
+    let extra = "[directory.group_roles]\n\"cn=ghosts,ou=groups,dc=plant,dc=test\" = [\"no-such-role\"]\n";
+    std::fs::write(&d.config_path, common::merge_toml(&text, extra)).unwrap();
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    common::wait_for(|| d.log().contains("config reloaded"), "the reload");
+    let synced = d.ok(&["directory", "sync"]);
+    assert_eq!(synced["missing_roles"], json!(["no-such-role"]), "{synced}");
+    assert_eq!(synced["unknown_groups"], json!(["cn=ghosts,ou=groups,dc=plant,dc=test"]), "{synced}");
     assert!(logged_in(&d, "alice", PERSON_PW));
     assert!(logged_in(&d, "bob", PERSON_PW));
     let r = d.call_auth(

@@ -228,15 +228,29 @@ pub fn sync(ctx: &Ctx, mut progress: impl FnMut(usize, usize)) -> Result<Directo
     let people = store::directory::list(&ctx.store().conn)?;
     let names: Vec<String> = people.iter().map(|p| p.name.clone()).collect();
     let total = names.len();
-    if total == 0 {
+    // Mapped roles that do not exist here: known from the database, checked every round.
+    let mut missing = std::collections::BTreeSet::new();
+    {
+        let conn = &ctx.store().conn;
+        for role in config.directory.group_roles.values().flatten() {
+            if store::roles::find(conn, role)?.is_none() {
+                missing.insert(role.clone());
+            }
+        }
+    }
+    if total == 0 && config.directory.group_roles.is_empty() {
         ctx.directory.lock().unwrap_or_else(|p| p.into_inner()).last_sync = Some(now_ms());
         return Ok(DirectorySynced { took_ms: started.elapsed().as_millis() as u64, ..Default::default() });
     }
     let found = directory::lookup_all(&config.directory, &names, |n| progress(n, total));
     note(ctx, &found);
     let found = found.map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
-    let mut out = DirectorySynced { people: total as u64, ..Default::default() };
-    let mut missing = std::collections::BTreeSet::new();
+    if !found.unknown_groups.is_empty() {
+        tracing::warn!(groups = ?found.unknown_groups, "directory.group_roles names groups the directory does not have");
+    }
+    let unknown_groups = found.unknown_groups;
+    let found = found.people;
+    let mut out = DirectorySynced { people: total as u64, unknown_groups, ..Default::default() };
     let now = now_ms();
     let system = Actor::system();
     let (updated, disabled, ended) = ctx.write_policy_sessions(|tx, table| {

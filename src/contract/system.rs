@@ -128,6 +128,9 @@ pub struct DirectorySynced {
     pub sessions_ended: u64,
     /// Mapped roles that do not exist here.
     pub missing_roles: Vec<String>,
+    /// `directory.group_roles` DNs the directory does not have.
+    #[serde(default)]
+    pub unknown_groups: Vec<String>,
     /// How long it took (ms).
     pub took_ms: u64,
 }

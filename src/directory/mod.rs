@@ -327,6 +327,15 @@ impl Conn {
         }
     }
 
+    /// Whether an entry exists (a `group_roles` DN, checked at each sync).
+    pub async fn exists(&mut self, dn: &str) -> Result<bool, Failure> {
+        match self.search(dn, Scope::Base, "(objectClass=*)", &["1.1"], 1).await {
+            Ok(found) => Ok(!found.is_empty()),
+            Err(Failure::Setup(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_millis(200), self.ldap.unbind()).await;
     }
@@ -373,25 +382,36 @@ pub fn login(cfg: &DirectoryConfig, name: &str, password: &str) -> Result<(Perso
 }
 
 /// What a sync found of each name: the person, or `None` (gone from the directory).
-pub fn lookup_all(
-    cfg: &DirectoryConfig,
-    names: &[String],
-    mut progress: impl FnMut(usize),
-) -> Result<Vec<Option<Person>>, Failure> {
-    // Each person costs a search or two under `timeout`; the whole sync is bounded by their sum.
+pub fn lookup_all(cfg: &DirectoryConfig, names: &[String], mut progress: impl FnMut(usize)) -> Result<Lookup, Failure> {
+    // Each person (and each mapped group) costs a few operations under `timeout`; the whole sync is
+    // bounded by their sum.
     let per = cfg.timeout.0.saturating_mul(2);
-    let deadline = per.saturating_mul(names.len().clamp(1, MAX_SYNC) as u32).min(Duration::from_secs(3600));
+    let ops = (names.len() + cfg.group_roles.len()).clamp(1, MAX_SYNC) as u32;
+    let deadline = per.saturating_mul(ops).min(Duration::from_secs(3600));
     run_for(deadline, async || {
         let mut t = Timings::default();
         let mut c = connect(cfg, &mut t).await?;
-        let mut out = Vec::with_capacity(names.len());
+        let mut unknown_groups = Vec::new();
+        for dn in cfg.group_roles.keys() {
+            if !c.exists(dn).await? {
+                unknown_groups.push(dn.clone());
+            }
+        }
+        let mut people = Vec::with_capacity(names.len());
         for (i, name) in names.iter().take(MAX_SYNC).enumerate() {
-            out.push(c.find_person(name, &mut t).await?);
+            people.push(c.find_person(name, &mut t).await?);
             progress(i + 1);
         }
         c.close().await;
-        Ok(out)
+        Ok(Lookup { people, unknown_groups })
     })
+}
+
+/// What a sync found: each name's person (`None`: gone), and the `group_roles` DNs the directory does
+/// not have.
+pub struct Lookup {
+    pub people: Vec<Option<Person>>,
+    pub unknown_groups: Vec<String>,
 }
 
 /// Roles the mapping gives to these groups (group DNs compared without case or spaces after commas),
