@@ -196,6 +196,7 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub console: ConsoleConfig,
     pub retention: RetentionConfig,
+    pub directory: DirectoryConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -433,6 +434,132 @@ impl Default for RetentionConfig {
     }
 }
 
+/// `[directory]`: the plant's LDAP or Active Directory (SPEC "Plant directory"). Off unless `url` is
+/// set. Bounds are written here, next to the keys: see [`Config::check_directory`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    /// `ldaps://host[:port]`, or `ldap://host[:port]` (with `start_tls = true` outside a lab).
+    pub url: Option<String>,
+    /// Upgrade an `ldap://` connection with StartTLS before anything is sent.
+    pub start_tls: bool,
+    /// The service account the searches run as; none: anonymous searches.
+    pub bind_dn: Option<String>,
+    /// The service account's password, alone in a file readable by the daemon only (0600 or 0400).
+    pub bind_password_file: Option<PathBuf>,
+    /// Where people are searched (subtree).
+    pub user_base: String,
+    /// The person's entry: must hold `{user}`, replaced by the login name escaped per RFC 4515.
+    pub user_filter: String,
+    /// The attribute of a person's entry that lists its groups (`memberOf`), used when `group_base`
+    /// is not set.
+    pub group_attribute: String,
+    /// Groups found by a search below this base instead of an attribute.
+    pub group_base: Option<String>,
+    /// The group search: must hold `{dn}`, replaced by the person's DN escaped per RFC 4515.
+    pub group_filter: String,
+    /// Groups inside groups count (AD's LDAP_MATCHING_RULE_IN_CHAIN, or walked up to a depth).
+    pub nested_groups: bool,
+    /// Group DN (compared without case) -> gatewarden role names.
+    pub group_roles: BTreeMap<String, Vec<String>>,
+    /// How long a directory login may be repeated from the cache while the directory is unreachable.
+    pub cache_ttl: Dur,
+    /// How often directory people are brought up to date (roles, disabled, removed).
+    pub sync_interval: Dur,
+    /// The most any one directory operation (connect, bind, search) may take.
+    pub timeout: Dur,
+    /// The CA that signed the directory's certificate (PEM); none: the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        DirectoryConfig {
+            url: None,
+            start_tls: false,
+            bind_dn: None,
+            bind_password_file: None,
+            user_base: String::new(),
+            user_filter: "(sAMAccountName={user})".into(),
+            group_attribute: "memberOf".into(),
+            group_base: None,
+            group_filter: "(member={dn})".into(),
+            nested_groups: true,
+            group_roles: BTreeMap::new(),
+            cache_ttl: Dur::secs(24 * 3600),
+            sync_interval: Dur::secs(5 * 60),
+            timeout: Dur::secs(5),
+            ca_file: None,
+        }
+    }
+}
+
+impl DirectoryConfig {
+    pub fn enabled(&self) -> bool {
+        self.url.is_some()
+    }
+
+    /// Whether the connection is encrypted (ldaps:// or StartTLS).
+    pub fn tls(&self) -> bool {
+        self.start_tls || self.url.as_deref().is_some_and(|u| u.starts_with("ldaps://"))
+    }
+}
+
+/// Bounds of `[directory]`, where the input enters.
+pub const MAX_GROUP_ROLES: usize = 1000;
+pub const MAX_DIRECTORY_TEXT: usize = 1024;
+
+/// Checks an LDAP URL: `ldap://` or `ldaps://`, a host, an optional port, nothing else.
+pub fn check_ldap_url(url: &str) -> Result<(), String> {
+    let bad = |why: &str| format!("{url:?} is not a directory URL: {why}");
+    let rest = url
+        .strip_prefix("ldaps://")
+        .or_else(|| url.strip_prefix("ldap://"))
+        .ok_or_else(|| bad("it must start with ldap:// or ldaps://"))?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains(['/', '?', '#', '@']) {
+        return Err(bad("give only scheme://host[:port] (the base DNs are their own keys)"));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or_else(|| bad("an IPv6 address opened with [ is not closed"))?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() || host.len() > MAX_HOST_LEN {
+        return Err(bad("the host is missing or too long"));
+    }
+    if !host.chars().all(|c| c.is_ascii_alphanumeric() || "-._:".contains(c)) {
+        return Err(bad(&format!("{host:?} is not a host name or an address")));
+    }
+    if let Some(p) = port
+        && !matches!(p.parse::<u16>(), Ok(n) if n >= 1)
+    {
+        return Err(bad(&format!("the port {p:?} is not 1-65535")));
+    }
+    Ok(())
+}
+
+/// Whether a file readable by group or others holds a secret: refused, as ssh refuses a key.
+pub fn check_secret_file(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{} is mode {:o}: a password file must be readable by its owner only (chmod 600)",
+            path.display(),
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
 /// A config error with its place: `FILE:LINE: key `a.b`: what is wrong`.
 #[derive(Debug, thiserror::Error)]
 pub struct ConfigError {
@@ -496,6 +623,7 @@ impl Config {
         self.check_accounts()?;
         self.check_license()?;
         self.check_mqtt()?;
+        self.check_directory()?;
         if self.retention.audit_max_rows < 100 || self.retention.outbox_max_rows < 100 {
             return err("retention", "audit_max_rows and outbox_max_rows must be at least 100".into());
         }
@@ -512,6 +640,8 @@ impl Config {
             ("mqtt.ca_file", &self.mqtt.ca_file),
             ("mqtt.client_cert_file", &self.mqtt.client_cert_file),
             ("mqtt.client_key_file", &self.mqtt.client_key_file),
+            ("directory.bind_password_file", &self.directory.bind_password_file),
+            ("directory.ca_file", &self.directory.ca_file),
         ];
         for (key, path) in paths {
             if let Some(path) = path {
@@ -637,6 +767,103 @@ impl Config {
     }
 }
 
+impl Config {
+    /// `[directory]`: the URL and TLS, the service account, the filters, the timings, the mapping's
+    /// shape. Whether the mapped roles exist is known only with the database: checked at start and at
+    /// each sync, reported in the log and `status`.
+    fn check_directory(&self) -> Result<(), (String, String)> {
+        let d = &self.directory;
+        let Some(url) = &d.url else { return Ok(()) };
+        check_ldap_url(url).map_err(|m| ("directory.url".to_string(), m))?;
+        if d.start_tls && url.starts_with("ldaps://") {
+            return err("directory.start_tls", "ldaps:// is TLS already; StartTLS goes with ldap://".into());
+        }
+        if d.bind_dn.is_some() != d.bind_password_file.is_some() {
+            return err("directory.bind_dn", "bind_dn and bind_password_file go together".into());
+        }
+        if let Some(path) = &d.bind_password_file {
+            check_secret_file(path).map_err(|m| ("directory.bind_password_file".to_string(), m))?;
+        }
+        if let Some(path) = &d.ca_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ("directory.ca_file".to_string(), format!("{}: cannot read: {e}", path.display())))?;
+            if !text.contains("-----BEGIN CERTIFICATE-----") {
+                return err("directory.ca_file", format!("{}: no PEM certificate in it", path.display()));
+            }
+        }
+        let texts = [
+            ("directory.bind_dn", d.bind_dn.as_deref().unwrap_or("")),
+            ("directory.user_base", &d.user_base),
+            ("directory.user_filter", &d.user_filter),
+            ("directory.group_attribute", &d.group_attribute),
+            ("directory.group_base", d.group_base.as_deref().unwrap_or("")),
+            ("directory.group_filter", &d.group_filter),
+        ];
+        for (key, text) in texts {
+            if text.len() > MAX_DIRECTORY_TEXT || text.chars().any(char::is_control) {
+                return err(key, format!("must be at most {MAX_DIRECTORY_TEXT} bytes without control characters"));
+            }
+        }
+        if d.user_base.trim().is_empty() {
+            return err("directory.user_base", "is required: the DN people are searched below".into());
+        }
+        check_filter(&d.user_filter, "{user}").map_err(|m| ("directory.user_filter".to_string(), m))?;
+        if d.group_base.is_some() {
+            check_filter(&d.group_filter, "{dn}").map_err(|m| ("directory.group_filter".to_string(), m))?;
+        } else if d.group_attribute.is_empty()
+            || !d.group_attribute.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == ';')
+        {
+            return err("directory.group_attribute", format!("{:?} is not an attribute name", d.group_attribute));
+        }
+        if d.group_roles.len() > MAX_GROUP_ROLES {
+            return err("directory.group_roles", format!("at most {MAX_GROUP_ROLES} groups"));
+        }
+        for (dn, roles) in &d.group_roles {
+            if dn.trim().is_empty() || !dn.contains('=') || dn.len() > MAX_DIRECTORY_TEXT {
+                return err("directory.group_roles", format!("{dn:?} is not a group DN"));
+            }
+            if roles.is_empty() || roles.len() > 64 {
+                return err("directory.group_roles", format!("{dn:?} must map to 1-64 role names"));
+            }
+            if let Some(r) = roles.iter().find(|r| r.is_empty() || r.len() > 64 || r.chars().any(char::is_control)) {
+                return err("directory.group_roles", format!("{r:?} (for {dn:?}) is not a role name"));
+            }
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&d.timeout.0) {
+            return err("directory.timeout", "must be between 100ms and 60s".into());
+        }
+        if d.sync_interval.0 < Duration::from_secs(1) {
+            return err("directory.sync_interval", "must be at least 1s".into());
+        }
+        if d.cache_ttl.0 > Duration::from_secs(365 * 86_400) {
+            return err("directory.cache_ttl", "must be at most 365d (0s: no offline logins)".into());
+        }
+        Ok(())
+    }
+}
+
+/// An LDAP filter template: parenthesized, balanced, holding `placeholder`.
+fn check_filter(filter: &str, placeholder: &str) -> Result<(), String> {
+    if !filter.contains(placeholder) {
+        return Err(format!("{filter:?} must contain {placeholder}, where the value goes (escaped per RFC 4515)"));
+    }
+    let mut depth = 0i32;
+    for c in filter.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        if depth < 0 {
+            break;
+        }
+    }
+    if !filter.starts_with('(') || depth != 0 {
+        return Err(format!("{filter:?} is not an LDAP filter: it must be in balanced parentheses"));
+    }
+    Ok(())
+}
+
 /// A refused config value: the dotted key and why.
 fn err(key: &str, why: String) -> Result<(), (String, String)> {
     Err((key.to_string(), why))
@@ -716,6 +943,43 @@ fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directory_urls_and_filters() {
+        for ok in ["ldap://dc1", "ldaps://dc1.plant.local:636", "ldap://10.0.0.5:389/", "ldaps://[::1]:636"] {
+            assert!(check_ldap_url(ok).is_ok(), "{ok}");
+        }
+        for bad in
+            ["http://dc1", "ldap://", "ldap://dc1/dc=x", "ldap://u@dc1", "ldap://dc1:0", "ldap://dc1:x", "ldapi:///"]
+        {
+            assert!(check_ldap_url(bad).is_err(), "{bad}");
+        }
+        assert!(check_filter("(uid={user})", "{user}").is_ok());
+        assert!(check_filter("(&(objectClass=user)(sAMAccountName={user}))", "{user}").is_ok());
+        assert!(check_filter("(uid=alice)", "{user}").unwrap_err().contains("{user}"));
+        assert!(check_filter("uid={user}", "{user}").is_err());
+        assert!(check_filter("(&(uid={user})", "{user}").is_err());
+        assert!(check_filter("(uid={user}))(", "{user}").is_err());
+    }
+
+    #[test]
+    fn directory_is_off_without_url_and_checked_with_one() {
+        let c = Config::parse("", "t").unwrap();
+        assert!(!c.directory.enabled());
+        let e = Config::parse("[directory]\nurl = \"ldaps://dc1\"\n", "t").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("directory.user_base"));
+        let c = Config::parse("[directory]\nurl = \"ldaps://dc1\"\nuser_base = \"dc=x\"\n", "t").unwrap();
+        assert!(c.directory.enabled() && c.directory.tls());
+        let e = Config::parse(
+            "[directory]\nurl = \"ldap://dc1\"\nuser_base = \"dc=x\"\ngroup_base = \"ou=g,dc=x\"\ngroup_filter = \"(member=x)\"\n",
+            "t",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("directory.group_filter"));
+        let e = Config::parse("[directory]\nurl = \"ldap://dc1\"\nuser_base = \"dc=x\"\nbind_dn = \"cn=s\"\n", "t")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("directory.bind_dn"));
+    }
 
     #[test]
     fn empty_config_is_the_embedded_defaults() {

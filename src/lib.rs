@@ -9,6 +9,7 @@ pub mod config; // TOML config with defaults and precise errors
 pub mod contract; // the public contract as types: params, results, events, the actor shape
 pub mod csvfile; // the plant's CSV files: resource inventories and lists
 pub mod daemon; // wiring: socket server, signals, systemd notification, logging
+pub mod directory; // the plant directory (LDAP / AD): people, groups, password binds
 pub mod fuzz; // entry points of the fuzz targets and of the corpus replay test
 pub mod logs; // log hygiene: the log filter, client strings cut, repeated warnings throttled
 pub mod mqtt; // the MQTT bridge: retained state, the outbox publisher, rpc/request/<client id>

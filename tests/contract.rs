@@ -122,7 +122,11 @@ impl Client<'_> {
 
 #[test]
 fn every_method_answers_what_its_schema_declares() {
-    let d = Daemon::start_with("[accounts]\nself_registration = true\n[license]\nseats = 2\n");
+    // A directory nobody answers at: its methods and the status still answer what they declare.
+    let d = Daemon::start_with(
+        "[accounts]\nself_registration = true\n[license]\nseats = 2\n\
+         [directory]\nurl = \"ldap://127.0.0.1:9\"\nuser_base = \"dc=plant,dc=test\"\ntimeout = \"300ms\"\n",
+    );
     let mut contract = Contract::load();
     let mut c = Client { d: &d, c: &mut contract };
 
@@ -276,6 +280,9 @@ fn every_method_answers_what_its_schema_declares() {
     );
     c.ok("supervisor.message", json!({"text": "Line 1 stops at 14:00"}));
     c.ok("status", json!({}));
+    let report = c.ok("directory.test", json!({"user": "jsmith"}));
+    assert!(report["error"].as_str().is_some_and(|e| e.contains("unreachable")), "{report}");
+    c.ok("directory.sync", json!({}));
     c.ok("supervisor.unlock", json!({}));
 
     c.ok("group.delete", json!({"name": "pumps"}));

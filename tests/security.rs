@@ -79,6 +79,8 @@ fn expectation(method: &str) -> Option<(Value, &'static str)> {
         "supervisor.lock" => (json!({}), forbidden),
         "supervisor.unlock" => (json!({}), forbidden),
         "supervisor.message" => (json!({"text": "hello"}), forbidden),
+        "directory.test" => (json!({"user": "jsmith"}), forbidden),
+        "directory.sync" => (json!({}), forbidden),
         _ => return None,
     })
 }

@@ -59,10 +59,12 @@ pub struct User {
     #[serde(skip)]
     pub failed_window_start: Option<i64>,
     pub locked_until: Option<i64>,
+    /// `local`, or `directory` for an account the plant directory created (migration 7).
+    pub source: String,
 }
 
 const USER_COLUMNS: &str = "id, name, display_name, password_hash, enabled, builtin, expires_at, created_at, \
-                            updated_at, failed_count, failed_window_start, locked_until";
+                            updated_at, failed_count, failed_window_start, locked_until, source";
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -77,6 +79,7 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         updated_at: r.get(8)?,
         failed_count: r.get(9)?,
         failed_window_start: r.get(10)?,
+        source: r.get(12)?,
         locked_until: r.get(11)?,
     })
 }

@@ -232,6 +232,8 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
         let store = ctx.store();
         (accounts::find_user(&store.conn, name)?, accounts::saved_lockout(&store.conn, name)?)
     };
+    // A name no local account holds is the plant directory's to verify (api::directory's rule).
+    let by_directory = super::directory::decides(ctx, name)?;
     let admitted = ctx.gate().admit(name, saved, source.as_deref(), cfg, now);
     match admitted {
         lockout::Admit::Go => {}
@@ -249,11 +251,13 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
         }
     }
 
-    let verified = match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
-        Some(hash) => password::verify(pw, hash),
+    let (verified, user) = match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
+        // Off the store lock, bounded by directory.timeout, within this transport's password gate.
+        _ if by_directory => super::directory::verify_password(ctx, name, pw, user),
+        Some(hash) => (password::verify(pw, hash), user),
         None => {
             password::verify_dummy(pw, &cfg.argon2);
-            false
+            (false, user)
         }
     };
     let had_failures = ctx.gate().has_failures(name);
@@ -270,9 +274,11 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
                 refused(&e.message, Outcome::Denied);
                 return Err(e);
             }
-            let rehash = password::needs_rehash(u.password_hash.as_deref().unwrap_or(""), &cfg.argon2)
-                .then(|| password::hash(pw, &cfg.argon2).ok())
-                .flatten();
+            // A directory person has no local password: nothing to rehash.
+            let rehash = (!by_directory
+                && password::needs_rehash(u.password_hash.as_deref().unwrap_or(""), &cfg.argon2))
+            .then(|| password::hash(pw, &cfg.argon2).ok())
+            .flatten();
             if let Some(h) = &rehash {
                 ctx.write(|tx| accounts::rows::rehash_password(tx, u.id, h))?;
             }

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod directory;
 pub mod key;
 pub mod objects;
 pub mod reference;
@@ -72,6 +73,8 @@ pub struct Ctx {
     pub paths: Paths,
     pub started: Instant,
     pub mqtt: Mutex<LinkState>,
+    /// The plant directory as last seen (reachable, last sync, last error), for `status`.
+    pub directory: Mutex<directory::State>,
     /// Wakes the MQTT bridge's outbox publisher; see `outbox_written`.
     pub outbox_wake: tokio::sync::Notify,
     /// Failed-login counters, locks and attempts in flight (saved per failure in `login_failures`).
@@ -123,6 +126,7 @@ impl Ctx {
             paths,
             started: Instant::now(),
             mqtt: Mutex::new(mqtt),
+            directory: Mutex::new(Default::default()),
             outbox_wake: tokio::sync::Notify::new(),
             gate: Mutex::new(Default::default()),
             refusals: Mutex::new(Default::default()),

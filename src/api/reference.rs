@@ -81,6 +81,8 @@ pub fn example(method: &str) -> Option<Value> {
         "supervisor.lock" => json!({"l": "u", "c": "u", "reason": "line 1 changeover", "expires_in": "2h"}),
         "supervisor.unlock" => json!({}),
         "supervisor.message" => json!({"text": "Line 1 stops at 14:00 for the changeover"}),
+        "directory.test" => json!({"user": "jsmith", "password": "correct horse battery"}),
+        "directory.sync" => json!({}),
         _ => return None,
     })
 }

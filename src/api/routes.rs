@@ -11,7 +11,7 @@
 //! record what they did under it.
 
 use super::auth::{Caller, Principal};
-use super::{Ctx, audit, authz, key, objects, resource, role, session, settings, status, supervisor, user};
+use super::{Ctx, audit, authz, directory, key, objects, resource, role, session, settings, status, supervisor, user};
 use crate::protocol::{ApiError, ErrorCode};
 use schemars::Schema;
 use serde_json::value::RawValue;
@@ -316,6 +316,17 @@ pub const ROUTES: &[Route] = &[
     ),
     route!(Permission("supervisor.lock"), supervisor::unlock, "clear the supervisor lock", [SupervisorLocked]),
     route!(Permission("supervisor.broadcast"), supervisor::message, "broadcast to every HMI"),
+    hashing(route!(
+        Permission("settings.manage"),
+        directory::test,
+        "the plant directory's view of a person: bind, search, DN, groups, mapped roles, timings"
+    )),
+    hashing(route!(
+        Permission("users.manage"),
+        directory::sync_now,
+        "bring directory people up to date now (roles; gone or disabled: disabled, sessions ended)",
+        [Unavailable]
+    )),
 ];
 
 /// The route of a method name.

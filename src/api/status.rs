@@ -46,6 +46,7 @@ pub fn status(ctx: &Ctx, caller: &Caller, _: StatusGet) -> Result<Status, ApiErr
         },
         seats: Seats { limit: config.license.seats, in_use, reserved: config.license.reserved.clone(), sessions },
         supervisor_lock: ctx.lock().map(|l| l.state.clone()),
+        directory: super::directory::link(ctx, layout)?,
     })
 }
 

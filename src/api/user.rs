@@ -38,6 +38,7 @@ fn present(ctx: &Ctx, conn: &Connection, u: &User) -> Result<UserView, ApiError>
         display_name: u.display_name.clone(),
         enabled: u.enabled,
         builtin: u.builtin,
+        source: u.source.clone(),
         expires_at: u.expires_at,
         created_at: u.created_at,
         updated_at: u.updated_at,

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod authz;
+pub mod directory;
 pub mod generate;
 pub mod objects;
 pub mod output;
@@ -11,6 +12,7 @@ pub mod supervisor;
 
 use accounts::{KeyCommand, RecoverCommand, UserCommand};
 use authz::{GroupCommand, Question, ResourceCommand, RoleCommand};
+use directory::DirectoryCommand;
 use generate::GenerateCommand;
 use objects::ObjectCommand;
 use session::SessionCommand;
@@ -113,6 +115,11 @@ pub enum Command {
     },
     /// Send a message to every operator panel (needs supervisor.broadcast)
     Broadcast { text: String },
+    /// The plant directory (LDAP / Active Directory): test a person's login, sync now
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
     /// Manage users
     User {
         #[command(subcommand)]
@@ -528,6 +535,7 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
         Command::Object { command } => objects::object(global, command).map(Some),
         Command::Lock { command } => supervisor::lock(global, command).map(Some),
         Command::Broadcast { text } => supervisor::broadcast(global, text).map(Some),
+        Command::Directory { command } => directory::directory(global, command).map(Some),
         Command::User { command } => accounts::user(global, command).map(Some),
         Command::Key { command } => accounts::key(global, command).map(Some),
         Command::Recover { command } => accounts::recover(command).map(Some),

@@ -301,6 +301,9 @@ pub struct UserView {
     pub enabled: bool,
     /// The built-in `admin` (cannot be deleted, disabled, expired or given other roles).
     pub builtin: bool,
+    /// `local`, or `directory`: created by a first login through the plant directory, which
+    /// verifies its password (docs/directory.md).
+    pub source: String,
     /// When the account stops working (unix ms); null: never.
     pub expires_at: Option<i64>,
     /// When it was created (unix ms).

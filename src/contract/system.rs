@@ -39,6 +39,100 @@ pub struct Status {
     /// The supervisor lock, null when none is set (the same object as the retained
     /// `supervisor/lock` topic).
     pub supervisor_lock: Option<super::sessions::LockState>,
+    /// The plant directory, when `[directory]` is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectoryLink>,
+}
+
+/// The plant directory as `status` shows it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DirectoryLink {
+    /// `unknown` (not asked yet), `reachable`, `unreachable` (logins of directory people come from
+    /// the offline cache) or `error` (it answered, but the setup is wrong: see `last_error`).
+    pub state: String,
+    /// When the directory last answered (unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_contact: Option<i64>,
+    /// When the last complete sync ended (unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync: Option<i64>,
+    /// Accounts that came from the directory.
+    pub people: u64,
+    /// The last error; may name hosts and DNs (layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// `directory.test`: asks the directory about a person the way a login would, for a technician
+/// setting it up. Nothing is created or changed here.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryTest {
+    /// The login name, as a person would type it.
+    pub user: String,
+    /// The person's password, to try a bind as them; absent: only the search and the groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+crate::method!("directory.test", DirectoryTest => DirectoryReport);
+
+/// What `directory.test` found, step by step.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DirectoryReport {
+    /// `directory.url`.
+    pub url: String,
+    /// Whether the service bind (or the anonymous connection) worked.
+    pub bind: bool,
+    /// The user search's filter, the name escaped per RFC 4515.
+    pub filter: String,
+    /// The person's DN, when found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dn: Option<String>,
+    /// AD `userAccountControl` says disabled.
+    pub disabled: bool,
+    /// Group DNs, direct and nested.
+    pub groups: Vec<String>,
+    /// Roles `directory.group_roles` gives for those groups.
+    pub roles: Vec<String>,
+    /// Mapped roles that do not exist here (they are left out at login).
+    pub missing_roles: Vec<String>,
+    /// Whether the password was accepted; absent when none was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_ok: Option<bool>,
+    /// Milliseconds per step: connect, service_bind, search, groups, user_bind.
+    pub timings_ms: std::collections::BTreeMap<String, u64>,
+    /// What went wrong, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `directory.sync`: brings every directory person up to date now (it also runs every
+/// `directory.sync_interval`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySync {}
+
+crate::method!("directory.sync", DirectorySync => DirectorySynced);
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DirectorySynced {
+    /// Directory people looked at.
+    pub people: u64,
+    /// People whose groups or roles changed.
+    pub updated: u64,
+    /// People disabled here: gone from the directory or disabled there.
+    pub disabled: u64,
+    /// Their sessions ended.
+    pub sessions_ended: u64,
+    /// Mapped roles that do not exist here.
+    pub missing_roles: Vec<String>,
+    /// `directory.group_roles` DNs the directory does not have.
+    #[serde(default)]
+    pub unknown_groups: Vec<String>,
+    /// How long it took (ms).
+    pub took_ms: u64,
 }
 
 /// The licence seats as `status` shows them.

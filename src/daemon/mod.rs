@@ -93,6 +93,8 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     let server = tokio::spawn(server::serve(listener, ctx.clone()));
     // The MQTT bridge only mirrors: it retries in the background and nothing here waits for it.
     let bridge = crate::mqtt::spawn(ctx.clone());
+    // The plant directory's sync: its own task, so a slow directory never holds the main loop.
+    tokio::spawn(directory_sync(ctx.clone()));
 
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -148,6 +150,26 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
 
     stop(&ctx, server, bridge, &socket_path).await;
     Ok(())
+}
+
+/// Syncs directory people at start and every `directory.sync_interval` (read again each round, so a
+/// SIGHUP that adds or changes `[directory]` applies), on the blocking pool.
+async fn directory_sync(ctx: Arc<Ctx>) {
+    loop {
+        let config = ctx.config();
+        if config.directory.enabled() {
+            let c = ctx.clone();
+            match tokio::task::spawn_blocking(move || crate::api::directory::sync(&c, |_, _| {})).await {
+                Ok(Ok(r)) if r.disabled > 0 || r.updated > 0 => {
+                    tracing::info!(people = r.people, updated = r.updated, disabled = r.disabled, "directory sync")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!("directory sync failed: {e}"),
+                Err(e) => tracing::warn!("directory sync stopped: {e}"),
+            }
+        }
+        tokio::time::sleep(config.directory.sync_interval.0).await;
+    }
 }
 
 /// Opens the state: the directory and its lock (held until the returned guard drops), the

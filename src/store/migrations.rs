@@ -259,4 +259,20 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX object_readers_user ON object_readers (user_id);
     "#,
+    // 7: the plant directory (SPEC "Plant directory"): where an account comes from, and for each
+    // directory person its DN, the groups and the roles the mapping gave it (so a sync takes back only
+    // those), and the offline verifier: an argon2id hash of the last password the directory accepted,
+    // never the password, usable until `verified_at + directory.cache_ttl`.
+    r#"
+    ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local' CHECK (source IN ('local', 'directory'));
+    CREATE TABLE directory_people (
+        user_id      INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+        dn           TEXT    NOT NULL,
+        groups       TEXT    NOT NULL,       -- JSON array of group DNs
+        mapped_roles TEXT    NOT NULL,       -- JSON array of role names given by directory.group_roles
+        verifier     TEXT,                   -- argon2id PHC string of the last accepted password
+        verified_at  INTEGER,                -- unix ms of the last login the directory accepted
+        synced_at    INTEGER                 -- unix ms of the last sync that found the person
+    );
+    "#,
 ];

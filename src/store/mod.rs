@@ -6,6 +6,7 @@
 //! event it causes are written in that same transaction.
 
 pub mod audit;
+pub mod directory;
 pub mod lock;
 pub mod migrations;
 pub mod objects;

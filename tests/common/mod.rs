@@ -3,6 +3,7 @@
 //! mosquitto (also as shipped, with its config and ACL) and HMIs for the MQTT tests.
 #![allow(dead_code)]
 
+pub mod ldap;
 pub mod mqtt;
 
 use serde_json::{Value, json};

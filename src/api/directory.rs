@@ -1,0 +1,364 @@
+//! The plant directory in the daemon (SPEC "Plant directory"): password logins of people who have no
+//! local account, their accounts created at first login (`source = "directory"`) with the roles
+//! `directory.group_roles` maps their groups to, the offline cache, the periodic sync, and the
+//! `directory.test` / `directory.sync` methods. The LDAP conversation itself is
+//! [`crate::directory`]'s.
+//!
+//! The rule for a name: **a local account always wins.** A name held by an account created here
+//! (`user.create`, an import, the built-in admin) is verified here and never sent to the directory, so
+//! `admin`, service accounts and API keys work with or without a directory, and nobody in the
+//! directory can log in as a local account by sharing its name. Only names with no account, or with
+//! an account the directory created, are asked of the directory.
+//!
+//! Must never happen:
+//! - a directory conversation while holding the store lock (a hanging directory would stop every
+//!   request): the LDAP work runs first, bounded by `directory.timeout`, then one short transaction;
+//! - the password stored or logged: only an argon2id verifier of it, to answer while offline;
+//! - an offline login past `directory.cache_ttl`, or one not audited as offline;
+//! - a directory person becoming a superuser: superusers are the built-in admin (always local) and
+//!   master API keys; a mapping gives only roles, whose grants are checked like any other.
+
+use super::{Caller, Ctx};
+use crate::accounts::{self, User, password};
+use crate::config::Config;
+use crate::contract::system::{DirectoryLink, DirectoryReport, DirectorySync, DirectorySynced, DirectoryTest};
+use crate::contract::{Actor as Who, accounts::UserCreated, accounts::UserDisabled};
+use crate::directory::{self, Failure, Person};
+use crate::protocol::{ApiError, ErrorCode};
+use crate::store::audit::{self, Actor, Outcome};
+use crate::store::{self, now_ms, outbox, policy};
+use serde_json::json;
+use std::time::Instant;
+
+/// The directory as last seen, for `status`.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub reachable: Option<bool>,
+    pub last_contact: Option<i64>,
+    pub last_sync: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// Notes what the directory answered (or did not), for `status` and the log.
+fn note<T>(ctx: &Ctx, r: &Result<T, Failure>) {
+    let mut s = ctx.directory.lock().unwrap_or_else(|p| p.into_inner());
+    match r {
+        Ok(_) | Err(Failure::Rejected(_)) => {
+            s.reachable = Some(true);
+            s.last_contact = Some(now_ms());
+            s.last_error = None;
+        }
+        Err(e) => {
+            if s.last_error.as_deref() != Some(&e.to_string()) {
+                tracing::warn!("plant directory: {e}");
+            }
+            if matches!(e, Failure::Setup(_)) {
+                s.reachable = Some(true);
+                s.last_contact = Some(now_ms());
+            } else {
+                s.reachable = Some(false);
+            }
+            s.last_error = Some(e.to_string());
+        }
+    }
+}
+
+/// The directory part of `status`.
+pub fn link(ctx: &Ctx, layout: bool) -> Result<Option<DirectoryLink>, ApiError> {
+    if !ctx.config().directory.enabled() {
+        return Ok(None);
+    }
+    let people: i64 = ctx
+        .store()
+        .conn
+        .query_row("SELECT count(*) FROM directory_people", [], |r| r.get(0))
+        .map_err(ApiError::from)?;
+    let s = ctx.directory.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let state = match (s.reachable, &s.last_error) {
+        (None, None) => "unknown",
+        (Some(false), _) => "unreachable",
+        (_, Some(_)) => "error",
+        (Some(true), None) => "reachable",
+    };
+    Ok(Some(DirectoryLink {
+        state: state.into(),
+        last_contact: s.last_contact,
+        last_sync: s.last_sync,
+        people: people as u64,
+        last_error: s.last_error.filter(|_| layout),
+    }))
+}
+
+/// Whether a password login for `name` is the directory's to answer: the directory is configured and
+/// no local account holds the name (see the module's rule).
+pub fn decides(ctx: &Ctx, name: &str) -> Result<bool, ApiError> {
+    if !ctx.config().directory.enabled() {
+        return Ok(false);
+    }
+    let source = store::directory::source_of(&ctx.store().conn, name)?;
+    Ok(source.as_deref() != Some("local"))
+}
+
+/// Verifies a password through the directory, or from the offline cache when the directory does not
+/// answer. Returns whether it is verified and the account (created at the first login). Runs on the
+/// blocking pool, within the caller's password gate; never holds the store lock while asking.
+pub fn verify_password(ctx: &Ctx, name: &str, pw: &str, user: Option<User>) -> (bool, Option<User>) {
+    let config = ctx.config();
+    let result = directory::login(&config.directory, name, pw);
+    note(ctx, &result);
+    match result {
+        Ok((person, _)) => match admit(ctx, &config, name, pw, &person) {
+            Ok(u) => (true, Some(u)),
+            Err(e) => {
+                tracing::warn!(user = name, "directory login accepted but not recorded: {}", e.message);
+                (false, user)
+            }
+        },
+        Err(Failure::Rejected(why)) => {
+            tracing::info!(user = name, "directory login refused: {why}");
+            (false, user)
+        }
+        Err(e) => offline(ctx, &config, name, pw, user, &e),
+    }
+}
+
+/// A login while the directory does not answer: the cached verifier, within `cache_ttl`.
+fn offline(
+    ctx: &Ctx,
+    config: &Config,
+    name: &str,
+    pw: &str,
+    user: Option<User>,
+    why: &Failure,
+) -> (bool, Option<User>) {
+    let cached = store::directory::find(&ctx.store().conn, name).ok().flatten();
+    let ttl = config.directory.cache_ttl.0.as_millis() as i64;
+    let now = now_ms();
+    let usable = cached.as_ref().and_then(|p| {
+        let at = p.verified_at?;
+        (now < at.saturating_add(ttl)).then_some(p.verifier.as_deref()?)
+    });
+    let Some(verifier) = usable else {
+        // The same cost as a check, so the answer's time does not say whether a cache entry exists.
+        password::verify_dummy(pw, &config.accounts.argon2);
+        tracing::warn!(user = name, "directory login impossible: {why}; no cached login within directory.cache_ttl");
+        return (false, user);
+    };
+    if !password::verify(pw, verifier) {
+        return (false, user);
+    }
+    let at = cached.and_then(|p| p.verified_at);
+    let actor = Actor { who: Who::user(name), source: "directory offline".into() };
+    let detail = json!({"offline": true, "cached_at": at, "why": why.to_string()});
+    ctx.audit_later(&actor, "login", Some(name), Outcome::Ok, "offline", Some(detail));
+    tracing::info!(user = name, "login from the offline cache: {why}");
+    (true, user)
+}
+
+/// After the directory accepted a person: the account (created on first login), its mapped roles, its
+/// groups and the offline verifier, in one transaction.
+fn admit(ctx: &Ctx, config: &Config, name: &str, pw: &str, person: &Person) -> Result<User, ApiError> {
+    let verifier = password::hash(pw, &config.accounts.argon2).map_err(ApiError::internal)?;
+    let roles = directory::mapped_roles(&config.directory, &person.groups);
+    let now = now_ms();
+    let id = ctx.write_policy(|tx| {
+        let id = match accounts::find_user(tx, name)? {
+            Some(u) if u.source == "directory" => u.id,
+            Some(_) => return Err(ApiError::conflict(format!("{name} is a local account now"))),
+            None => {
+                let id = accounts::insert_user(tx, name, person.display_name.as_deref(), None, None)?;
+                store::directory::mark_directory(tx, id)?;
+                let detail = json!({"source": "directory", "dn": person.dn, "roles": roles});
+                audit::record(tx, &Actor::system(), "user.create", Some(name), Outcome::Ok, Some(&detail))?;
+                outbox::emit(tx, &UserCreated { user: name.into(), registered: false, by: Who::nobody() })?;
+                id
+            }
+        };
+        let before = store::directory::find(tx, name)?.map(|p| p.mapped_roles).unwrap_or_default();
+        let (given, _) = apply_roles(tx, id, name, &before, &roles)?;
+        store::directory::save(tx, id, &person.dn, &person.groups, &given, Some(&verifier), now)?;
+        Ok(id)
+    })?;
+    accounts::user_by_id(&ctx.store().conn, id)?.ok_or_else(|| ApiError::internal("directory account vanished"))
+}
+
+/// Gives `id` the roles of `now` that exist here and takes back those of `before` the mapping no
+/// longer gives (roles given by hand, not by the mapping, stay). Audits a change. Returns the roles
+/// given and the missing ones.
+fn apply_roles(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    name: &str,
+    before: &[String],
+    now: &[String],
+) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let mut given = Vec::new();
+    let mut missing = Vec::new();
+    for r in now {
+        match store::roles::find(tx, r)? {
+            Some(_) => given.push(r.clone()),
+            None => missing.push(r.clone()),
+        }
+    }
+    let gone: Vec<String> = before.iter().filter(|r| !given.contains(r)).cloned().collect();
+    let added: Vec<String> = given.iter().filter(|r| !before.contains(r)).cloned().collect();
+    if gone.is_empty() && added.is_empty() {
+        return Ok((given, missing));
+    }
+    let add_ids = policy::role_ids(tx, &added)?;
+    policy::add_user_roles(tx, id, &add_ids)?;
+    let gone_existing: Vec<String> =
+        gone.iter().filter(|r| store::roles::find(tx, r).ok().flatten().is_some()).cloned().collect();
+    let remove_ids = policy::role_ids(tx, &gone_existing)?;
+    policy::remove_user_roles(tx, id, &remove_ids)?;
+    let detail = json!({"added": added, "removed": gone, "source": "directory.group_roles"});
+    audit::record(tx, &Actor::system(), "directory.roles", Some(name), Outcome::Ok, Some(&detail))?;
+    Ok((given, missing))
+}
+
+/// Brings every directory person up to date: groups and mapped roles; people gone from the directory
+/// or disabled there are disabled here, their tokens revoked and their sessions ended (audited, with
+/// events). `progress(done, total)` is called as people are looked up.
+pub fn sync(ctx: &Ctx, mut progress: impl FnMut(usize, usize)) -> Result<DirectorySynced, ApiError> {
+    let config = ctx.config();
+    if !config.directory.enabled() {
+        return Err(ApiError::bad_request("no [directory] in the config"));
+    }
+    let started = Instant::now();
+    let people = store::directory::list(&ctx.store().conn)?;
+    let names: Vec<String> = people.iter().map(|p| p.name.clone()).collect();
+    let total = names.len();
+    // Mapped roles that do not exist here: known from the database, checked every round.
+    let mut missing = std::collections::BTreeSet::new();
+    {
+        let conn = &ctx.store().conn;
+        for role in config.directory.group_roles.values().flatten() {
+            if store::roles::find(conn, role)?.is_none() {
+                missing.insert(role.clone());
+            }
+        }
+    }
+    if total == 0 && config.directory.group_roles.is_empty() {
+        ctx.directory.lock().unwrap_or_else(|p| p.into_inner()).last_sync = Some(now_ms());
+        return Ok(DirectorySynced { took_ms: started.elapsed().as_millis() as u64, ..Default::default() });
+    }
+    let found = directory::lookup_all(&config.directory, &names, |n| progress(n, total));
+    note(ctx, &found);
+    let found = found.map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+    if !found.unknown_groups.is_empty() {
+        tracing::warn!(groups = ?found.unknown_groups, "directory.group_roles names groups the directory does not have");
+    }
+    let unknown_groups = found.unknown_groups;
+    let found = found.people;
+    let mut out = DirectorySynced { people: total as u64, unknown_groups, ..Default::default() };
+    let now = now_ms();
+    let system = Actor::system();
+    let (updated, disabled, ended) = ctx.write_policy_sessions(|tx, table| {
+        let (mut updated, mut disabled, mut ended) = (0u64, 0u64, 0u64);
+        for (p, f) in people.iter().zip(found) {
+            match f {
+                Some(person) if !person.disabled => {
+                    let roles = directory::mapped_roles(&config.directory, &person.groups);
+                    let (given, miss) = apply_roles(tx, p.user_id, &p.name, &p.mapped_roles, &roles)?;
+                    missing.extend(miss);
+                    if given != p.mapped_roles || person.groups != p.groups || person.dn != p.dn {
+                        updated += 1;
+                    }
+                    store::directory::save(tx, p.user_id, &person.dn, &person.groups, &given, None, now)?;
+                }
+                other if p.enabled => {
+                    let why = if other.is_some() { "disabled in the directory" } else { "gone from the directory" };
+                    accounts::rows::set_enabled(tx, p.user_id, false)?;
+                    store::directory::forget_verifier(tx, p.user_id)?;
+                    let n = crate::sessions::end_matching(tx, table, &config, |t| t.of_user(p.user_id), &system, why)?;
+                    let revoked = accounts::revoke_tokens(tx, ctx.credentials(), p.user_id)?;
+                    let detail =
+                        json!({"reason": why, "sessions_terminated": n, "tokens_revoked": revoked, "dn": p.dn});
+                    audit::record(tx, &system, "user.disable", Some(&p.name), Outcome::Ok, Some(&detail))?;
+                    outbox::emit(tx, &UserDisabled { user: p.name.clone(), by: Who::nobody() })?;
+                    tracing::info!(user = p.name, "directory sync: {why}; account disabled, {n} sessions ended");
+                    disabled += 1;
+                    ended += n as u64;
+                }
+                _ => {}
+            }
+        }
+        Ok((updated, disabled, ended))
+    })?;
+    out.updated = updated;
+    out.disabled = disabled;
+    out.sessions_ended = ended;
+    out.missing_roles = missing.into_iter().collect();
+    if !out.missing_roles.is_empty() {
+        tracing::warn!(roles = ?out.missing_roles, "directory.group_roles maps to roles that do not exist here");
+    }
+    out.took_ms = started.elapsed().as_millis() as u64;
+    ctx.directory.lock().unwrap_or_else(|p| p.into_inner()).last_sync = Some(now_ms());
+    Ok(out)
+}
+
+/// `directory.sync`.
+pub fn sync_now(ctx: &Ctx, caller: &Caller, _: DirectorySync) -> Result<DirectorySynced, ApiError> {
+    let out = sync(ctx, |_, _| {})?;
+    let detail = json!({"people": out.people, "updated": out.updated, "disabled": out.disabled});
+    ctx.write(|tx| audit::record(tx, &caller.actor(), "directory.sync", None, Outcome::Ok, Some(&detail)))?;
+    Ok(out)
+}
+
+/// `directory.test`: the steps of a login, shown; nothing created or changed.
+pub fn test(ctx: &Ctx, caller: &Caller, p: DirectoryTest) -> Result<DirectoryReport, ApiError> {
+    accounts::validate_name("user name", &p.user)?;
+    if p.password.as_ref().is_some_and(|pw| pw.len() > super::auth::MAX_PASSWORD) {
+        return Err(ApiError::bad_request("password is too long"));
+    }
+    let config = ctx.config();
+    let d = &config.directory;
+    let Some(url) = d.url.clone() else {
+        return Err(ApiError::bad_request("no [directory] in the config"));
+    };
+    let mut report = DirectoryReport {
+        url,
+        filter: d.user_filter.replace("{user}", &ldap3::ldap_escape(p.user.as_str())),
+        ..Default::default()
+    };
+    let mut t = directory::Timings::default();
+    let r = directory::run(d, async || {
+        let mut c = directory::connect(d, &mut t).await?;
+        report.bind = true;
+        let person = c.find_person(&p.user, &mut t).await?;
+        if let (Some(person), Some(pw)) = (&person, &p.password) {
+            report.password_ok = Some(c.verify(&person.dn, pw, &mut t).await?);
+        }
+        c.close().await;
+        Ok(person)
+    });
+    note(ctx, &r);
+    match r {
+        Ok(Some(person)) => {
+            report.roles = directory::mapped_roles(d, &person.groups);
+            let conn = &ctx.store().conn;
+            for r in &report.roles {
+                if store::roles::find(conn, r)?.is_none() {
+                    report.missing_roles.push(r.clone());
+                }
+            }
+            report.dn = Some(person.dn);
+            report.groups = person.groups;
+            report.disabled = person.disabled;
+        }
+        Ok(None) => report.error = Some("no entry matches the user filter".into()),
+        Err(e) => report.error = Some(e.to_string()),
+    }
+    for (k, v) in [
+        ("connect", t.connect_ms),
+        ("service_bind", t.service_bind_ms),
+        ("search", t.search_ms),
+        ("groups", t.groups_ms),
+        ("user_bind", t.user_bind_ms),
+    ] {
+        report.timings_ms.insert(k.into(), v);
+    }
+    let detail = json!({"user": p.user, "found": report.dn.is_some(), "password_tried": p.password.is_some()});
+    ctx.write(|tx| audit::record(tx, &caller.actor(), "directory.test", Some(&p.user), Outcome::Ok, Some(&detail)))?;
+    Ok(report)
+}
