@@ -239,26 +239,7 @@ fn starttls_with_a_test_ca() {
 
     // Another CA: the server's certificate is refused, and nothing is sent in clear instead.
     let other = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("openssl")
-        .current_dir(other.path())
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=other",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    ldap::make_ca(other.path(), "other");
     let extra = format!("start_tls = true\nca_file = {:?}\n", other.path().join("ca.pem").display().to_string());
     let d2 = daemon(&s, &extra);
     assert!(!logged_in(&d2, "bob", PERSON_PW));

@@ -246,24 +246,18 @@ impl Drop for Slapd {
     }
 }
 
+/// A self-signed CA in `d` (`ca.key`, `ca.pem`) named `cn`, made with the openssl CLI.
+pub fn make_ca(d: &Path, cn: &str) {
+    let subject = format!("/CN={cn}");
+    let args =
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj"];
+    run(Command::new("openssl").current_dir(d).args(args).arg(&subject), "openssl");
+}
+
 /// A CA and a server certificate for 127.0.0.1, made with the openssl CLI.
 fn make_certs(d: &Path) {
     let ssl = |args: &[&str]| run(Command::new("openssl").current_dir(d).args(args), "openssl");
-    ssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=gatewarden test CA",
-    ]);
+    make_ca(d, "gatewarden test CA");
     ssl(&[
         "req",
         "-newkey",
