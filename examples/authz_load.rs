@@ -28,7 +28,7 @@
 mod common;
 use common::Rng;
 
-use common::{Conn, OwnDaemon, cpu_seconds, load_average, proc_field, result};
+use common::{Conn, OwnDaemon, cpu_over_window, load_average, proc_field, result};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -295,11 +295,7 @@ fn run_mode(socket: &Path, pid: i32, a: &Args, mode: Mode, lines: &[Vec<Vec<u8>>
             })
             .collect();
         // CPU used by both sides over the measured window only.
-        std::thread::sleep(measure_from.saturating_duration_since(Instant::now()));
-        let (d0, c0) = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
-        std::thread::sleep(end.saturating_duration_since(Instant::now()));
-        daemon_cpu = cpu_seconds(&pid.to_string()) - d0;
-        client_cpu = cpu_seconds("self") - c0;
+        (daemon_cpu, client_cpu) = cpu_over_window(pid, measure_from, end);
         handles.into_iter().map(|h| h.join().expect("client")).collect()
     });
     let wall = a.duration.as_secs_f64();

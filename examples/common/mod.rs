@@ -106,6 +106,15 @@ pub fn proc_field(pid: i32, file: &str, key: &str) -> u64 {
 }
 
 /// CPU seconds (user + system) used so far by a process, from /proc/<pid>/stat.
+/// Sleeps until `from`, then until `to`, and returns the CPU seconds the daemon `pid` and this
+/// process used in between: the measured window of a load run, without its warm-up.
+pub fn cpu_over_window(pid: i32, from: std::time::Instant, to: std::time::Instant) -> (f64, f64) {
+    std::thread::sleep(from.saturating_duration_since(std::time::Instant::now()));
+    let (d0, c0) = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
+    std::thread::sleep(to.saturating_duration_since(std::time::Instant::now()));
+    (cpu_seconds(&pid.to_string()) - d0, cpu_seconds("self") - c0)
+}
+
 pub fn cpu_seconds(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which is in parentheses and may hold spaces): utime, stime are
