@@ -57,35 +57,31 @@ impl Request {
     /// Decodes one request. On failure returns the error together with whatever `id` could be read,
     /// so the reply can still be correlated by the caller.
     pub fn decode(bytes: &[u8]) -> Decoded {
-        serde_json::from_slice(bytes).map_err(|e| Box::new(Self::refusal(bytes, &e)))
-    }
-
-    /// Why `bytes` are no request, with the `id` to answer under: read again, as a tree, only once
-    /// the request was refused, so that a good request is parsed once.
-    fn refusal(bytes: &[u8], error: &serde_json::Error) -> (Value, ApiError) {
-        match serde_json::from_slice::<Value>(bytes) {
-            Err(e) => (Value::Null, ApiError::bad_request(format!("request is not valid JSON: {e}"))),
-            Ok(value) => {
-                let id = value.get("id").cloned().unwrap_or(Value::Null);
-                let message = match value.is_object() {
-                    true => format!("malformed request: {error}"),
-                    false => "request must be a JSON object".to_string(),
-                };
-                (id, ApiError::bad_request(message))
-            }
-        }
+        Self::decode_with_reply_to(bytes).1
     }
 
     /// [`Request::decode`] for an MQTT payload, with the topic the reply goes to (`reply_to`, read
-    /// from a refused request too when it is a string).
+    /// from a refused request too when it is a string). A refused request is read again, once, as a
+    /// tree, to say why and to find its `id` and `reply_to`: a good request is parsed once.
     pub fn decode_with_reply_to(bytes: &[u8]) -> (Option<String>, Decoded) {
-        match Self::decode(bytes) {
-            Ok(req) => (req.reply_to.clone(), Ok(req)),
-            Err(refused) => {
-                let value = serde_json::from_slice::<Value>(bytes).unwrap_or_default();
-                (value.get("reply_to").and_then(Value::as_str).map(str::to_string), Err(refused))
+        let error = match serde_json::from_slice::<Request>(bytes) {
+            Ok(req) => return (req.reply_to.clone(), Ok(req)),
+            Err(e) => e,
+        };
+        let value = match serde_json::from_slice::<Value>(bytes) {
+            Ok(value) => value,
+            Err(e) => {
+                let refused = ApiError::bad_request(format!("request is not valid JSON: {e}"));
+                return (None, Err(Box::new((Value::Null, refused))));
             }
-        }
+        };
+        let id = value.get("id").cloned().unwrap_or(Value::Null);
+        let message = match value.is_object() {
+            true => format!("malformed request: {error}"),
+            false => "request must be a JSON object".to_string(),
+        };
+        let reply_to = value.get("reply_to").and_then(Value::as_str).map(str::to_string);
+        (reply_to, Err(Box::new((id, ApiError::bad_request(message)))))
     }
 }
 
