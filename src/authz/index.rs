@@ -180,8 +180,9 @@ struct About {
 const FEW_ROLES: usize = 3;
 
 /// An account's role ids: inline when few (and each fits 32 bits), so that a check reads them from
-/// the account itself.
-#[derive(Debug, Clone)]
+/// the account itself. The same ids always make the same variant ([`Roles::new`]), so two lists are
+/// equal exactly when their ids are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Roles {
     Few { n: u8, ids: [u32; FEW_ROLES] },
     Many(Arc<Vec<i64>>),
@@ -208,11 +209,6 @@ impl Roles {
             Roles::Many(ids) => (&[], ids),
         };
         few.iter().map(|&id| i64::from(id)).chain(many.iter().copied())
-    }
-
-    /// The ids, for grouping accounts by their roles.
-    fn key(&self) -> Vec<i64> {
-        self.iter().collect()
     }
 }
 
@@ -788,7 +784,7 @@ impl Index {
     pub fn who_can(&self, permission: &str, access: Access, resource: &str, now_ms: i64) -> Vec<SubjectKey> {
         let Some(&permission) = self.permissions.get(permission) else { return Vec::new() };
         // Accounts with the same roles and no direct grants get the same answer: work it out once.
-        let mut by_roles: FxHashMap<Vec<i64>, bool> = FxHashMap::default();
+        let mut by_roles: FxHashMap<&Roles, bool> = FxHashMap::default();
         let mut out: Vec<SubjectKey> = self
             .all_accounts()
             .filter(|(_, a)| Self::live(a, now_ms).is_ok())
@@ -796,7 +792,7 @@ impl Index {
                 let allowed = || self.best(a, permission, access, resource).allowed();
                 match a.direct {
                     Some(_) => allowed(),
-                    None => *by_roles.entry(a.roles.key()).or_insert_with(allowed),
+                    None => *by_roles.entry(&a.roles).or_insert_with(allowed),
                 }
             })
             .map(|(k, _)| k)
@@ -1393,7 +1389,9 @@ mod tests {
     #[test]
     fn roles_inline_and_shared_say_the_same() {
         for ids in [&[][..], &[1], &[1, 2, 3], &[1, 2, 3, 4], &[1, i64::from(u32::MAX) + 1], &[-1]] {
-            assert_eq!(Roles::new(ids).key(), ids.to_vec());
+            assert_eq!(Roles::new(ids).iter().collect::<Vec<_>>(), ids.to_vec());
+            let copy = ids.to_vec();
+            assert_eq!(Roles::new(ids), Roles::new(&copy), "the same ids, the same list");
         }
         assert!(matches!(Roles::new(&[7, 8, 9]), Roles::Few { n: 3, .. }));
         assert!(matches!(Roles::new(&[1 << 40]), Roles::Many(_)));
