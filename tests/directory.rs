@@ -347,3 +347,150 @@ fn a_directory_person_logs_in_over_mqtt_too() {
     hmi.request(req, bad.to_string(), "hmi/panel-9/reply", b"b");
     assert_eq!(hmi.next_on("hmi/panel-9/reply").json()["error"]["code"], "invalid_credentials");
 }
+
+/// Regression: the directory's wait ran inside the transport's password gate (MQTT lets one password
+/// check run at a time by default), so a local login queued behind a hanging directory login for the
+/// whole `directory.timeout`. The local login must be answered first.
+#[test]
+fn a_hanging_directory_never_holds_a_local_login_over_mqtt() {
+    use common::mqtt::{Broker, Hmi, daemon as bridged, wait_connected};
+    let s = Slapd::start(false);
+    let broker = Broker::start(false);
+    let config = s.config("sync_interval = \"1h\"\n").replace("timeout = \"1s\"", "timeout = \"6s\"");
+    let d = bridged(&broker.url(), "dir", &config);
+    user(&d, "localop", &[]);
+    wait_connected(&d);
+    // alice's directory login leaves a cached verifier: her next login waits out the directory's
+    // timeout and then succeeds from the cache, with no failed-login delay to blur the order.
+    assert!(logged_in(&d, "alice", PERSON_PW));
+    s.signal(nix::sys::signal::Signal::SIGSTOP);
+    let (req, reply) = ("gatewarden/dir/rpc/request/panel-7", "hmi/panel-7/reply");
+    let mut hmi = Hmi::v5(broker.port, "panel-7");
+    hmi.subscribe(reply);
+    let alice = json!({"id": 1, "method": "login", "params": {"user": "alice", "password": PERSON_PW}});
+    hmi.request(req, alice.to_string(), reply, b"alice");
+    // Time for alice's login to reach the stopped directory before the local one is sent.
+    std::thread::sleep(Duration::from_millis(700));
+    let local = json!({"id": 2, "method": "login", "params": {"user": "localop", "password": PW}});
+    hmi.request(req, local.to_string(), reply, b"local");
+    let first = hmi.next_on(reply).json();
+    assert_eq!(first["id"], 2, "the local login is answered while the directory login waits: {first}");
+    assert!(first["result"]["token"].is_string(), "{first}");
+    let second = hmi.next_on(reply).json();
+    assert_eq!(second["id"], 1, "{second}");
+    assert!(second["result"]["token"].is_string(), "alice from the cache once the directory timed out: {second}");
+    s.signal(nix::sys::signal::Signal::SIGCONT);
+}
+
+fn offline_logins(d: &Daemon) -> Vec<Value> {
+    let audit = d.ok(&["audit", "--limit", "1000"]);
+    let mut v: Vec<Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "login" && e["outcome"] == "ok" && e["detail"]["offline"] == true)
+        .cloned()
+        .collect();
+    v.reverse();
+    v
+}
+
+#[test]
+fn after_one_login_finds_the_directory_down_the_next_ones_use_the_cache_without_asking() {
+    let s = Slapd::start(false);
+    let d = daemon(&s, "sync_interval = \"1h\"\n");
+    assert!(logged_in(&d, "alice", PERSON_PW));
+    assert!(logged_in(&d, "bob", PERSON_PW));
+    s.signal(nix::sys::signal::Signal::SIGSTOP);
+    assert!(logged_in(&d, "alice", PERSON_PW), "from the cache, after the directory's timeout");
+    assert!(logged_in(&d, "bob", PERSON_PW), "from the cache, the directory not asked again");
+    assert!(!logged_in(&d, "bob", "wrong-password-1"));
+    let offline = offline_logins(&d);
+    let asked: Vec<&Value> = offline.iter().map(|e| &e["detail"]["asked"]).collect();
+    assert_eq!(asked, [&json!(true), &json!(false)], "{offline:?}");
+    assert!(offline[1]["detail"]["why"].as_str().unwrap().contains("not asked again"), "{offline:?}");
+    // The directory is back: a sync reaches it, and the next login asks it again.
+    s.signal(nix::sys::signal::Signal::SIGCONT);
+    d.ok(&["directory", "sync"]);
+    assert!(logged_in(&d, "carol", PERSON_PW), "carol has nothing cached: the directory answered");
+    assert_eq!(offline_logins(&d).len(), 2);
+}
+
+#[test]
+fn a_person_back_in_the_directory_is_enabled_again_but_not_one_disabled_by_hand() {
+    let s = Slapd::start(false);
+    let d = daemon(&s, "sync_interval = \"1h\"\n");
+    for who in ["alice", "bob", "carol"] {
+        assert!(logged_in(&d, who, PERSON_PW), "{who}");
+    }
+    s.ldap("ldapdelete", &format!("{}\n{}\n", ldap::person_dn("alice"), ldap::person_dn("bob")));
+    d.ok(&["user", "disable", "carol"]);
+    let synced = d.ok(&["directory", "sync"]);
+    assert_eq!((synced["disabled"].as_u64(), synced["enabled"].as_u64()), (Some(2), Some(0)), "{synced}");
+    s.ldap("ldapadd", &(ldap::person_ldif("alice") + &ldap::person_ldif("bob")));
+    // bob comes back through a login, alice through the sync; carol stays as the administrator left her.
+    assert!(logged_in(&d, "bob", PERSON_PW), "bob is in the directory again");
+    assert_eq!(d.ok(&["user", "show", "bob"])["enabled"], true);
+    let synced = d.ok(&["directory", "sync"]);
+    assert_eq!((synced["disabled"].as_u64(), synced["enabled"].as_u64()), (Some(0), Some(1)), "{synced}");
+    assert_eq!(d.ok(&["user", "show", "alice"])["enabled"], true);
+    assert_eq!(d.ok(&["user", "show", "carol"])["enabled"], false, "disabled by hand: the directory leaves it");
+    let err = login(&d, "carol", PERSON_PW);
+    assert_eq!(err["error"]["code"], "account_disabled", "{err}");
+    assert_eq!(audit_count(&d, "user.enable", "ok"), 2);
+    // Disabled by the directory, then enabled by hand: a sync that finds the person gone disables again.
+    s.ldap("ldapdelete", &format!("{}\n", ldap::person_dn("bob")));
+    d.ok(&["directory", "sync"]);
+    d.ok(&["user", "enable", "bob"]);
+    assert_eq!(d.ok(&["directory", "sync"])["disabled"], 1);
+}
+
+#[test]
+fn a_role_assigned_by_hand_survives_the_mapping_dropping_it() {
+    let s = Slapd::start(false);
+    let d = daemon(&s, "sync_interval = \"1h\"\n");
+    for who in ["alice", "bob", "carol"] {
+        assert!(logged_in(&d, who, PERSON_PW), "{who}");
+    }
+    assert_eq!(roles(&d, "bob"), ["operator"], "from night-shift, inside operators");
+    // carol held operator by hand before the mapping gave it; bob was given it by hand after.
+    d.ok(&["user", "update", "carol", "--add-role", "operator"]);
+    s.ldap(
+        "ldapmodify",
+        &format!("dn: {}\nchangetype: modify\nadd: member\nmember: {}\n", ldap::OPERATORS, ldap::person_dn("carol")),
+    );
+    d.ok(&["directory", "sync"]);
+    d.ok(&["user", "update", "bob", "--add-role", "operator"]);
+    // alice's supervisor role, removed by hand, comes back: her groups decide what the mapping gives.
+    d.ok(&["user", "update", "alice", "--remove-role", "supervisor"]);
+    d.ok(&["directory", "sync"]);
+    assert_eq!(roles(&d, "alice"), ["supervisor"]);
+    // Everybody leaves the mapped groups (a placeholder stays: a groupOfNames needs a member).
+    let leave = |group: &str, uid: &str| {
+        format!(
+            "dn: {group}\nchangetype: modify\nadd: member\nmember: cn=placeholder,{}\n-\ndelete: member\nmember: {}\n\n",
+            ldap::SUFFIX,
+            ldap::person_dn(uid)
+        )
+    };
+    s.ldap(
+        "ldapmodify",
+        &(leave(ldap::OPERATORS, "carol") + &leave(ldap::NIGHT_SHIFT, "bob") + &leave(ldap::SUPERVISORS, "alice")),
+    );
+    d.ok(&["directory", "sync"]);
+    assert_eq!(roles(&d, "carol"), ["operator"], "held by hand before the mapping gave it");
+    assert_eq!(roles(&d, "bob"), ["operator"], "assigned by hand after the mapping gave it");
+    assert!(roles(&d, "alice").is_empty(), "only ever the mapping's: taken back");
+}
+
+/// A directory person's password is the directory's: setting one here would never be asked.
+#[test]
+fn set_password_is_refused_for_a_directory_account() {
+    let s = Slapd::start(false);
+    let d = daemon(&s, "sync_interval = \"1h\"\n");
+    assert!(logged_in(&d, "bob", PERSON_PW));
+    let r = d.call("user.set_password", json!({"name": "bob", "password": "a-local-password-9"}));
+    assert_eq!(r["error"]["code"], "bad_request", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("directory"), "{r}");
+    assert_eq!(d.sql_count("SELECT count(*) FROM users WHERE name = 'bob' AND password_hash IS NOT NULL"), 0);
+}

@@ -13,6 +13,12 @@
 //! Must never happen:
 //! - a directory conversation while holding the store lock (a hanging directory would stop every
 //!   request): the LDAP work runs first, bounded by `directory.timeout`, then one short transaction;
+//! - a login waiting on the directory while it holds a place among its transport's password checks
+//!   (a hanging directory would queue every local login behind it): it lets go first
+//!   ([`super::run::release_password_gate`]), and at most [`MAX_ASKING`] wait at once;
+//! - every login of an outage waiting the full `timeout`: after one finds the directory down, the
+//!   others use the cache without asking for [`RETRY_AFTER_MS`];
+//! - a sync enabling an account an administrator disabled: it enables only those it disabled itself;
 //! - the password stored or logged: only an argon2id verifier of it, to answer while offline;
 //! - an offline login past `directory.cache_ttl`, or one not audited as offline;
 //! - a directory person becoming a superuser: superusers are the built-in admin (always local) and
@@ -22,12 +28,13 @@ use super::{Caller, Ctx};
 use crate::accounts::{self, User, password};
 use crate::config::Config;
 use crate::contract::system::{DirectoryLink, DirectoryReport, DirectorySync, DirectorySynced, DirectoryTest};
-use crate::contract::{Actor as Who, accounts::UserCreated, accounts::UserDisabled};
+use crate::contract::{Actor as Who, accounts::UserCreated, accounts::UserDisabled, accounts::UserEnabled};
 use crate::directory::{self, Failure, Person};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Actor, Outcome};
 use crate::store::{self, now_ms, outbox, policy};
 use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// The directory as last seen, for `status`.
@@ -37,6 +44,51 @@ pub struct State {
     pub last_contact: Option<i64>,
     pub last_sync: Option<i64>,
     pub last_error: Option<String>,
+    /// After the directory did not answer: until when logins go to the offline cache without asking.
+    pub quiet_until: Option<i64>,
+}
+
+/// After the directory did not answer, logins are judged from the offline cache without asking it for
+/// this long; then one login asks again while the others stay on the cache until it has an answer. A
+/// directory outage costs one login one `timeout`, not every login.
+pub const RETRY_AFTER_MS: i64 = 15_000;
+
+/// Most logins waiting on the directory at once. They wait outside the transports' password gates
+/// (which would otherwise let a hanging directory hold every local login), so this bounds the
+/// threads they hold; beyond it a login is judged from the offline cache.
+pub const MAX_ASKING: usize = 16;
+
+static ASKING: AtomicUsize = AtomicUsize::new(0);
+
+/// A login's place among those asking the directory; given back on drop.
+struct Asking;
+
+impl Drop for Asking {
+    fn drop(&mut self) {
+        ASKING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Whether this login may ask the directory now: not while it is known to be down (see
+/// [`RETRY_AFTER_MS`]), nor beyond [`MAX_ASKING`]. `Err` says why not, for the audit trail.
+fn may_ask(ctx: &Ctx, config: &Config) -> Result<Asking, String> {
+    {
+        let mut s = ctx.directory.lock().unwrap_or_else(|p| p.into_inner());
+        let now = now_ms();
+        if let Some(until) = s.quiet_until {
+            if now < until {
+                let error = s.last_error.as_deref().unwrap_or("no answer");
+                return Err(format!("{error}; not asked again for {} s", (until - now + 999) / 1000));
+            }
+            // This login asks; the others stay on the cache until it has an answer.
+            s.quiet_until = Some(now.saturating_add(config.directory.timeout.0.as_millis() as i64));
+        }
+    }
+    if ASKING.fetch_add(1, Ordering::AcqRel) >= MAX_ASKING {
+        ASKING.fetch_sub(1, Ordering::AcqRel);
+        return Err(format!("{MAX_ASKING} logins are already waiting on the directory"));
+    }
+    Ok(Asking)
 }
 
 /// Notes what the directory answered (or did not), for `status` and the log.
@@ -47,6 +99,7 @@ fn note<T>(ctx: &Ctx, r: &Result<T, Failure>) {
             s.reachable = Some(true);
             s.last_contact = Some(now_ms());
             s.last_error = None;
+            s.quiet_until = None;
         }
         Err(e) => {
             if s.last_error.as_deref() != Some(&e.to_string()) {
@@ -55,8 +108,10 @@ fn note<T>(ctx: &Ctx, r: &Result<T, Failure>) {
             if matches!(e, Failure::Setup(_)) {
                 s.reachable = Some(true);
                 s.last_contact = Some(now_ms());
+                s.quiet_until = None;
             } else {
                 s.reachable = Some(false);
+                s.quiet_until = Some(now_ms().saturating_add(RETRY_AFTER_MS));
             }
             s.last_error = Some(e.to_string());
         }
@@ -100,11 +155,18 @@ pub fn decides(ctx: &Ctx, name: &str) -> Result<bool, ApiError> {
 }
 
 /// Verifies a password through the directory, or from the offline cache when the directory does not
-/// answer. Returns whether it is verified and the account (created at the first login). Runs on the
-/// blocking pool, within the caller's password gate; never holds the store lock while asking.
+/// answer (or is known not to, see [`RETRY_AFTER_MS`]). Returns whether it is verified and the account
+/// (created at the first login). Runs on the blocking pool; lets go of the transport's password gate
+/// while it waits on the directory, and never holds the store lock while asking.
 pub fn verify_password(ctx: &Ctx, name: &str, pw: &str, user: Option<User>) -> (bool, Option<User>) {
     let config = ctx.config();
+    let asking = match may_ask(ctx, &config) {
+        Ok(asking) => asking,
+        Err(why) => return offline(ctx, &config, name, pw, user, &Failure::Unreachable(why), false),
+    };
+    super::run::release_password_gate();
     let result = directory::login(&config.directory, name, pw);
+    drop(asking);
     note(ctx, &result);
     match result {
         Ok((person, _)) => match admit(ctx, &config, name, pw, &person) {
@@ -118,7 +180,7 @@ pub fn verify_password(ctx: &Ctx, name: &str, pw: &str, user: Option<User>) -> (
             tracing::info!(user = name, "directory login refused: {why}");
             (false, user)
         }
-        Err(e) => offline(ctx, &config, name, pw, user, &e),
+        Err(e) => offline(ctx, &config, name, pw, user, &e, true),
     }
 }
 
@@ -130,6 +192,7 @@ fn offline(
     pw: &str,
     user: Option<User>,
     why: &Failure,
+    asked: bool,
 ) -> (bool, Option<User>) {
     let cached = store::directory::find(&ctx.store().conn, name).ok().flatten();
     let ttl = config.directory.cache_ttl.0.as_millis() as i64;
@@ -149,7 +212,7 @@ fn offline(
     }
     let at = cached.and_then(|p| p.verified_at);
     let actor = Actor { who: Who::user(name), source: "directory offline".into() };
-    let detail = json!({"offline": true, "cached_at": at, "why": why.to_string()});
+    let detail = json!({"offline": true, "cached_at": at, "why": why.to_string(), "asked": asked});
     ctx.audit_later(&actor, "login", Some(name), Outcome::Ok, "offline", Some(detail));
     tracing::info!(user = name, "login from the offline cache: {why}");
     (true, user)
@@ -174,7 +237,11 @@ fn admit(ctx: &Ctx, config: &Config, name: &str, pw: &str, person: &Person) -> R
                 id
             }
         };
-        let before = store::directory::find(tx, name)?.map(|p| p.mapped_roles).unwrap_or_default();
+        let known = store::directory::find(tx, name)?;
+        if known.as_ref().is_some_and(|p| !p.enabled && p.disabled_by_directory) {
+            enable_again(tx, id, name, "login")?;
+        }
+        let before = known.map(|p| p.mapped_roles).unwrap_or_default();
         let (given, _) = apply_roles(tx, id, name, &before, &roles)?;
         store::directory::save(tx, id, &person.dn, &person.groups, &given, Some(&verifier), now)?;
         Ok(id)
@@ -182,9 +249,12 @@ fn admit(ctx: &Ctx, config: &Config, name: &str, pw: &str, person: &Person) -> R
     accounts::user_by_id(&ctx.store().conn, id)?.ok_or_else(|| ApiError::internal("directory account vanished"))
 }
 
-/// Gives `id` the roles of `now` that exist here and takes back those of `before` the mapping no
-/// longer gives (roles given by hand, not by the mapping, stay). Audits a change. Returns the roles
-/// given and the missing ones.
+/// Gives `id` the roles of `now` that exist here and takes back those of `before` (what the mapping
+/// gave) that it no longer gives. The mapping owns only what it gave: a role the person already held
+/// by hand when the mapping first gave it stays the hand's, and stays when the mapping drops it (as
+/// does one assigned by hand later, see [`store::directory::unmap_roles`]). A mapped role removed by
+/// hand comes back: the directory decides what its groups give. Audits a change. Returns the roles the
+/// mapping gives now and the missing ones.
 fn apply_roles(
     tx: &rusqlite::Transaction<'_>,
     id: i64,
@@ -192,28 +262,49 @@ fn apply_roles(
     before: &[String],
     now: &[String],
 ) -> Result<(Vec<String>, Vec<String>), ApiError> {
-    let mut given = Vec::new();
-    let mut missing = Vec::new();
+    let held = policy::user_role_names(tx, id)?;
+    let holds = |r: &str| held.iter().any(|h| h.eq_ignore_ascii_case(r));
+    let was_given = |r: &str| before.iter().any(|b| b.eq_ignore_ascii_case(r));
+    let (mut given, mut added, mut missing) = (Vec::new(), Vec::new(), Vec::new());
     for r in now {
         match store::roles::find(tx, r)? {
-            Some(_) => given.push(r.clone()),
             None => missing.push(r.clone()),
+            Some(_) if was_given(r) => {
+                given.push(r.clone());
+                if !holds(r) {
+                    added.push(r.clone());
+                }
+            }
+            // Held by hand before the mapping gave it: it stays the hand's.
+            Some(_) if holds(r) => {}
+            Some(_) => {
+                given.push(r.clone());
+                added.push(r.clone());
+            }
         }
     }
-    let gone: Vec<String> = before.iter().filter(|r| !given.contains(r)).cloned().collect();
-    let added: Vec<String> = given.iter().filter(|r| !before.contains(r)).cloned().collect();
+    let gone: Vec<String> =
+        before.iter().filter(|r| holds(r) && !given.iter().any(|g| g.eq_ignore_ascii_case(r))).cloned().collect();
     if gone.is_empty() && added.is_empty() {
         return Ok((given, missing));
     }
-    let add_ids = policy::role_ids(tx, &added)?;
-    policy::add_user_roles(tx, id, &add_ids)?;
-    let gone_existing: Vec<String> =
-        gone.iter().filter(|r| store::roles::find(tx, r).ok().flatten().is_some()).cloned().collect();
-    let remove_ids = policy::role_ids(tx, &gone_existing)?;
-    policy::remove_user_roles(tx, id, &remove_ids)?;
+    policy::add_user_roles(tx, id, &policy::role_ids(tx, &added)?)?;
+    policy::remove_user_roles(tx, id, &policy::role_ids(tx, &gone)?)?;
     let detail = json!({"added": added, "removed": gone, "source": "directory.group_roles"});
     audit::record(tx, &Actor::system(), "directory.roles", Some(name), Outcome::Ok, Some(&detail))?;
     Ok((given, missing))
+}
+
+/// Enables a person this gateway disabled because the directory had (never one disabled by hand):
+/// the directory has them back. Audited and announced like `user.enable`.
+fn enable_again(tx: &rusqlite::Transaction<'_>, user_id: i64, name: &str, how: &str) -> Result<(), ApiError> {
+    accounts::rows::set_enabled(tx, user_id, true)?;
+    store::directory::set_disabled_by_directory(tx, user_id, false)?;
+    let detail = json!({"reason": "enabled in the directory again", "seen_by": how});
+    audit::record(tx, &Actor::system(), "user.enable", Some(name), Outcome::Ok, Some(&detail))?;
+    outbox::emit(tx, &UserEnabled { user: name.into(), by: Who::nobody() })?;
+    tracing::info!(user = name, "directory {how}: enabled in the directory again; account enabled");
+    Ok(())
 }
 
 /// Brings every directory person up to date: groups and mapped roles; people gone from the directory
@@ -253,11 +344,15 @@ pub fn sync(ctx: &Ctx, mut progress: impl FnMut(usize, usize)) -> Result<Directo
     let mut out = DirectorySynced { people: total as u64, unknown_groups, ..Default::default() };
     let now = now_ms();
     let system = Actor::system();
-    let (updated, disabled, ended) = ctx.write_policy_sessions(|tx, table| {
-        let (mut updated, mut disabled, mut ended) = (0u64, 0u64, 0u64);
+    let (updated, disabled, ended, enabled) = ctx.write_policy_sessions(|tx, table| {
+        let (mut updated, mut disabled, mut ended, mut enabled) = (0u64, 0u64, 0u64, 0u64);
         for (p, f) in people.iter().zip(found) {
             match f {
                 Some(person) if !person.disabled => {
+                    if !p.enabled && p.disabled_by_directory {
+                        enable_again(tx, p.user_id, &p.name, "sync")?;
+                        enabled += 1;
+                    }
                     let roles = directory::mapped_roles(&config.directory, &person.groups);
                     let (given, miss) = apply_roles(tx, p.user_id, &p.name, &p.mapped_roles, &roles)?;
                     missing.extend(miss);
@@ -269,6 +364,7 @@ pub fn sync(ctx: &Ctx, mut progress: impl FnMut(usize, usize)) -> Result<Directo
                 other if p.enabled => {
                     let why = if other.is_some() { "disabled in the directory" } else { "gone from the directory" };
                     accounts::rows::set_enabled(tx, p.user_id, false)?;
+                    store::directory::set_disabled_by_directory(tx, p.user_id, true)?;
                     store::directory::forget_verifier(tx, p.user_id)?;
                     let n = crate::sessions::end_matching(tx, table, &config, |t| t.of_user(p.user_id), &system, why)?;
                     let revoked = accounts::revoke_tokens(tx, ctx.credentials(), p.user_id)?;
@@ -283,8 +379,9 @@ pub fn sync(ctx: &Ctx, mut progress: impl FnMut(usize, usize)) -> Result<Directo
                 _ => {}
             }
         }
-        Ok((updated, disabled, ended))
+        Ok((updated, disabled, ended, enabled))
     })?;
+    out.enabled = enabled;
     out.updated = updated;
     out.disabled = disabled;
     out.sessions_ended = ended;
@@ -300,7 +397,8 @@ pub fn sync(ctx: &Ctx, mut progress: impl FnMut(usize, usize)) -> Result<Directo
 /// `directory.sync`.
 pub fn sync_now(ctx: &Ctx, caller: &Caller, _: DirectorySync) -> Result<DirectorySynced, ApiError> {
     let out = sync(ctx, |_, _| {})?;
-    let detail = json!({"people": out.people, "updated": out.updated, "disabled": out.disabled});
+    let detail =
+        json!({"people": out.people, "updated": out.updated, "disabled": out.disabled, "enabled": out.enabled});
     ctx.write(|tx| audit::record(tx, &caller.actor(), "directory.sync", None, Outcome::Ok, Some(&detail)))?;
     Ok(out)
 }

@@ -292,6 +292,7 @@ pub fn copy_roles(ctx: &Ctx, caller: &Caller, p: UserCopyRoles) -> Result<RolesC
             policy::clear_user_roles(tx, to.id)?;
         }
         policy::add_user_roles(tx, to.id, &ids)?;
+        crate::store::directory::unmap_roles(tx, to.id, &roles)?;
         let now_has = policy::user_role_names(tx, to.id)?;
         let detail = json!({"from": from.name, "replace": p.replace, "roles": now_has});
         audit::record(tx, &caller.actor(), UserCopyRoles::NAME, Some(&to.name), Outcome::Ok, Some(&detail))?;
@@ -308,6 +309,8 @@ pub fn change_user_roles(tx: &Connection, user_id: i64, add: &[String], remove: 
     let remove_ids = policy::role_ids(tx, remove)?;
     policy::add_user_roles(tx, user_id, &add_ids)?;
     policy::remove_user_roles(tx, user_id, &remove_ids)?;
+    // Assigned by hand: a directory person keeps them whatever its groups do later.
+    crate::store::directory::unmap_roles(tx, user_id, add)?;
     Ok(())
 }
 

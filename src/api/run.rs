@@ -3,16 +3,22 @@
 //! growing delay after a failed login handed back rather than slept, so each transport first lets go
 //! of what it holds (an intake budget, a permit) before serving it.
 //!
+//! A handler that waits on the network rather than hashing (a login the plant directory verifies)
+//! lets go of its place in the gate first ([`release_password_gate`]), so a hanging directory never
+//! holds the local accounts' password checks; the argon2 memory pool still bounds whatever it hashes
+//! afterwards.
+//!
 //! Must never happen: a permit or budget held while a failed login's delay runs; an unbounded queue
-//! of password checks.
+//! of password checks; a permit held while a handler waits on a remote server.
 
 use super::{Ctx, Origin};
 use crate::protocol::{ApiError, ErrorCode, Request, Response};
 use serde_json::value::RawValue;
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 /// How many password checks run at once and how many may wait for one; beyond that a request that
 /// needs one is refused at once with `rate_limited`, so a flood of logins costs a bounded amount of
@@ -105,20 +111,58 @@ async fn run_one(
     origin: &Origin,
     gate: &PasswordGate,
 ) -> Result<Box<RawValue>, ApiError> {
-    if super::is_slow(&req) {
-        match gate.enter().await {
-            Ok(permit) => {
-                let (ctx, origin) = (ctx.clone(), origin.clone());
-                let r = tokio::task::spawn_blocking(move || super::handle(&ctx, &req, &origin))
-                    .await
-                    .unwrap_or_else(|e| Err(ApiError::internal(format!("handler panicked: {e}"))));
-                drop(permit);
-                r
-            }
-            Err(refused) => Err(refused),
+    if !super::is_slow(&req) {
+        return super::handle(ctx, &req, origin);
+    }
+    let permit = gate.enter().await?;
+    let (ctx, origin) = (ctx.clone(), origin.clone());
+    let (release, released) = oneshot::channel();
+    let job = tokio::task::spawn_blocking(move || {
+        let _hook = ReleaseHook::set(release);
+        super::handle(&ctx, &req, &origin)
+    });
+    tokio::pin!(job);
+    let joined = tokio::select! {
+        biased;
+        r = &mut job => r,
+        // Released by the handler (or its hook dropped as it ends): the place goes to the next check.
+        _ = released => {
+            drop(permit);
+            job.await
         }
-    } else {
-        super::handle(ctx, &req, origin)
+    };
+    joined.unwrap_or_else(|e| Err(ApiError::internal(format!("handler panicked: {e}"))))
+}
+
+thread_local! {
+    /// The running slow request's way to let go of its place in the password gate.
+    static RELEASE: RefCell<Option<oneshot::Sender<()>>> = const { RefCell::new(None) };
+}
+
+/// Installs a slow request's release on its blocking thread; cleared when the handler ends, even by
+/// a panic, so a pooled thread never carries it to the next request.
+struct ReleaseHook;
+
+impl ReleaseHook {
+    fn set(tx: oneshot::Sender<()>) -> ReleaseHook {
+        RELEASE.with(|r| *r.borrow_mut() = Some(tx));
+        ReleaseHook
+    }
+}
+
+impl Drop for ReleaseHook {
+    fn drop(&mut self) {
+        RELEASE.with(|r| r.borrow_mut().take());
+    }
+}
+
+/// Lets go of the running request's place in its transport's password gate, for a handler about to
+/// wait on a remote server instead of hashing (the plant directory). Whatever it hashes afterwards
+/// is still bounded by the argon2 memory pool. A no-op outside a slow request, and after the first
+/// call.
+pub fn release_password_gate() {
+    if let Some(tx) = RELEASE.with(|r| r.borrow_mut().take()) {
+        let _ = tx.send(());
     }
 }
 

@@ -420,6 +420,8 @@ fn set_enabled(ctx: &Ctx, caller: &Caller, name: &str, enabled: bool) -> Result<
         if n == 0 {
             return Err(gone(&u.name));
         }
+        // Decided by hand now: a directory sync no longer enables it again on its own.
+        crate::store::directory::set_disabled_by_directory(tx, u.id, false)?;
         let (revoked, ended) = if enabled {
             (0, 0)
         } else {
@@ -485,6 +487,13 @@ pub fn delete(ctx: &Ctx, caller: &Caller, p: UserDelete) -> Result<UserRemoved, 
 pub fn set_password(ctx: &Ctx, caller: &Caller, p: UserSetPassword) -> Result<PasswordSet, ApiError> {
     let u = target(ctx, caller, p.name.as_deref(), "users.manage")?;
     let config = ctx.config();
+    if u.source == "directory" {
+        // It would never be asked: the directory verifies this name (api::directory's rule).
+        return Err(ApiError::bad_request(format!(
+            "{} is a plant directory account: its password is the directory's, changed there",
+            u.name
+        )));
+    }
     if caller.user_id() == Some(u.id) {
         let proven =
             caller.credential == Credential::Password || (caller.credential == Credential::Peer && u.id == ADMIN_ID);

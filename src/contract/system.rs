@@ -126,6 +126,10 @@ pub struct DirectorySynced {
     pub disabled: u64,
     /// Their sessions ended.
     pub sessions_ended: u64,
+    /// People this gateway had disabled because the directory had, enabled again now that it has them
+    /// back (an account disabled here by hand stays disabled).
+    #[serde(default)]
+    pub enabled: u64,
     /// Mapped roles that do not exist here.
     pub missing_roles: Vec<String>,
     /// `directory.group_roles` DNs the directory does not have.

@@ -16,6 +16,8 @@ pub struct Person {
     pub verifier: Option<String>,
     pub verified_at: Option<i64>,
     pub synced_at: Option<i64>,
+    /// Disabled here because the directory disabled or removed the person (not by hand).
+    pub disabled_by_directory: bool,
 }
 
 fn list_of(text: String) -> Vec<String> {
@@ -26,7 +28,7 @@ fn json_of(list: &[String]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
 }
 
-const COLUMNS: &str = "u.id, u.name, u.enabled, p.dn, p.groups, p.mapped_roles, p.verifier, p.verified_at, p.synced_at";
+const COLUMNS: &str = "u.id, u.name, u.enabled, p.dn, p.groups, p.mapped_roles, p.verifier, p.verified_at, p.synced_at, p.disabled_by_directory";
 
 fn person_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
     Ok(Person {
@@ -39,6 +41,7 @@ fn person_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
         verifier: r.get(6)?,
         verified_at: r.get(7)?,
         synced_at: r.get(8)?,
+        disabled_by_directory: r.get(9)?,
     })
 }
 
@@ -96,4 +99,37 @@ pub fn save(
 /// Forgets the offline verifier (the person is gone or disabled in the directory).
 pub fn forget_verifier(tx: &Connection, user_id: i64) -> rusqlite::Result<usize> {
     tx.execute("UPDATE directory_people SET verifier = NULL, verified_at = NULL WHERE user_id = ?1", [user_id])
+}
+
+/// Notes whether the account is disabled because the directory disabled or removed the person (a
+/// later sync or login enables it again when the directory has the person back), or not (disabled or
+/// enabled by hand: the directory leaves it so). A no-op for local accounts.
+pub fn set_disabled_by_directory(tx: &Connection, user_id: i64, by_directory: bool) -> rusqlite::Result<usize> {
+    tx.execute(
+        "UPDATE directory_people SET disabled_by_directory = ?2 WHERE user_id = ?1",
+        params![user_id, by_directory],
+    )
+}
+
+/// Takes roles out of what the mapping gave a person: they were assigned by hand since, and a later
+/// change of the person's groups must not take them back. A no-op for local accounts.
+pub fn unmap_roles(tx: &Connection, user_id: i64, roles: &[String]) -> rusqlite::Result<()> {
+    if roles.is_empty() {
+        return Ok(());
+    }
+    let mapped: Option<String> = tx
+        .prepare_cached("SELECT mapped_roles FROM directory_people WHERE user_id = ?1")?
+        .query_row([user_id], |r| r.get(0))
+        .optional()?;
+    let Some(mapped) = mapped else { return Ok(()) };
+    let before = list_of(mapped);
+    let kept: Vec<String> =
+        before.iter().filter(|r| !roles.iter().any(|x| x.eq_ignore_ascii_case(r))).cloned().collect();
+    if kept.len() != before.len() {
+        tx.execute(
+            "UPDATE directory_people SET mapped_roles = ?2 WHERE user_id = ?1",
+            params![user_id, json_of(&kept)],
+        )?;
+    }
+    Ok(())
 }

@@ -275,4 +275,10 @@ pub const MIGRATIONS: &[&str] = &[
         synced_at    INTEGER                 -- unix ms of the last sync that found the person
     );
     "#,
+    // 8: the plant directory's own disabling, told apart from an administrator's: a person disabled
+    // here because the directory disabled or removed them is enabled again when the directory has them
+    // back; one disabled by hand (`user.disable`) stays disabled.
+    r#"
+    ALTER TABLE directory_people ADD COLUMN disabled_by_directory INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
