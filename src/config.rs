@@ -299,6 +299,9 @@ impl Default for Argon2Config {
     }
 }
 
+/// Most client types `license.types` may name.
+pub const MAX_CLIENT_TYPES: usize = 64;
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LicenseConfig {
@@ -311,6 +314,12 @@ pub struct LicenseConfig {
     /// terminated session (`"user_host"`, host names compared without case).
     pub cooldown_scope: CooldownScope,
     pub persist_interval: Dur,
+    /// Seats a client may take when no read-write seat is free (or when it asks for one): its
+    /// write-class decisions answer `read_only_seat`. Counted apart from `seats`.
+    pub read_only_seats: u32,
+    /// Most read-write seats clients of one `type` may hold at once (`{ vision = 3, perspective = 5 }`),
+    /// within `seats`; a type not named is bounded by `seats` alone. Types compared without case.
+    pub types: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -331,6 +340,8 @@ impl Default for LicenseConfig {
             terminate_cooldown: Dur::secs(60),
             cooldown_scope: CooldownScope::User,
             persist_interval: Dur::secs(60),
+            read_only_seats: 0,
+            types: BTreeMap::new(),
         }
     }
 }
@@ -721,6 +732,23 @@ impl Config {
         if l.persist_interval.0 < Duration::from_secs(1) {
             return err("license.persist_interval", "must be at least 1s".into());
         }
+        if l.types.len() > MAX_CLIENT_TYPES {
+            return err("license.types", format!("names {} client types; at most {MAX_CLIENT_TYPES}", l.types.len()));
+        }
+        let mut seen: Vec<String> = Vec::with_capacity(l.types.len());
+        for (t, &n) in &l.types {
+            let key = if t.is_empty() { "license.types".to_string() } else { format!("license.types.{t}") };
+            if t.is_empty() || t.len() > crate::text::MAX_FIELD || t.chars().any(char::is_control) {
+                return err(&key, format!("a client type is one line of 1-{} characters", crate::text::MAX_FIELD));
+            }
+            if seen.iter().any(|s| s.eq_ignore_ascii_case(t)) {
+                return err(&key, "named twice (client types are compared without case)".into());
+            }
+            seen.push(t.clone());
+            if n > l.seats {
+                return err(&key, format!("allows {n} seats but license.seats is {}", l.seats));
+            }
+        }
         Ok(())
     }
 
@@ -1022,6 +1050,18 @@ mod tests {
         let e = Config::parse("[license]\nseats = 1\nreserved = { supervisor = 2 }\n", "g.toml").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("license.reserved"));
         assert_eq!(e.line, Some(3), "{e}");
+        let e = Config::parse("[license]\nseats = 4\ntypes = { vision = 5 }\n", "g.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("license.types.vision"), "{e}");
+        let e = Config::parse("[license]\ntypes = { Vision = 1, vision = 2 }\n", "g.toml").unwrap_err();
+        assert!(e.key.as_deref().is_some_and(|k| k.starts_with("license.types.")), "{e}");
+        let e = Config::parse("[license]\ntypes = { \"\" = 1 }\n", "g.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("license.types"), "{e}");
+        let c = Config::parse(
+            "[license]\nseats = 8\nread_only_seats = 2\ntypes = { vision = 3, perspective = 5 }\n",
+            "g.toml",
+        )
+        .unwrap();
+        assert_eq!((c.license.read_only_seats, c.license.types.len()), (2, 2));
         let e = Config::parse("[site]\nid = \"a/b\"\n", "g.toml").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("site.id"));
         assert_eq!(e.line, Some(2));

@@ -101,6 +101,9 @@ pub enum ErrorCode {
     SessionTerminated,
     SessionExpired,
     SupervisorLocked,
+    /// The session holds a read-only seat (`license.read_only_seats`): its write-class decisions and
+    /// write-class methods are refused.
+    ReadOnlySeat,
     ProtectedAccount,
     SelfDelete,
     RegistrationDisabled,
@@ -116,7 +119,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order the docs list them.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
@@ -129,6 +132,7 @@ impl ErrorCode {
         ErrorCode::SessionTerminated,
         ErrorCode::SessionExpired,
         ErrorCode::SupervisorLocked,
+        ErrorCode::ReadOnlySeat,
         ErrorCode::ProtectedAccount,
         ErrorCode::SelfDelete,
         ErrorCode::RegistrationDisabled,
@@ -154,6 +158,7 @@ impl ErrorCode {
             ErrorCode::SessionTerminated => "a supervisor ended this session; `by` (an actor) and `reason`",
             ErrorCode::SessionExpired => "the session was closed or missed its heartbeats: open a new one",
             ErrorCode::SupervisorLocked => "a supervisor lock freezes writes for the caller; `lock` is the lock",
+            ErrorCode::ReadOnlySeat => "the session holds a read-only licence seat: it may read, never write",
             ErrorCode::ProtectedAccount => "the built-in admin cannot be changed that way",
             ErrorCode::SelfDelete => "a caller cannot delete its own account",
             ErrorCode::RegistrationDisabled => "self-registration is off on this gateway",
@@ -177,6 +182,7 @@ impl ErrorCode {
             ErrorCode::SessionTerminated => "session_terminated",
             ErrorCode::SessionExpired => "session_expired",
             ErrorCode::SupervisorLocked => "supervisor_locked",
+            ErrorCode::ReadOnlySeat => "read_only_seat",
             ErrorCode::ProtectedAccount => "protected_account",
             ErrorCode::SelfDelete => "self_delete",
             ErrorCode::RegistrationDisabled => "registration_disabled",

@@ -395,3 +395,105 @@ fn a_panel_sees_its_own_session_and_seat_with_its_token_but_not_another_users() 
     assert_eq!((code, v["session_id"].as_i64()), (0, Some(id)), "{v}");
     assert_eq!(v["seat_pool"]["free"], 1, "{v}");
 }
+
+fn check_recipe(d: &Daemon, auth: &Value, access: &str) -> Value {
+    d.call_auth("authz.check", json!({"permission": "recipe", "resource": "line/1", "access": access}), auth.clone())
+}
+
+fn open_as(d: &Daemon, user: &str, client_type: &str, host: &str, read_only: Option<bool>) -> Value {
+    let mut p = json!({"type": client_type, "host": host});
+    if let Some(ro) = read_only {
+        p["read_only"] = json!(ro);
+    }
+    d.call_auth("session.open", p, pw(user))
+}
+
+#[test]
+fn with_no_read_write_seat_free_a_client_takes_a_read_only_one_whose_writes_are_refused() {
+    let d = &mut Daemon::start_with("[license]\nseats = 1\nread_only_seats = 1\nheartbeat_timeout = \"30s\"");
+    d.ok(&["resource", "add", "line/1", "--kind", "device"]);
+    d.ok(&["role", "add", "recipes"]);
+    d.ok(&["role", "grant", "recipes", "recipe", "--read", "--resource", "line/*"]);
+    d.ok(&["role", "grant", "recipes", "recipe", "--write", "--resource", "line/*"]);
+    for u in ["op1", "op2", "op3"] {
+        common::user(d, u, &["recipes"]);
+    }
+    let first = open_as(d, "op1", "hmi", "panel-1", None);
+    assert_eq!(first["result"]["read_only"], false, "{first}");
+    // op3's client must write: refused rather than given a read-only seat.
+    let must_write = open_as(d, "op3", "hmi", "panel-3", Some(false));
+    assert_eq!(err_code(&must_write), "license_limit_reached", "{must_write}");
+    let second = open_as(d, "op2", "hmi", "panel-2", None);
+    assert_eq!(second["result"]["read_only"], true, "{second}");
+    let ro = json!({"token": second["result"]["token"]});
+    let rw = json!({"token": first["result"]["token"]});
+    assert_eq!(check_recipe(d, &ro, "read")["result"]["decision"], "allow", "reads are never refused");
+    let refused = check_recipe(d, &ro, "write");
+    assert_eq!(err_code(&refused), "read_only_seat", "{refused}");
+    assert_eq!(check_recipe(d, &rw, "write")["result"]["decision"], "allow");
+    // A write-class method with the read-only session's token is refused before it runs.
+    let create = json!({"kind": "recipe", "resource": "line/1", "name": "batch-7"});
+    let r = d.call_auth("object.create", create.clone(), ro.clone());
+    assert_eq!(err_code(&r), "read_only_seat", "{r}");
+    assert!(d.call_auth("object.create", create, rw)["result"]["id"].is_i64());
+    // Both kinds of seat are shown, in status and in the session list.
+    let license = &d.ok(&["status"])["seats"];
+    assert_eq!(license["read_only"], json!({"seats": 1, "in_use": 1, "free": 0}), "{license}");
+    let third = open_as(d, "op3", "hmi", "panel-3", None);
+    assert_eq!(err_code(&third), "license_limit_reached", "{third}");
+    assert_eq!(third["error"]["read_only"]["in_use"], 1, "{third}");
+    let listed = d.ok(&["session", "list"]);
+    let modes: Vec<(&str, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["user"].as_str().unwrap(), s["read_only"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(modes, [("op1", false), ("op2", true)]);
+    // A restart gives the session back its read-only seat.
+    d.kill();
+    d.restart();
+    assert_eq!(err_code(&check_recipe(d, &ro, "write")), "read_only_seat");
+    assert_eq!(d.ok(&["status"])["seats"]["read_only"]["in_use"], 1);
+}
+
+#[test]
+fn a_wall_display_asks_for_a_read_only_seat_and_leaves_the_read_write_one() {
+    let d = Daemon::start_with("[license]\nseats = 1\nread_only_seats = 1");
+    for u in ["wall", "op1"] {
+        common::user(&d, u, &[]);
+    }
+    let wall = open_as(&d, "wall", "display", "hall", Some(true));
+    assert_eq!(wall["result"]["read_only"], true, "{wall}");
+    let op = open_as(&d, "op1", "hmi", "panel-1", Some(false));
+    assert_eq!(op["result"]["read_only"], false, "{op}");
+    // Without read-only seats configured, asking for one is refused with the figures.
+    let d2 = Daemon::start_with("[license]\nseats = 2");
+    common::user(&d2, "wall", &[]);
+    let r = open_as(&d2, "wall", "display", "hall", Some(true));
+    assert_eq!(err_code(&r), "license_limit_reached", "{r}");
+}
+
+#[test]
+fn clients_of_one_type_hold_at_most_its_seats() {
+    let d = Daemon::start_with("[license]\nseats = 3\ntypes = { vision = 1, perspective = 2 }");
+    for u in ["op1", "op2", "op3"] {
+        common::user(&d, u, &[]);
+    }
+    assert!(open_as(&d, "op1", "vision", "panel-1", None)["result"]["session_id"].is_i64());
+    let r = open_as(&d, "op2", "Vision", "panel-2", None);
+    assert_eq!(err_code(&r), "license_limit_reached", "{r}");
+    assert_eq!(r["error"]["client_type"], json!({"type": "vision", "seats": 1, "in_use": 1, "free": 0}), "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("\"vision\""), "{r}");
+    assert!(open_as(&d, "op2", "perspective", "panel-2", None)["result"]["session_id"].is_i64());
+    let types = &d.ok(&["status"])["seats"]["types"];
+    let used: Vec<(&str, u64)> = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["type"].as_str().unwrap(), t["in_use"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(used, [("perspective", 1), ("vision", 1)]);
+    // The same user's second client on the same host shares its seat, whatever the type.
+    assert_eq!(open_as(&d, "op1", "vision", "panel-1", None)["result"]["shared_seat"], true);
+}

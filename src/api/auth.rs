@@ -53,9 +53,17 @@ pub struct Caller {
     /// The client session whose token authenticated this request.
     pub session: Option<i64>,
     pub credential: Credential,
+    /// That session holds a read-only seat: its write-class methods and write decisions answer
+    /// `read_only_seat`.
+    pub read_only_seat: bool,
 }
 
 impl Caller {
+    /// `read_only_seat` for a caller whose session holds a read-only seat.
+    pub fn may_write(&self) -> Result<(), ApiError> {
+        if self.read_only_seat { Err(read_only_seat()) } else { Ok(()) }
+    }
+
     pub fn actor(&self) -> Actor {
         let who = match &self.principal {
             Principal::Anonymous => crate::contract::Actor::nobody(),
@@ -160,11 +168,11 @@ pub fn dead(subject: SubjectKey, reason: &DenyReason) -> ApiError {
 }
 
 pub fn resolve_caller(ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Caller, ApiError> {
-    let mut session = None;
+    let (mut session, mut read_only_seat) = (None, false);
     let (principal, credential) = match (&req.auth, origin) {
         (Some(Auth::Token { token }), _) if secret::is_kind(secret::SESSION_PREFIX, token) => {
-            let (principal, id) = session_token(ctx, token)?;
-            session = Some(id);
+            let (principal, id, read_only) = session_token(ctx, token)?;
+            (session, read_only_seat) = (Some(id), read_only);
             (principal, Credential::SessionToken)
         }
         (Some(Auth::Token { token }), _) => {
@@ -187,7 +195,7 @@ pub fn resolve_caller(ctx: &Ctx, req: &Request, origin: &Origin) -> Result<Calle
         },
         (None, _) => (Principal::Anonymous, Credential::None),
     };
-    Ok(Caller { principal, origin: origin.clone(), session, credential })
+    Ok(Caller { principal, origin: origin.clone(), session, credential, read_only_seat })
 }
 
 /// `console.map_unix_users`: the unix account on the socket acts as the same-named gatewarden user.
@@ -305,7 +313,16 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
 
 /// Finds the live session of a session token, and counts the request as a heartbeat. For a session
 /// that is no longer live, says why: `session_terminated`, `session_expired`.
-pub fn session_token(ctx: &Ctx, token: &str) -> Result<(Principal, i64), ApiError> {
+/// The refusal of a write by a session on a read-only seat.
+pub fn read_only_seat() -> ApiError {
+    ApiError::new(
+        ErrorCode::ReadOnlySeat,
+        "this session holds a read-only licence seat: it may read, not write (reopen when a read-write seat is free)",
+    )
+}
+
+/// The principal behind a session token, the session's id and whether it holds a read-only seat.
+pub fn session_token(ctx: &Ctx, token: &str) -> Result<(Principal, i64, bool), ApiError> {
     let (id, body) =
         secret::parse(secret::SESSION_PREFIX, token).ok_or_else(crate::sessions::lifecycle::invalid_token)?;
     {
@@ -318,7 +335,7 @@ pub fn session_token(ctx: &Ctx, token: &str) -> Result<(Principal, i64), ApiErro
             let subject = subject_of(&live.principal).ok_or_else(crate::sessions::lifecycle::invalid_token)?;
             let principal = self::live(ctx, subject, None)?;
             live.beat();
-            return Ok((principal, id));
+            return Ok((principal, id, live.read_only));
         }
     }
     Err(crate::sessions::lifecycle::not_live(&ctx.store().conn, id, body)?)

@@ -63,6 +63,18 @@ struct Subject {
     key: SubjectKey,
     name: String,
     superuser: bool,
+    /// The caller itself, on a session that holds a read-only seat: its writes are refused.
+    read_only_seat: bool,
+}
+
+impl Subject {
+    /// `read_only_seat` for a write asked by a caller on a read-only seat about itself.
+    fn may_ask(&self, access: Access) -> Result<(), ApiError> {
+        if access == Access::Write && self.read_only_seat {
+            return Err(super::auth::read_only_seat());
+        }
+        Ok(())
+    }
 }
 
 /// Whether a question names the caller itself (absent, or the caller's own name): decided without
@@ -79,7 +91,7 @@ fn own(caller: &Caller) -> Result<Subject, ApiError> {
         Principal::Key { name, .. } => format!("key:{name}"),
         Principal::Anonymous => String::new(),
     };
-    Ok(Subject { key, name, superuser: caller.is_superuser() })
+    Ok(Subject { key, name, superuser: caller.is_superuser(), read_only_seat: caller.read_only_seat })
 }
 
 /// Another account by name (`key:NAME` for an API key). Only after the caller's `users.view` was
@@ -96,7 +108,7 @@ fn look_up(ctx: &Ctx, view: &View, text: &str) -> Result<Subject, ApiError> {
     };
     // Superuser only while live: the index says so, as it does for the subject's own requests.
     let superuser = view.index.principal(key, view.now).is_ok_and(|a| a.superuser);
-    Ok(Subject { key, name: text.to_string(), superuser })
+    Ok(Subject { key, name: text.to_string(), superuser, read_only_seat: false })
 }
 
 fn resolve(ctx: &Ctx, view: &View, caller: &Caller, text: Option<&str>) -> Result<Subject, ApiError> {
@@ -137,6 +149,7 @@ fn locked(r: LockRefusal) -> ApiError {
 
 /// `authz.check`'s answer to a question about `subject` (whose resource id is checked already).
 fn answer(view: &View, subject: &Subject, q: Question) -> Result<Answer, ApiError> {
+    subject.may_ask(q.access)?;
     let decision =
         decide(view, subject, q.access, |key| view.index.check(key, &q.permission, q.access, &q.resource, view.now));
     if let Decision::Deny(Denied::SupervisorLocked(r)) = decision {
@@ -168,6 +181,7 @@ pub fn check(ctx: &Ctx, caller: &Caller, p: AuthzCheck) -> Result<Answer, ApiErr
     };
     let view = View::of(ctx);
     let subject = resolve(ctx, &view, caller, p.subject.as_deref())?;
+    subject.may_ask(p.access)?;
     let row = super::objects::find(ctx, object)?;
     if let Some(permission) = p.permission.as_deref().filter(|&k| k != row.kind) {
         return Err(ApiError::bad_request(format!(
@@ -275,6 +289,7 @@ pub fn allowed(ctx: &Ctx, caller: &Caller, p: AuthzAllowed) -> Result<AllowedRes
     }
     let view = View::of(ctx);
     let subject = resolve(ctx, &view, caller, p.subject.as_deref())?;
+    subject.may_ask(p.access)?;
     let mut allowed = Vec::new();
     for resource in p.resources {
         let decision = decide(&view, &subject, p.access, |key| {
@@ -293,6 +308,7 @@ pub fn explain(ctx: &Ctx, caller: &Caller, AuthzExplain(p): AuthzExplain) -> Res
     check_resource(&p.resource)?;
     let view = View::of(ctx);
     let subject = resolve(ctx, &view, caller, p.subject.as_deref())?;
+    subject.may_ask(p.access)?;
     let mut matched = Vec::new();
     let decision = decide(&view, &subject, p.access, |key| {
         let e = view.index.explain(key, &p.permission, p.access, &p.resource, view.now);

@@ -97,7 +97,7 @@ impl Route {
             Needs::Permission(_) | Needs::OwnOr(_) => out.extend([Unauthenticated, Forbidden]),
         }
         if self.write_class {
-            out.push(SupervisorLocked);
+            out.extend([SupervisorLocked, ReadOnlySeat]);
         }
         for e in self.own_errors {
             if !out.contains(e) {
@@ -243,15 +243,25 @@ pub const ROUTES: &[Route] = &[
     route!(Permission("resources.manage"), resource::group_import, "add a CSV list to a group", [NotFound]),
     route!(Permission("resources.manage"), resource::group_remove, "remove resources from a group", [NotFound]),
     route!(Permission("resources.manage"), resource::group_delete, "delete a resource group", [NotFound]),
-    route!(OwnOr("users.view"), authz::check, "may a subject do this to that resource?", [NotFound, SupervisorLocked]),
+    route!(
+        OwnOr("users.view"),
+        authz::check,
+        "may a subject do this to that resource?",
+        [NotFound, SupervisorLocked, ReadOnlySeat]
+    ),
     route!(OwnOr("users.view"), authz::check_many, "many authz.check questions in one round trip (up to 1000)"),
     route!(
         OwnOr("users.view"),
         authz::allowed,
         "which of these resources may a subject use (up to 1000)?",
-        [NotFound, SupervisorLocked]
+        [NotFound, SupervisorLocked, ReadOnlySeat]
     ),
-    route!(OwnOr("users.view"), authz::explain, "every grant that matched, and which decided", [NotFound]),
+    route!(
+        OwnOr("users.view"),
+        authz::explain,
+        "every grant that matched, and which decided",
+        [NotFound, ReadOnlySeat]
+    ),
     route!(Permission("users.view"), authz::who_can, "every live account that passes"),
     writes(route!(
         Account,
@@ -360,6 +370,7 @@ pub fn dispatch(
         Needs::Permission(perm) => ctx.authorize_for(caller, perm, route.name)?,
     }
     if route.write_class {
+        caller.may_write()?;
         supervisor::check_write(ctx, caller)?;
     }
     (route.run)(ctx, caller, params)

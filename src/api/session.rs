@@ -46,7 +46,7 @@ pub fn open(ctx: &Ctx, caller: &Caller, p: SessionOpen) -> Result<OpenReply, Api
 /// The session a heartbeat or close is for: the request's own session token, or one in `token`.
 fn session_of(ctx: &Ctx, caller: &Caller, method: &str, token: Option<String>) -> Result<(Principal, i64), ApiError> {
     match (token, caller.session) {
-        (Some(token), _) => super::auth::session_token(ctx, &token),
+        (Some(token), _) => super::auth::session_token(ctx, &token).map(|(p, id, _)| (p, id)),
         (None, Some(id)) => Ok((caller.principal.clone(), id)),
         (None, None) => Err(ApiError::unauthenticated(format!(
             "{method} needs the session token: as auth {{\"token\": \"gws_...\"}} or in params.token"

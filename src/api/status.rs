@@ -25,10 +25,7 @@ pub fn status(ctx: &Ctx, caller: &Caller, _: StatusGet) -> Result<Status, ApiErr
         let store = ctx.store();
         (store.schema_version()?, outbox::depth(&store.conn)?)
     };
-    let (in_use, sessions) = {
-        let table = ctx.sessions();
-        (table.in_use(), table.len() as u32)
-    };
+    let license = crate::sessions::seats::license(&config, &ctx.sessions());
     let link = ctx.mqtt.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok(Status {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -44,7 +41,14 @@ pub fn status(ctx: &Ctx, caller: &Caller, _: StatusGet) -> Result<Status, ApiErr
             last_error: link.last_error.filter(|_| layout),
             outbox_depth,
         },
-        seats: Seats { limit: config.license.seats, in_use, reserved: config.license.reserved.clone(), sessions },
+        seats: Seats {
+            limit: license.limit,
+            in_use: license.in_use,
+            reserved: license.reserved,
+            sessions: license.sessions,
+            types: license.types,
+            read_only: license.read_only,
+        },
         supervisor_lock: ctx.lock().map(|l| l.state.clone()),
         directory: super::directory::link(ctx, layout)?,
     })

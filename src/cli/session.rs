@@ -51,6 +51,12 @@ pub enum SessionCommand {
         host: Option<String>,
         #[arg(long, value_name = "A")]
         address: Option<String>,
+        /// Take a read-only seat, leaving the read-write ones to others
+        #[arg(long, conflicts_with = "read_write")]
+        read_only: bool,
+        /// A read-write seat or nothing (by default a read-only seat is taken when no read-write one is free)
+        #[arg(long)]
+        read_write: bool,
     },
     /// Keep the session of --token (a gws_ session token) alive
     Heartbeat,
@@ -75,8 +81,13 @@ pub fn session(global: &Global, cmd: SessionCommand) -> Result<Value, CliError> 
         SessionCommand::List { all, limit } => client.send(&SessionList { all, limit }),
         SessionCommand::Show { session_id } => client.send(&SessionShow { session_id }),
         SessionCommand::Terminate { session_id, reason } => client.send(&SessionTerminate { session_id, reason }),
-        SessionCommand::Open { client_type, project, host, address, .. } => {
-            client.send(&SessionOpen { client_type, project, host, address })
+        SessionCommand::Open { client_type, project, host, address, read_only, read_write, .. } => {
+            let read_only = match (read_only, read_write) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            client.send(&SessionOpen { client_type, project, host, address, read_only })
         }
         SessionCommand::Heartbeat => client.send(&SessionHeartbeat::default()),
         SessionCommand::Close => client.send(&SessionClose::default()),

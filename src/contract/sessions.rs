@@ -33,6 +33,11 @@ pub struct SessionOpen {
     /// Its network address, as the client says it (one line, at most 128 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// The seat it takes: absent, a read-write seat when one is free, else a read-only one
+    /// (`license.read_only_seats`); `false`, read-write or `license_limit_reached`; `true`, a read-only
+    /// seat, leaving the read-write ones to others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
 }
 
 crate::method!("session.open", SessionOpen => OpenReply);
@@ -52,6 +57,8 @@ pub struct OpenReply {
     pub shared_seat: bool,
     /// The seat pool it took its seat from: the reserved role's name, or null for the general pool.
     pub pool: Option<String>,
+    /// The session is read-only: its write-class decisions answer `read_only_seat`.
+    pub read_only: bool,
 }
 
 // ---- session.heartbeat
@@ -173,6 +180,9 @@ pub struct SessionView {
     pub shared_seat: bool,
     /// The seat pool its seat came from: the reserved role's name, or null for the general pool.
     pub pool: Option<String>,
+    /// It holds a read-only seat (or asked for read-only on a shared one).
+    #[serde(default)]
+    pub read_only: bool,
     /// When it ended (unix ms); null while live.
     pub ended_at: Option<i64>,
     /// Who terminated it (nobody: the daemon, for a credential that stopped being valid); null
@@ -257,6 +267,26 @@ pub struct Pool {
     pub free: u32,
 }
 
+/// The read-write seats the clients of one type may hold (`license.types`), with their figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TypeSeats {
+    /// The client type, as `license.types` names it.
+    #[serde(rename = "type")]
+    pub client_type: String,
+    /// Most read-write seats its clients may hold at once.
+    pub seats: u32,
+    pub in_use: u32,
+    pub free: u32,
+}
+
+/// The read-only seats (`license.read_only_seats`), counted apart from the read-write ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReadOnlySeats {
+    pub seats: u32,
+    pub in_use: u32,
+    pub free: u32,
+}
+
 /// The retained `license` topic: the licence figures, republished after every change of seats and on
 /// every reconnect to the broker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -273,6 +303,12 @@ pub struct License {
     pub sessions: u32,
     /// Every pool: the general one (`pool: null`) first, then each reserved role's.
     pub pools: Vec<Pool>,
+    /// `license.types`: the read-write seats each client type may hold (absent when none is set).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<TypeSeats>,
+    /// `license.read_only_seats` (absent when 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<ReadOnlySeats>,
 }
 
 /// The fields of a `license_limit_reached` error, beside `code` and `message`.
@@ -288,6 +324,12 @@ pub struct LicenseLimitReached {
     /// Who holds the seats: only for callers holding `sessions.view`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holders: Option<Vec<SessionView>>,
+    /// The client's type had used up its `license.types` seats (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_type: Option<TypeSeats>,
+    /// The read-only seats, when the client could have taken one and they are all in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<ReadOnlySeats>,
 }
 
 /// What a client's `sessions/<session_id>/control` topic carries (QoS 1, not retained).
@@ -327,6 +369,9 @@ pub struct SessionOpened {
     pub shared_seat: bool,
     /// The pool its seat came from; null for the general pool.
     pub pool: Option<String>,
+    /// It holds a read-only seat (or asked for read-only on a shared one).
+    #[serde(default)]
+    pub read_only: bool,
     /// Who opened it: the user, or the API key.
     pub by: Actor,
 }

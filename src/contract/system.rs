@@ -152,6 +152,12 @@ pub struct Seats {
     /// Live sessions (two sessions of one user on one host may share a seat).
     #[serde(default)]
     pub sessions: u32,
+    /// `license.types`: the read-write seats each client type may hold (absent when none is set).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<super::sessions::TypeSeats>,
+    /// `license.read_only_seats` (absent when 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<super::sessions::ReadOnlySeats>,
 }
 
 /// The MQTT bridge as `status` shows it.

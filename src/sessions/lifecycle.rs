@@ -65,6 +65,8 @@ pub struct ClientInfo {
     pub project: Option<String>,
     pub host: Option<String>,
     pub address: Option<String>,
+    /// The seat it will take (`read_only`).
+    pub mode: super::SeatMode,
 }
 
 impl ClientInfo {
@@ -77,6 +79,7 @@ impl ClientInfo {
             project: field("project", p.project)?,
             host: field("host", p.host)?,
             address: field("address", p.address)?,
+            mode: super::SeatMode::from_param(p.read_only),
         })
     }
 }
@@ -138,10 +141,17 @@ pub fn open(
         },
     )?;
     let roles = roles_of(tx, who, config)?;
+    let ask = super::Ask {
+        user_id,
+        host: info.host.as_deref(),
+        roles: &roles,
+        client_type: &info.client_type,
+        mode: info.mode,
+    };
     let plan = table
-        .plan(&limits(lic), id, user_id, info.host.as_deref(), &roles)
+        .plan(&limits(lic), id, &ask)
         .map_err(|full| seats::limit_reached(config, table, &roles, &full, who.sees_holders))?;
-    rows::set_pool(tx, id, plan.pool.as_deref())?;
+    rows::set_seat(tx, id, plan.pool.as_deref(), plan.read_only)?;
     table.insert(Live {
         id,
         principal: who.principal.clone(),
@@ -158,6 +168,7 @@ pub fn open(
         persisted_ms: now,
         seat: plan.seat.clone(),
         pool: plan.pool.clone(),
+        read_only: plan.read_only,
     });
     let event = SessionOpened {
         ts: now,
@@ -169,6 +180,7 @@ pub fn open(
         address: info.address.clone(),
         shared_seat: plan.shared,
         pool: plan.pool.clone(),
+        read_only: plan.read_only,
         by: who.actor.who.clone(),
     };
     audit::record(tx, who.actor, SessionOpen::NAME, Some(&user_name), Outcome::Ok, Some(&detail(&event)?))?;
@@ -183,6 +195,7 @@ pub fn open(
         timeout_s: lic.heartbeat_timeout.0.as_secs(),
         shared_seat: plan.shared,
         pool: plan.pool,
+        read_only: plan.read_only,
     })
 }
 
@@ -509,6 +522,7 @@ pub fn restore(tx: &Transaction<'_>, table: &mut Table, config: &Config) -> Resu
             beat: Instant::now(),
             persisted_ms: row.last_seen,
             pool: row.pool,
+            read_only: row.read_only,
         };
         table.insert(live);
         if dead {
@@ -553,6 +567,7 @@ mod tests {
             project: None,
             host: host.map(str::to_string),
             address: None,
+            read_only: None,
         };
         let info = ClientInfo::clean(p(" hmi ", Some("  panel-1 "))).unwrap();
         assert_eq!((info.client_type.as_str(), info.host.as_deref()), ("hmi", Some("panel-1")));

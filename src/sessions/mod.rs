@@ -17,7 +17,10 @@
 //! Seats: with `license.share_same_host`, the sessions of one user on one host share one seat
 //! ([`SeatKey::Host`]); otherwise (or with no host given) each session holds its own. A seat is held
 //! from a pool: the general pool, or the reserved pool of one role. A holder of a reserved role takes
-//! from its reserved pool first, so the general seats stay free for operators.
+//! from its reserved pool first, so the general seats stay free for operators. `license.types` caps
+//! the read-write seats the clients of one type hold, whatever their pool. A read-only seat
+//! (`license.read_only_seats`, counted apart) is taken when no read-write seat is free, unless the
+//! client asked for read-write only, or at once when it asked for read-only.
 //!
 //! Nothing here imports `api` or `daemon`: callers hand in the transaction, the table and the config.
 
@@ -62,6 +65,9 @@ pub struct Live {
     pub seat: SeatKey,
     /// The reserved role whose seat this session's seat came from; None for the general pool.
     pub pool: Option<String>,
+    /// The session holds a read-only seat (or asked for read-only on a shared one): its write-class
+    /// decisions answer `read_only_seat`.
+    pub read_only: bool,
 }
 
 impl Live {
@@ -76,6 +82,43 @@ impl Live {
 struct Seat {
     pool: Option<String>,
     holders: u32,
+    read_only: bool,
+    /// The client type of the session that took it (what `license.types` counts).
+    client_type: String,
+}
+
+/// What kind of seat a client will take (`session.open`'s `read_only`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SeatMode {
+    /// Read-write when one is free, else read-only (absent `read_only`).
+    #[default]
+    Either,
+    /// Read-write or nothing (`"read_only": false`).
+    ReadWrite,
+    /// Read-only, leaving the read-write seats to others (`"read_only": true`).
+    ReadOnly,
+}
+
+impl SeatMode {
+    pub fn from_param(read_only: Option<bool>) -> SeatMode {
+        match read_only {
+            None => SeatMode::Either,
+            Some(false) => SeatMode::ReadWrite,
+            Some(true) => SeatMode::ReadOnly,
+        }
+    }
+}
+
+/// What a new session asks of the seats.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub user_id: i64,
+    pub host: Option<&'a str>,
+    /// The roles its holder has (reserved pools).
+    pub roles: &'a [String],
+    /// Its client type (`license.types`).
+    pub client_type: &'a str,
+    pub mode: SeatMode,
 }
 
 /// The seat a new session would get.
@@ -85,6 +128,8 @@ pub struct Plan {
     pub pool: Option<String>,
     /// The session shares a seat already held by the same user on the same host.
     pub shared: bool,
+    /// The session is read-only: it took a read-only seat, or asked for read-only on a shared one.
+    pub read_only: bool,
 }
 
 /// Why no seat is free.
@@ -95,6 +140,10 @@ pub struct Full {
     /// Seats the caller could not take because they are reserved for roles it does not hold (or its
     /// own reserved pool is full too).
     pub reserved: u32,
+    /// The client's type had used up its `license.types` seats: (type as configured, its seats).
+    pub type_full: Option<(String, u32)>,
+    /// Read-only seats: (`license.read_only_seats`, in use), when the client could have taken one.
+    pub read_only: Option<(u32, u32)>,
 }
 
 /// The licence figures `plan` decides by; from `[license]`.
@@ -103,11 +152,18 @@ pub struct Limits {
     pub seats: u32,
     pub reserved: BTreeMap<String, u32>,
     pub share_same_host: bool,
+    pub read_only_seats: u32,
+    pub types: BTreeMap<String, u32>,
 }
 
 impl Limits {
     fn reserved_total(&self) -> u32 {
         self.reserved.values().sum()
+    }
+
+    /// The `license.types` entry for a client type (compared without case).
+    pub fn type_cap(&self, client_type: &str) -> Option<(&str, u32)> {
+        self.types.iter().find(|(t, _)| t.eq_ignore_ascii_case(client_type)).map(|(t, &n)| (t.as_str(), n))
     }
 }
 
@@ -167,14 +223,24 @@ impl Table {
         self.live.is_empty()
     }
 
-    /// Seats in use (a shared seat counts once).
+    /// Read-write seats in use (a shared seat counts once).
     pub fn in_use(&self) -> u32 {
-        self.seats.len() as u32
+        self.seats.values().filter(|s| !s.read_only).count() as u32
     }
 
-    /// Seats in use from each pool: `None` is the general pool.
+    /// Read-write seats in use from each pool: `None` is the general pool.
     pub fn pool_use(&self, pool: Option<&str>) -> u32 {
-        self.seats.values().filter(|s| s.pool.as_deref() == pool).count() as u32
+        self.seats.values().filter(|s| !s.read_only && s.pool.as_deref() == pool).count() as u32
+    }
+
+    /// Read-only seats in use.
+    pub fn read_only_use(&self) -> u32 {
+        self.seats.values().filter(|s| s.read_only).count() as u32
+    }
+
+    /// Read-write seats held by clients of this type (compared without case).
+    pub fn type_use(&self, client_type: &str) -> u32 {
+        self.seats.values().filter(|s| !s.read_only && s.client_type.eq_ignore_ascii_case(client_type)).count() as u32
     }
 
     /// Live sessions, oldest first.
@@ -192,34 +258,54 @@ impl Table {
         }
     }
 
-    /// Decides the seat for a new session `id` of `user_id` on `host`, whose holder has `roles`.
-    pub fn plan(
-        &self,
-        limits: &Limits,
-        id: i64,
-        user_id: i64,
-        host: Option<&str>,
-        roles: &[String],
-    ) -> Result<Plan, Full> {
-        let seat = Self::seat_key(limits, id, user_id, host);
+    /// Decides the seat for a new session `id`: a seat its user already holds on the same host, else
+    /// a read-write seat (its reserved pools first, then the general one, within its type's cap),
+    /// else a read-only one, as `ask.mode` allows.
+    pub fn plan(&self, limits: &Limits, id: i64, ask: &Ask<'_>) -> Result<Plan, Full> {
+        let seat = Self::seat_key(limits, id, ask.user_id, ask.host);
+        let asked_read_only = ask.mode == SeatMode::ReadOnly;
         if let Some(existing) = self.seats.get(&seat) {
-            return Ok(Plan { seat, pool: existing.pool.clone(), shared: true });
-        }
-        for (role, &n) in &limits.reserved {
-            if n > 0 && roles.iter().any(|r| r.eq_ignore_ascii_case(role)) && self.pool_use(Some(role)) < n {
-                return Ok(Plan { seat, pool: Some(role.clone()), shared: false });
+            // A client that must write cannot share a read-only seat: it stays refused below.
+            if !(existing.read_only && ask.mode == SeatMode::ReadWrite) {
+                let read_only = existing.read_only || asked_read_only;
+                return Ok(Plan { seat, pool: existing.pool.clone(), shared: true, read_only });
             }
         }
-        let general = limits.seats.saturating_sub(limits.reserved_total());
-        if self.pool_use(None) < general && self.in_use() < limits.seats {
-            return Ok(Plan { seat, pool: None, shared: false });
+        let type_cap = limits.type_cap(ask.client_type);
+        let type_full = type_cap.filter(|&(_, n)| self.type_use(ask.client_type) >= n);
+        let shared_read_only = self.seats.get(&seat).is_some_and(|s| s.read_only);
+        if !asked_read_only && type_full.is_none() && !shared_read_only {
+            for (role, &n) in &limits.reserved {
+                if n > 0 && ask.roles.iter().any(|r| r.eq_ignore_ascii_case(role)) && self.pool_use(Some(role)) < n {
+                    return Ok(Plan { seat, pool: Some(role.clone()), shared: false, read_only: false });
+                }
+            }
+            let general = limits.seats.saturating_sub(limits.reserved_total());
+            if self.pool_use(None) < general && self.in_use() < limits.seats {
+                return Ok(Plan { seat, pool: None, shared: false, read_only: false });
+            }
         }
-        Err(Full { limit: limits.seats, in_use: self.in_use(), reserved: limits.reserved_total() })
+        let may_read_only = ask.mode != SeatMode::ReadWrite && limits.read_only_seats > 0;
+        if may_read_only && self.read_only_use() < limits.read_only_seats {
+            return Ok(Plan { seat, pool: None, shared: false, read_only: true });
+        }
+        Err(Full {
+            limit: limits.seats,
+            in_use: self.in_use(),
+            reserved: limits.reserved_total(),
+            type_full: type_full.map(|(t, n)| (t.to_string(), n)),
+            read_only: may_read_only.then(|| (limits.read_only_seats, self.read_only_use())),
+        })
     }
 
     /// Adds a session on the seat `plan` chose for it.
     pub fn insert(&mut self, live: Live) {
-        let seat = self.seats.entry(live.seat.clone()).or_insert(Seat { pool: live.pool.clone(), holders: 0 });
+        let seat = self.seats.entry(live.seat.clone()).or_insert_with(|| Seat {
+            pool: live.pool.clone(),
+            holders: 0,
+            read_only: live.read_only,
+            client_type: live.client_type.clone(),
+        });
         seat.holders += 1;
         if let Some(j) = &mut self.journal {
             j.push(Undo::Inserted(live.id));
@@ -256,6 +342,7 @@ impl Table {
             state: SessionState::Open,
             shared_seat: self.shares_seat(l.id),
             pool: l.pool.clone(),
+            read_only: l.read_only,
             ended_at: None,
             ended_by: None,
             reason: None,
@@ -318,7 +405,12 @@ mod tests {
     use super::*;
 
     fn limits(seats: u32, reserved: &[(&str, u32)], share: bool) -> Limits {
-        Limits { seats, reserved: reserved.iter().map(|(r, n)| (r.to_string(), *n)).collect(), share_same_host: share }
+        Limits {
+            seats,
+            reserved: reserved.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+            share_same_host: share,
+            ..Default::default()
+        }
     }
 
     fn live(id: i64, user_id: i64, plan: Plan) -> Live {
@@ -338,14 +430,77 @@ mod tests {
             persisted_ms: 0,
             seat: plan.seat,
             pool: plan.pool,
+            read_only: plan.read_only,
         }
     }
 
     fn open(t: &mut Table, l: &Limits, id: i64, user: i64, host: Option<&str>, roles: &[&str]) -> Result<Plan, Full> {
+        open_as(t, l, id, user, host, roles, "hmi", SeatMode::ReadWrite)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn open_as(
+        t: &mut Table,
+        l: &Limits,
+        id: i64,
+        user: i64,
+        host: Option<&str>,
+        roles: &[&str],
+        client_type: &str,
+        mode: SeatMode,
+    ) -> Result<Plan, Full> {
         let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
-        let plan = t.plan(l, id, user, host, &roles)?;
-        t.insert(live(id, user, plan.clone()));
+        let plan = t.plan(l, id, &Ask { user_id: user, host, roles: &roles, client_type, mode })?;
+        let mut session = live(id, user, plan.clone());
+        session.client_type = client_type.into();
+        t.insert(session);
         Ok(plan)
+    }
+
+    #[test]
+    fn a_client_type_holds_at_most_its_seats_whatever_the_pool() {
+        let mut l = limits(4, &[("supervisor", 1)], false);
+        l.types = [("Vision".to_string(), 2)].into_iter().collect();
+        let mut t = Table::default();
+        let rw = SeatMode::ReadWrite;
+        open_as(&mut t, &l, 1, 1, None, &["supervisor"], "vision", rw).unwrap();
+        open_as(&mut t, &l, 2, 2, None, &[], "VISION", rw).unwrap();
+        let full = open_as(&mut t, &l, 3, 3, None, &[], "vision", rw).unwrap_err();
+        assert_eq!(full.type_full, Some(("Vision".to_string(), 2)));
+        // Other types still find the general seats.
+        open_as(&mut t, &l, 3, 3, None, &[], "perspective", rw).unwrap();
+        assert_eq!((t.in_use(), t.type_use("vision")), (3, 2));
+        t.remove(2);
+        open_as(&mut t, &l, 4, 4, None, &[], "vision", rw).unwrap();
+    }
+
+    #[test]
+    fn read_only_seats_when_no_read_write_seat_is_free_or_when_asked() {
+        let mut l = limits(1, &[], true);
+        l.read_only_seats = 2;
+        let mut t = Table::default();
+        let p = open_as(&mut t, &l, 1, 1, Some("a"), &[], "hmi", SeatMode::Either).unwrap();
+        assert!(!p.read_only);
+        // The read-write seat is gone: a client that may read only gets a read-only seat.
+        let p = open_as(&mut t, &l, 2, 2, Some("b"), &[], "hmi", SeatMode::Either).unwrap();
+        assert!(p.read_only && !p.shared);
+        // One that must write is refused, told of the read-write seats only.
+        let full = open_as(&mut t, &l, 3, 3, Some("c"), &[], "hmi", SeatMode::ReadWrite).unwrap_err();
+        assert_eq!((full.in_use, full.read_only), (1, None));
+        // The same user's second client on host b shares b's read-only seat; a write-only one cannot.
+        assert!(open_as(&mut t, &l, 4, 2, Some("b"), &[], "hmi", SeatMode::Either).unwrap().read_only);
+        assert!(open_as(&mut t, &l, 5, 2, Some("b"), &[], "hmi", SeatMode::ReadWrite).is_err());
+        // Asking for read-only on a shared read-write seat makes that session read-only.
+        let p = open_as(&mut t, &l, 6, 1, Some("a"), &[], "hmi", SeatMode::ReadOnly).unwrap();
+        assert!(p.shared && p.read_only);
+        // A wall display asks for read-only and leaves the read-write seat alone.
+        t.remove(1);
+        t.remove(6);
+        assert!(open_as(&mut t, &l, 7, 7, Some("d"), &[], "hmi", SeatMode::ReadOnly).unwrap().read_only);
+        assert_eq!((t.in_use(), t.read_only_use()), (0, 2));
+        let full = open_as(&mut t, &l, 8, 8, Some("e"), &[], "hmi", SeatMode::ReadOnly).unwrap_err();
+        assert_eq!(full.read_only, Some((2, 2)));
+        assert!(!open_as(&mut t, &l, 8, 8, Some("e"), &[], "hmi", SeatMode::Either).unwrap().read_only);
     }
 
     #[test]
@@ -355,7 +510,7 @@ mod tests {
         open(&mut t, &l, 1, 1, Some("a"), &[]).unwrap();
         open(&mut t, &l, 2, 2, Some("a"), &[]).unwrap();
         let full = open(&mut t, &l, 3, 3, Some("a"), &[]).unwrap_err();
-        assert_eq!(full, Full { limit: 2, in_use: 2, reserved: 0 });
+        assert_eq!(full, Full { limit: 2, in_use: 2, reserved: 0, type_full: None, read_only: None });
         t.remove(1);
         assert_eq!(t.in_use(), 1);
         open(&mut t, &l, 3, 3, Some("a"), &[]).unwrap();

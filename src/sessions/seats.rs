@@ -3,14 +3,20 @@
 
 use super::{Full, Limits, Table};
 use crate::config::{Config, LicenseConfig};
-use crate::contract::sessions::{License, LicenseLimitReached, Pool};
+use crate::contract::sessions::{License, LicenseLimitReached, Pool, ReadOnlySeats, TypeSeats};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::outbox;
 use rusqlite::Connection;
 
 /// The figures [`Table::plan`] decides by, from `[license]`.
 pub fn limits(cfg: &LicenseConfig) -> Limits {
-    Limits { seats: cfg.seats, reserved: cfg.reserved.clone(), share_same_host: cfg.share_same_host }
+    Limits {
+        seats: cfg.seats,
+        reserved: cfg.reserved.clone(),
+        share_same_host: cfg.share_same_host,
+        read_only_seats: cfg.read_only_seats,
+        types: cfg.types.clone(),
+    }
 }
 
 /// The interval a client should heartbeat at: a third of the timeout, so two lost beats are survived.
@@ -28,7 +34,19 @@ pub fn license(config: &Config, table: &Table) -> License {
         reserved: config.license.reserved.clone(),
         sessions: table.len() as u32,
         pools: pools(config, table, |_| true),
+        types: config.license.types.iter().map(|(t, &n)| type_seats(table, t, n)).collect(),
+        read_only: (config.license.read_only_seats > 0)
+            .then(|| read_only_seats(config.license.read_only_seats, table.read_only_use())),
     }
+}
+
+fn type_seats(table: &Table, client_type: &str, seats: u32) -> TypeSeats {
+    let in_use = table.type_use(client_type);
+    TypeSeats { client_type: client_type.to_string(), seats, in_use, free: seats.saturating_sub(in_use) }
+}
+
+fn read_only_seats(seats: u32, in_use: u32) -> ReadOnlySeats {
+    ReadOnlySeats { seats, in_use, free: seats.saturating_sub(in_use) }
 }
 
 /// The seat pools `wanted` picks (by pool: `None` is the general one), the general pool first.
@@ -67,14 +85,19 @@ pub fn limit_reached(config: &Config, table: &Table, roles: &[String], full: &Fu
         in_use: full.in_use,
         pools: pools(config, table, |pool| pool.is_none_or(|p| roles.iter().any(|r| r.eq_ignore_ascii_case(p)))),
         holders: show_holders.then(|| table.views()),
+        client_type: full.type_full.as_ref().map(|(t, n)| type_seats(table, t, *n)),
+        read_only: full.read_only.map(|(seats, in_use)| read_only_seats(seats, in_use)),
     };
-    with_fields(
-        ApiError::new(
-            ErrorCode::LicenseLimitReached,
-            format!("all licensed seats you may take are in use: {} of {}{reserved_for}", full.in_use, full.limit),
-        ),
-        &data,
-    )
+    let mut message = match &full.type_full {
+        Some((t, n)) => format!("the {n} seats licensed for clients of type {t:?} are in use"),
+        None => {
+            format!("all licensed seats you may take are in use: {} of {}{reserved_for}", full.in_use, full.limit)
+        }
+    };
+    if let Some((seats, _)) = full.read_only {
+        message += &format!(", and so are the {seats} read-only seats");
+    }
+    with_fields(ApiError::new(ErrorCode::LicenseLimitReached, message), &data)
 }
 
 /// An error with the fields of `data` beside its code and message.
@@ -99,7 +122,7 @@ mod tests {
         assert_eq!((l.limit, l.in_use, l.free, l.sessions), (5, 0, 5, 0));
         let shown: Vec<(Option<&str>, u32)> = l.pools.iter().map(|p| (p.pool.as_deref(), p.free)).collect();
         assert_eq!(shown, [(None, 3), (Some("supervisor"), 2)]);
-        let full = Full { limit: 5, in_use: 5, reserved: 2 };
+        let full = Full { limit: 5, in_use: 5, reserved: 2, type_full: None, read_only: None };
         let err = limit_reached(&config, &table, &[], &full, false);
         assert_eq!(err.data["pools"].as_array().map(Vec::len), Some(1));
         assert!(!err.data.contains_key("holders"));

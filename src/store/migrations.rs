@@ -281,4 +281,9 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE directory_people ADD COLUMN disabled_by_directory INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 9: read-only seats (`license.read_only_seats`): whether a session holds one, so a restart gives
+    // it back the same kind of seat.
+    r#"
+    ALTER TABLE sessions ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];

@@ -36,9 +36,9 @@ pub fn insert(tx: &Connection, s: &NewSession<'_>) -> rusqlite::Result<i64> {
     Ok(tx.last_insert_rowid())
 }
 
-/// Records the pool a session's seat came from.
-pub fn set_pool(tx: &Connection, id: i64, pool: Option<&str>) -> rusqlite::Result<()> {
-    tx.execute("UPDATE sessions SET pool = ?2 WHERE id = ?1", params![id, pool]).map(|_| ())
+/// Records the seat a session took: the pool it came from, and whether it is read-only.
+pub fn set_seat(tx: &Connection, id: i64, pool: Option<&str>, read_only: bool) -> rusqlite::Result<()> {
+    tx.execute("UPDATE sessions SET pool = ?2, read_only = ?3 WHERE id = ?1", params![id, pool, read_only]).map(|_| ())
 }
 
 /// The name of a user, by id (the owner of the API key a session is opened with).
@@ -133,7 +133,7 @@ pub fn ending(conn: &Connection, id: i64) -> rusqlite::Result<Option<Ending>> {
 }
 
 const VIEW_COLUMNS: &str = "id, user_name, client_type, project, host, address, opened_at, last_seen, state, pool, \
-                            ended_at, ended_by, end_reason";
+                            ended_at, ended_by, end_reason, read_only";
 
 fn view_row(r: &Row<'_>) -> rusqlite::Result<SessionView> {
     let state: String = r.get(8)?;
@@ -152,6 +152,7 @@ fn view_row(r: &Row<'_>) -> rusqlite::Result<SessionView> {
         ended_at: r.get(10)?,
         ended_by: r.get::<_, Option<String>>(11)?.as_deref().map(Actor::from_text),
         reason: r.get(12)?,
+        read_only: r.get(13)?,
     })
 }
 
@@ -196,13 +197,14 @@ pub struct OpenRow {
     pub opened_at: i64,
     pub last_seen: i64,
     pub pool: Option<String>,
+    pub read_only: bool,
 }
 
 /// Every open session, oldest first.
 pub fn open_rows(conn: &Connection) -> rusqlite::Result<Vec<OpenRow>> {
     let mut stmt = conn.prepare(
         "SELECT s.id, s.user_id, s.user_name, s.key_id, s.digest, s.client_type, s.project, s.host,
-                s.address, s.opened_at, s.last_seen, s.pool, k.name, k.master
+                s.address, s.opened_at, s.last_seen, s.pool, k.name, k.master, s.read_only
          FROM sessions s LEFT JOIN api_keys k ON k.id = s.key_id
          WHERE s.state = 'open' ORDER BY s.id",
     )?;
@@ -223,6 +225,7 @@ pub fn open_rows(conn: &Connection) -> rusqlite::Result<Vec<OpenRow>> {
             opened_at: r.get(9)?,
             last_seen: r.get(10)?,
             pool: r.get(11)?,
+            read_only: r.get(14)?,
         })
     })?
     .collect()
