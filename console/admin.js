@@ -39,7 +39,7 @@ function usersScreen(app, section) {
   const manage = app.perms.has('users.manage');
   const roles = app.perms.has('roles.manage');
   const box = h('div', { class: 'table-wrap' });
-  section.append(h('h1', {}, 'Users'));
+  section.append(h('h1', {}, 'Users'), box);
   if (manage) {
     const name = h('input', { maxlength: 64, required: true, autocomplete: 'off' });
     const display = h('input', { maxlength: 128, autocomplete: 'off' });
@@ -57,7 +57,6 @@ function usersScreen(app, section) {
     roles ? field('Roles', rolesIn, 'Comma-separated role names.') : null,
     h('button', { type: 'submit', class: 'primary' }, 'Add user')));
   }
-  section.append(box);
 
   async function load() {
     try {
@@ -111,7 +110,7 @@ function rolesScreen(app, section) {
   const manage = app.perms.has('roles.manage');
   const listBox = h('div', { class: 'table-wrap' });
   const detail = h('div');
-  section.append(h('h1', {}, 'Roles and grants'));
+  section.append(h('h1', {}, 'Roles and grants'), listBox, detail);
   if (manage) {
     const name = h('input', { maxlength: 64, required: true });
     const desc = h('input', { maxlength: 1024 });
@@ -123,7 +122,6 @@ function rolesScreen(app, section) {
       }
     } }, h('h2', {}, 'Create a role'), field('Name', name), field('Description', desc), h('button', { type: 'submit', class: 'primary' }, 'Create role')));
   }
-  section.append(listBox, detail);
 
   async function load() {
     try {
@@ -197,7 +195,7 @@ function resourcesScreen(app, section) {
   const manage = app.perms.has('resources.manage');
   const resBox = h('div', { class: 'table-wrap' });
   const groupBox = h('div', { class: 'table-wrap' });
-  section.append(h('h1', {}, 'Resources and groups'));
+  section.append(h('h1', {}, 'Resources and groups'), h('h2', {}, 'Groups'), groupBox, h('h2', {}, 'Resources'), resBox);
   if (manage) {
     const id = h('input', { maxlength: 256, required: true, placeholder: 'line1/pump1' });
     const kind = h('input', { maxlength: 64, required: true, placeholder: 'tag' });
@@ -219,7 +217,6 @@ function resourcesScreen(app, section) {
         if (await act(app, () => app.gw.call('group.add', { group: mgroup.value.trim(), resources: list(members.value) }), (r) => `${r.added} added to ${r.group}.`)) { e.target.reset(); load(); }
       } }, h('h2', {}, 'Add to a group'), field('Group', mgroup), field('Resources', members), h('button', { type: 'submit', class: 'primary' }, 'Add'))));
   }
-  section.append(h('h2', {}, 'Groups'), groupBox, h('h2', {}, 'Resources'), resBox);
 
   async function load() {
     try {
@@ -314,7 +311,11 @@ function auditScreen(app, section) {
         ['Action', (e) => e.action],
         ['Target', (e) => e.target ?? '–'],
         ['Outcome', (e) => e.outcome],
-        ['Detail', (e) => (e.detail === undefined || e.detail === null ? '' : JSON.stringify(e.detail))],
+        ['Detail', (e) => {
+          if (e.detail === undefined || e.detail === null) return '';
+          const all = JSON.stringify(e.detail);
+          return all.length > 120 ? h('span', { title: all }, `${all.slice(0, 120)}…`) : all;
+        }],
       ],
       shown,
       { empty: 'No entries.' },

@@ -96,6 +96,16 @@ async function openLink() {
     token: store.token,
   });
   app.gw = gw;
+  // A token that stopped working (expired, revoked, its account disabled) ends the console's login.
+  const call = gw.call.bind(gw);
+  gw.call = async (method, params, opts) => {
+    try {
+      return await call(method, params, opts);
+    } catch (err) {
+      if (err.code === 'unauthenticated' && app.me && method !== 'logout') leave('Your login has ended (expired or revoked): log in again.');
+      throw err;
+    }
+  };
   gw.onState((s) => {
     showLinkState(s);
     if (s === 'online' && app.me) refreshAll();
