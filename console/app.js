@@ -168,6 +168,11 @@ async function logout() {
 function leave(message) {
   store.token = null;
   app.me = null;
+  app.current = null;
+  clearTimeout(sessionsTimer);
+  licenseBox = null;
+  sessionsBox = null;
+  lockBox = null;
   app.perms = new Set();
   $('logout').hidden = true;
   fill($('who'));
@@ -434,7 +439,7 @@ const feedBoxes = new Set();
 function feedBox() {
   const box = h('ol', { class: 'feed', 'aria-live': 'polite' });
   feedBoxes.add(box);
-  renderFeed();
+  renderFeedInto(box);
   return box;
 }
 
@@ -446,11 +451,16 @@ function addBroadcast(m) {
 
 function renderFeed() {
   for (const box of feedBoxes) {
-    if (!box.isConnected && box.parentNode === null && app.screens.length) continue;
-    fill(box, feed.length === 0
-      ? h('li', { class: 'muted' }, 'No broadcasts since this console opened.')
-      : feed.map((m) => h('li', {}, h('span', { class: 'when' }, time(m.ts)), ' ', h('strong', {}, actor(m.sender)), ': ', h('span', { class: 'text' }, m.text))));
+    // A box of screens taken down (logout, changed rights) is forgotten.
+    if (!box.isConnected) feedBoxes.delete(box);
+    else renderFeedInto(box);
   }
+}
+
+function renderFeedInto(box) {
+  fill(box, feed.length === 0
+    ? h('li', { class: 'muted' }, 'No broadcasts since this console opened.')
+    : feed.map((m) => h('li', {}, h('span', { class: 'when' }, time(m.ts)), ' ', h('strong', {}, actor(m.sender)), ': ', h('span', { class: 'text' }, m.text))));
 }
 
 function broadcastScreen(section) {

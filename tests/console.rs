@@ -31,7 +31,8 @@ fn build_console(out: &Path) {
         assert!(found, "{tool} is not installed: apt install {package} (.ci/run does)");
     }
     assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is missing: apt install chromium chromium-driver (.ci/run does)");
-    let out_dir = Command::new("sh").arg(format!("{root}/console/build.sh")).arg(out).output().expect("run console/build.sh");
+    let out_dir =
+        Command::new("sh").arg(format!("{root}/console/build.sh")).arg(out).output().expect("run console/build.sh");
     assert!(
         out_dir.status.success(),
         "console/build.sh failed: {}{}",
@@ -112,7 +113,7 @@ fn supervisor_terminates_locks_and_broadcasts_from_the_browser_an_operator_sees_
     let console_dir = built.path().join("console");
     build_console(&console_dir);
 
-    let broker = Broker::shipped_with_console(SITE, &["station1", "panel1", "panel2", "panel3"], &console_dir);
+    let broker = Broker::shipped_with_console(SITE, &["station1", "panel1", "panel2", "panel3", "snoop"], &console_dir);
     let d = shipped_daemon(&broker, SITE, "[license]\nseats = 4\nreserved = { supervisor = 1 }\n");
     wait_connected(&d);
 
@@ -151,6 +152,11 @@ fn supervisor_terminates_locks_and_broadcasts_from_the_browser_an_operator_sees_
         "broadcast": format!("Line 1 stops at 14:00 {XSS}"),
         "screenshots": screenshots,
     });
+    // Another broker client listening wherever the shipped ACL lets it: it must never see the
+    // console's requests or replies (tokens travel in them).
+    let mut snoop = broker.hmi("snoop", "snoop");
+    snoop.subscribe("hmi/#");
+    snoop.subscribe(&format!("gatewarden/{SITE}/rpc/#"));
     let mut script = Script::start(&config);
 
     // The one step the script needs from us: a third panel opens a session while the table is shown.
@@ -171,6 +177,9 @@ fn supervisor_terminates_locks_and_broadcasts_from_the_browser_an_operator_sees_
     assert_eq!(r["xss_project_cell"], XSS);
     assert_eq!(r["xss_display_cell"], XSS);
     assert!(r["operator_feed"].as_array().unwrap().contains(&json!(format!("Line 1 stops at 14:00 {XSS}"))), "{r:#}");
+
+    // A wrong password is told as such, from its error code.
+    assert!(r["bad_login_error"].as_str().unwrap().starts_with("Wrong user name or password"), "{r:#}");
 
     // The supervisor has every screen their rights give; the operator none of the admin ones.
     assert_eq!(
@@ -203,7 +212,10 @@ fn supervisor_terminates_locks_and_broadcasts_from_the_browser_an_operator_sees_
 
     // The lock: the operator's console showed the banner with its reason, then lost it when cleared.
     let banner = r["operator_banner"].as_str().unwrap();
-    assert!(banner.contains("Supervisor lock") && banner.contains("line 1 changeover") && banner.contains("sup"), "{banner}");
+    assert!(
+        banner.contains("Supervisor lock") && banner.contains("line 1 changeover") && banner.contains("sup"),
+        "{banner}"
+    );
     assert_eq!(r["banner_cleared"], true);
     assert!(d.ok(&["status"])["supervisor_lock"].is_null());
     let audit = d.ok(&["audit", "--limit", "200"]);
@@ -232,6 +244,10 @@ fn supervisor_terminates_locks_and_broadcasts_from_the_browser_an_operator_sees_
     let (code, v) = as_token(&d, token, &["user", "show", "sup"]);
     assert_ne!(code, 0, "the token still works after logout: {v}");
     assert_eq!(v["error"]["code"], "unauthenticated", "{v}");
+
+    // Everything above went through the broker seconds ago; none of it reached the other client.
+    let seen = snoop.next(Duration::from_millis(500), |m| m.topic.contains("console-") || m.topic.starts_with("hmi/"));
+    assert!(seen.is_none(), "another client read the console's traffic: {seen:?}");
 
     if let Some(dir) = screenshots {
         eprintln!("screenshots in {dir}: {:?}", std::fs::read_dir(&dir).map(|d| d.count()));

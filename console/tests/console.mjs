@@ -91,6 +91,15 @@ async function main() {
     // The supervisor logs in and is offered every screen their rights allow.
     const sup = await openConsole(supCtx, 'supervisor');
     await shot(sup, 'login');
+    // A wrong password first: the error is the code's text, on the form.
+    await sup.fill('#broker-user', cfg.broker.user);
+    await sup.fill('#broker-password', cfg.broker.password);
+    await sup.fill('#site-id', cfg.site);
+    await sup.fill('#login-user', cfg.supervisor.user);
+    await sup.fill('#login-password', 'not-the-password');
+    await sup.click('#login-submit');
+    await sup.waitForFunction(() => document.getElementById('login-error').textContent !== '', null, { timeout: WAIT });
+    report.bad_login_error = await sup.$eval('#login-error', (e) => e.textContent);
     await login(sup, cfg.supervisor);
     report.supervisor_tabs = await tabs(sup);
     report.token_in_session_storage = await sup.evaluate(() => (sessionStorage.getItem('gw.token') || '').startsWith('gwt_'));
