@@ -401,7 +401,7 @@ function renderLockForm() {
   const expires = h('select', { name: 'expires_in' },
     h('option', { value: '' }, 'never (until cleared)'),
     ['15m', '30m', '1h', '2h', '4h', '8h', '12h', '24h'].map((v) => h('option', { value: v }, v)));
-  const set = h('form', { class: 'card', onsubmit: async (e) => {
+  const set = h('form', { class: 'card grid', onsubmit: async (e) => {
     e.preventDefault();
     const params = { l: lScope.value || null, c: cScope.value || null, reason: reason.value.trim() || null, expires_in: expires.value || null };
     try {

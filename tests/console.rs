@@ -228,6 +228,9 @@ fn supervisor_terminates_locks_and_broadcasts_from_the_browser_an_operator_sees_
     assert_eq!(msg["text"], format!("Line 1 stops at 14:00 {XSS}"));
     assert_eq!(msg["sender"]["u"], "sup");
 
+    // The roles screen showed a role's grants.
+    assert_eq!(r["operator_role_grants"], json!(["tag.write"]), "{r:#}");
+
     // The audit screen listed the trail.
     assert!(r["audit_actions"].as_array().unwrap().contains(&json!("session.terminate")), "{r:#}");
 

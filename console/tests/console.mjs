@@ -34,8 +34,11 @@ function watch(page, who) {
   });
 }
 
-async function shot(page, name) {
-  if (cfg.screenshots) await page.screenshot({ path: `${cfg.screenshots}/${name}.png` });
+async function shot(page, name, scrollTo) {
+  if (!cfg.screenshots) return;
+  if (scrollTo) await page.$eval(scrollTo, (e) => e.scrollIntoView());
+  else await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: `${cfg.screenshots}/${name}.png` });
 }
 
 async function openConsole(context, who) {
@@ -171,7 +174,10 @@ async function main() {
     await shot(sup, 'users');
     await tab(sup, 'roles');
     await sup.waitForSelector('#screen-roles tbody tr', { timeout: WAIT });
-    await shot(sup, 'roles');
+    await sup.click('#screen-roles button.link >> text=operator');
+    await sup.waitForSelector('#screen-roles h2 >> text=Role operator', { timeout: WAIT });
+    report.operator_role_grants = await sup.$$eval('#screen-roles .card td[data-label="Permission"]', (els) => els.map((e) => e.textContent));
+    await shot(sup, 'roles', '#screen-roles h2');
     await tab(sup, 'audit');
     await sup.waitForSelector('#screen-audit tbody tr td[data-label="Action"]', { timeout: WAIT });
     report.audit_actions = await sup.$$eval('#screen-audit td[data-label="Action"]', (els) => els.map((e) => e.textContent));
