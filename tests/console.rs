@@ -150,6 +150,7 @@ fn supervisor_terminates_locks_and_broadcasts_from_the_browser_an_operator_sees_
         "terminate_reason": "panel frozen, replaced",
         "lock_reason": "line 1 changeover",
         "broadcast": format!("Line 1 stops at 14:00 {XSS}"),
+        "new_password": "another-horse-2",
         "screenshots": screenshots,
     });
     // Another broker client listening wherever the shipped ACL lets it: it must never see the
@@ -228,11 +229,25 @@ fn supervisor_terminates_locks_and_broadcasts_from_the_browser_an_operator_sees_
     assert_eq!(msg["text"], format!("Line 1 stops at 14:00 {XSS}"));
     assert_eq!(msg["sender"]["u"], "sup");
 
+    // An account added and disabled from the Users screen, with its role.
+    assert_eq!(r["new_user_state"], "disabled", "{r:#}");
+    let newop = d.ok(&["user", "show", "newop"]);
+    assert_eq!(newop["enabled"], false);
+    assert_eq!(newop["display_name"], "New operator");
+    assert_eq!(newop["roles"], json!(["supervisor"]));
+
+    // A resource added from the Resources screen; who can write it, from the Access screen.
+    assert_eq!(d.ok(&["resource", "list"]).as_array().unwrap().len(), 1);
+    let mut who: Vec<String> = r["who_can"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().into()).collect();
+    who.sort();
+    assert_eq!(who, ["admin", "mallory", "op"], "{r:#}");
+
     // The roles screen showed a role's grants.
     assert_eq!(r["operator_role_grants"], json!(["tag.write"]), "{r:#}");
 
     // The audit screen listed the trail.
     assert!(r["audit_actions"].as_array().unwrap().contains(&json!("session.terminate")), "{r:#}");
+    assert_eq!(r["audit_filtered"], json!(["session.terminate"]), "{r:#}");
 
     // Touch targets and a phone's width.
     assert!(r["smallest_target"].as_f64().unwrap() >= 44.0, "a control below 44 px: {r:#}");

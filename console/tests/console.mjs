@@ -23,7 +23,12 @@ async function ask(step, data = {}) {
   return JSON.parse(value);
 }
 
+// The console's last message on each page (its toast), for the report of a failed step.
+let lastToast = {};
 function watch(page, who) {
+  setInterval(() => {
+    page.$eval('#toast', (e) => e.textContent).then((t) => { lastToast[who] = t; }, () => {});
+  }, 500).unref();
   page.on('dialog', async (d) => {
     report.dialogs.push(`${who}: ${d.type()} ${d.message()}`);
     await d.dismiss();
@@ -172,16 +177,46 @@ async function main() {
     await sup.waitForSelector(`tr[data-user="${cfg.xss_user}"]`, { timeout: WAIT });
     report.xss_display_cell = await sup.$eval(`tr[data-user="${cfg.xss_user}"] td[data-label="Display name"]`, (e) => e.textContent);
     await shot(sup, 'users');
+    // Add an account, with a role, then disable it (through the confirmation).
+    await sup.fill('#screen-users form .field:nth-of-type(1) input', 'newop');
+    await sup.fill('#screen-users form .field:nth-of-type(2) input', 'New operator');
+    await sup.fill('#screen-users form .field:nth-of-type(3) input', cfg.new_password);
+    await sup.fill('#screen-users form .field:nth-of-type(4) input', 'supervisor');
+    await sup.click('#screen-users form button[type="submit"]');
+    await sup.waitForSelector('tr[data-user="newop"]', { timeout: WAIT });
+    await sup.click('tr[data-user="newop"] button.danger');
+    await sup.click('dialog.confirm button[value="ok"]');
+    await sup.waitForFunction(() => {
+      const td = document.querySelector('tr[data-user="newop"] td[data-label="State"]');
+      return td && td.textContent.startsWith('disabled');
+    }, null, { timeout: WAIT });
+    report.new_user_state = await sup.$eval('tr[data-user="newop"] td[data-label="State"]', (e) => e.textContent);
     await tab(sup, 'roles');
     await sup.waitForSelector('#screen-roles tbody tr', { timeout: WAIT });
     await sup.click('#screen-roles button.link >> text=operator');
     await sup.waitForSelector('#screen-roles h2 >> text=Role operator', { timeout: WAIT });
     report.operator_role_grants = await sup.$$eval('#screen-roles .card td[data-label="Permission"]', (els) => els.map((e) => e.textContent));
     await shot(sup, 'roles', '#screen-roles h2');
+    // Resources: add one; Access: who can write it.
+    await tab(sup, 'resources');
+    await sup.fill('#screen-resources form:nth-of-type(1) .field:nth-of-type(1) input', 'line1/pump1');
+    await sup.fill('#screen-resources form:nth-of-type(1) .field:nth-of-type(2) input', 'tag');
+    await sup.click('#screen-resources form:nth-of-type(1) button[type="submit"]');
+    await sup.waitForSelector('#screen-resources td[data-label="Id"] >> text=line1/pump1', { timeout: WAIT });
+    await tab(sup, 'access');
+    await sup.fill('#screen-access form:nth-of-type(1) .field:nth-of-type(1) input', 'tag.write');
+    await sup.fill('#screen-access form:nth-of-type(1) .field:nth-of-type(2) input', 'line1/pump1');
+    await sup.selectOption('#screen-access form:nth-of-type(1) select', 'write');
+    await sup.click('#screen-access form:nth-of-type(1) button[type="submit"]');
+    await sup.waitForSelector('#screen-access td[data-label="Who"]', { timeout: WAIT });
+    report.who_can = await sup.$$eval('#screen-access td[data-label="Who"]', (els) => els.map((e) => e.textContent));
     await tab(sup, 'audit');
     await sup.waitForSelector('#screen-audit tbody tr td[data-label="Action"]', { timeout: WAIT });
     report.audit_actions = await sup.$$eval('#screen-audit td[data-label="Action"]', (els) => els.map((e) => e.textContent));
     await shot(sup, 'audit');
+    // The on-screen filters: only session terminations.
+    await sup.fill('#screen-audit input[placeholder="session.terminate"]', 'session.terminate');
+    report.audit_filtered = await sup.$$eval('#screen-audit td[data-label="Action"]', (els) => els.map((e) => e.textContent));
 
     // Control room and panel: every visible control is a touch target of 44 px or more, and the
     // page fits a phone's width.
@@ -215,7 +250,7 @@ main().then(
     process.exit(0);
   },
   (err) => {
-    process.stdout.write(`${JSON.stringify({ failed: String(err && err.stack ? err.stack : err), report })}\n`);
+    process.stdout.write(`${JSON.stringify({ failed: String(err && err.stack ? err.stack : err), toast: lastToast, report })}\n`);
     process.exit(1);
   },
 );
