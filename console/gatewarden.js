@@ -168,7 +168,15 @@ export class Gatewarden {
       c.on('close', () => {
         if (this.state === 'online') this.setState('offline');
       });
-      c.on('message', (topic, payload) => this.onMessage(topic, payload));
+      c.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
+      // A broker that does not answer at all: say so, rather than wait forever for the first CONNACK
+      // (mqtt.js keeps trying; a later success still reaches onState).
+      setTimeout(() => {
+        if (first) {
+          first = false;
+          reject(new GatewardenError('disconnected', `the broker at ${this.url} does not answer`));
+        }
+      }, 15000);
     });
   }
 
@@ -184,7 +192,7 @@ export class Gatewarden {
     return () => this.stateHandlers.delete(fn);
   }
 
-  onMessage(topic, payload) {
+  onMessage(topic, payload, packet) {
     const text = new TextDecoder().decode(payload);
     if (topic === this.replyTopic) {
       let reply;
@@ -193,9 +201,14 @@ export class Gatewarden {
       } catch {
         return;
       }
-      const p = this.pending.get(reply.id);
+      // A refusal before the payload was read (`rate_limited`) has no `id`: the correlation data,
+      // copied from the request, says which request it answers.
+      let id = reply && reply.id;
+      const corr = packet && packet.properties && packet.properties.correlationData;
+      if ((id === undefined || id === null) && corr) id = Number(new TextDecoder().decode(corr));
+      const p = this.pending.get(id);
       if (p) {
-        this.pending.delete(reply.id);
+        this.pending.delete(id);
         clearTimeout(p.timer);
         p.settle(reply);
       }
@@ -252,7 +265,7 @@ export class Gatewarden {
       this.pending.set(id, { timer, settle: resolve });
       this.client.publish(this.requestTopic, JSON.stringify(body), {
         qos: 1,
-        properties: { responseTopic: this.replyTopic },
+        properties: { responseTopic: this.replyTopic, correlationData: new TextEncoder().encode(String(id)) },
       });
     });
   }
