@@ -101,6 +101,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * - `username`, `password`: the broker login (not gatewarden's).
  * - `token`: a login token to use from the start (after a page reload, say).
  * - `timeoutMs` (5000), `retries` (2): per call, for reads; `mqtt`: the mqtt.js module.
+ * - `onRetry({method, attempt, reason, retry_after_ms})`: told of each request sent again
+ *   (`reason`: `timeout` or `rate_limited`).
  */
 export class Gatewarden {
   constructor(options = {}) {
@@ -116,6 +118,7 @@ export class Gatewarden {
     this.token = options.token || null;
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.retries = options.retries ?? 2;
+    this.onRetry = options.onRetry || (() => {});
     this.mqttLib = options.mqtt || globalThis.mqtt;
     if (!this.mqttLib || typeof this.mqttLib.connect !== 'function') {
       throw new Error('gatewarden: mqtt.js is not loaded (pass options.mqtt, or load mqtt.min.js first)');
@@ -288,6 +291,7 @@ export class Gatewarden {
       } catch (err) {
         if (err.code === 'timeout' && attempt < retries) {
           attempt++;
+          this.onRetry({ method, attempt, reason: 'timeout' });
           continue;
         }
         throw err;
@@ -296,6 +300,7 @@ export class Gatewarden {
       const { code, message, ...details } = reply.error;
       if (code === 'rate_limited' && attempt < Math.max(retries, 2)) {
         attempt++;
+        this.onRetry({ method, attempt, reason: 'rate_limited', retry_after_ms: details.retry_after_ms });
         await sleep(Math.min(details.retry_after_ms ?? 500, 10000));
         continue;
       }
@@ -303,18 +308,25 @@ export class Gatewarden {
     }
   }
 
-  /** Logs in and keeps the token for the calls that follow. */
-  async login(user, password) {
-    const r = await this.call('login', { user, password }, { auth: undefined });
+  /** Logs in and keeps the token for the calls that follow (`opts.timeoutMs`: as for `call`). */
+  async login(user, password, opts = {}) {
+    const r = await this.call('login', { user, password }, { ...opts, auth: undefined });
     this.token = r.token;
     return r;
   }
 
-  /** Revokes the login token at the daemon (`logout`) and forgets it. */
+  /**
+   * Revokes the login token at the daemon (`logout`) and forgets it. Unlike other writes it is sent
+   * again after a timeout (a request dropped by the rate limit gets no answer): revoking twice is
+   * harmless, and a token found already dead (`unauthenticated`) counts as revoked.
+   */
   async logout() {
     if (!this.token) return null;
     try {
-      return await this.call('logout', {});
+      return await this.call('logout', {}, { retries: this.retries });
+    } catch (err) {
+      if (err.code === 'unauthenticated') return { logged_out: null };
+      throw err;
     } finally {
       this.token = null;
     }

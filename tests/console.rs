@@ -271,3 +271,76 @@ fn supervisor_terminates_locks_and_broadcasts_from_the_browser_an_operator_sees_
         eprintln!("screenshots in {dir}: {:?}", std::fs::read_dir(&dir).map(|d| d.count()));
     }
 }
+
+/// gatewarden.js itself (the module HMI pages use), in Node.js over the broker's WebSockets listener,
+/// against a daemon whose MQTT rate limit is tight: what `call` retries and what it never does.
+#[test]
+fn client_module_retries_reads_through_rate_limits_never_resends_a_write_and_logout_revokes() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let found = Command::new("node").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    assert!(found, "node is not installed: apt install nodejs (.ci/run does)");
+    if !Path::new(&format!("{root}/console/node_modules/mqtt")).exists() {
+        let st = Command::new("npm")
+            .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", &format!("{root}/console")])
+            .status()
+            .expect("npm is installed: apt install npm (.ci/run does)");
+        assert!(st.success(), "npm ci in console/");
+    }
+    let served = tempfile::tempdir().unwrap();
+    let broker = Broker::shipped_with_console(SITE, &["station1", "panel1"], served.path());
+    // argon2 at a cost (32 MiB, 2 passes: tens of ms on any machine) that no reply to a request with a
+    // password beats 20 ms with.
+    let d = shipped_daemon(
+        &broker,
+        SITE,
+        "[mqtt]\nrpc_rate = 1\nrpc_burst = 4\n[accounts.argon2]\nmemory_kib = 32768\niterations = 2\n",
+    );
+    wait_connected(&d);
+    user(&d, "sup", &["supervisor"]);
+    let mut panel = broker.hmi("panel1", "panel1");
+    panel.subscribe(&format!("gatewarden/{SITE}/supervisor/message"));
+
+    let config = json!({
+        "url": format!("ws://127.0.0.1:{}", broker.ws_port.unwrap()),
+        "site": SITE,
+        "broker": {"user": "station1", "password": format!("station1{}", common::mqtt::BROKER_PW_SUFFIX)},
+        "user": "sup",
+        "password": PW,
+        "broadcast": "sent once",
+    });
+    let out = Command::new("node")
+        .arg(format!("{root}/console/tests/client.mjs"))
+        .env("CLIENT_TEST", config.to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("node console/tests/client.mjs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last: Value =
+        serde_json::from_str(text.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+    assert!(out.status.success() && last.get("failed").is_none(), "client.mjs failed: {last:#}");
+    let r = &last["report"];
+
+    assert_eq!(r["bad_broker_login"], "unauthenticated", "{r:#}");
+    assert_eq!(r["license"]["limit"], d.ok(&["status"])["seats"]["limit"]);
+    assert_eq!(r["login"], "sup");
+    assert_eq!(r["forbidden"]["code"], "forbidden");
+    assert_eq!(r["forbidden"]["is_error"], true);
+    assert!(r["forbidden"]["text"].as_str().unwrap().starts_with("You do not have the right to do this"), "{r:#}");
+
+    // The write timed out on the client and was not sent again: the panels got it exactly once.
+    assert_eq!(r["write"], "timeout");
+    assert_eq!(r["write_retries"], 0);
+    let m = panel.next_on(&format!("gatewarden/{SITE}/supervisor/message"));
+    assert_eq!(m.json()["text"], "sent once");
+    let again = panel.next(Duration::from_millis(1000), |m| m.topic.ends_with("supervisor/message"));
+    assert!(again.is_none(), "the write was sent twice: {again:?}");
+
+    // Every read of the burst was answered, some after a refusal that the correlation data matched.
+    assert_eq!(r["burst"], json!(vec![SITE; 6]), "{r:#}");
+    let retries = r["retries"].as_array().unwrap();
+    assert!(retries.iter().any(|x| x["reason"] == "rate_limited" && x["method"] == "status"), "{r:#}");
+    assert!(retries.iter().all(|x| x["method"] != "supervisor.message"), "{r:#}");
+
+    assert!(r["token_after_logout"].is_null());
+    assert_eq!(r["revoked"], "unauthenticated", "{r:#}");
+}
