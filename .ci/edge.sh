@@ -117,7 +117,9 @@ for p in ./usr/bin/gatewarden ./usr/lib/systemd/system/gatewarden.service ./usr/
   ./usr/share/doc/gatewarden/examples/gatewarden.toml ./usr/share/doc/gatewarden/copyright \
   ./usr/share/doc/gatewarden/changelog.Debian.gz ./usr/share/man/man1/gatewarden.1.gz \
   ./usr/share/man/man1/gatewarden-role-grant.1.gz ./usr/share/bash-completion/completions/gatewarden \
-  ./usr/share/zsh/vendor-completions/_gatewarden ./usr/share/fish/vendor_completions.d/gatewarden.fish; do
+  ./usr/share/zsh/vendor-completions/_gatewarden ./usr/share/fish/vendor_completions.d/gatewarden.fish \
+  ./usr/share/gatewarden/console/index.html ./usr/share/gatewarden/console/console.js \
+  ./usr/share/gatewarden/console/mqtt.min.js; do
   grep -qxF "$p" <<<"$paths" || fail "$p is not in the package"
 done
 grep -Eq '^-rwxr-xr-x (root/root|0/0) .* \./usr/bin/gatewarden$' <<<"$contents" || fail "/usr/bin/gatewarden is not root:root 0755"

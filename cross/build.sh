@@ -106,6 +106,9 @@ if [ "$deb" = 1 ]; then
   command -v cargo-deb >/dev/null 2>&1 || { log "cargo-deb is missing: cargo install cargo-deb --locked"; exit 1; }
   # The packaged config; Cargo.toml's [package.metadata.deb] assets name this exact path.
   packaging/deb-config.sh target/deb-assets/gatewarden.toml
+  # The supervisor console (an asset: target/console/*), the same for every architecture.
+  log "console/build.sh: the supervisor console into target/console"
+  console/build.sh >&2
   # The man pages and shell completions (assets too), written by `gatewarden generate` from the clap
   # definitions. The binary must run here, so an arm64 or armhf package gets them from the host build of
   # the same source: they do not depend on the target. A release build for the host is used when it

@@ -54,7 +54,8 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port()
 }
 
-/// Starts mosquitto with the shipped config and ACL: this run's port and paths, no TLS listener.
+/// Starts mosquitto with the shipped config and ACL: this run's port and paths, no TLS listener, no
+/// console (WebSockets) listener.
 fn start_broker(dir: &Path, users: &[&str]) -> Broker {
     let passwd = dir.join("passwd");
     for (i, user) in users.iter().enumerate() {
@@ -72,7 +73,11 @@ fn start_broker(dir: &Path, users: &[&str]) -> Broker {
     let mut conf = String::new();
     for line in include_str!("../packaging/mosquitto.conf.example").lines() {
         let l = line.trim();
-        if l == "listener 8883" || l.starts_with("certfile ") || l.starts_with("keyfile ") {
+        if ["listener 8883", "listener 8884", "protocol websockets"].contains(&l)
+            || l.starts_with("certfile ")
+            || l.starts_with("keyfile ")
+            || l.starts_with("http_dir ")
+        {
             continue;
         }
         let line = match l {

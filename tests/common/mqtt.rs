@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 pub struct Broker {
     pub dir: tempfile::TempDir,
     pub port: u16,
+    /// The WebSockets listener serving the console ([`Broker::shipped_with_console`]).
+    pub ws_port: Option<u16>,
     child: Option<Child>,
 }
 
@@ -37,7 +39,7 @@ impl Broker {
             dir.path().display()
         );
         std::fs::write(dir.path().join("mosquitto.conf"), conf).unwrap();
-        Broker { dir, port, child: None }
+        Broker { dir, port, ws_port: None, child: None }
     }
 
     pub fn run(&mut self) {
@@ -306,9 +308,22 @@ impl Broker {
     /// mosquitto as the package ships it: packaging/mosquitto.conf.example and
     /// packaging/mosquitto-acl.example, with this test's port and paths substituted, the TLS listener
     /// left out (no certificates here), and site `site` in the ACL. `users` get broker passwords
-    /// (`<name>` + [`BROKER_PW_SUFFIX`]); `gatewarden` always exists.
+    /// (`<name>` + [`BROKER_PW_SUFFIX`]); `gatewarden` always exists. The console's WebSockets
+    /// listener is left out.
     pub fn shipped(site: &str, users: &[&str]) -> Broker {
+        Self::shipped_with(site, users, None)
+    }
+
+    /// [`Broker::shipped`] with its WebSockets listener too (on a free port, `ws_port`, without TLS),
+    /// serving `console_dir` (a built target/console) with `http_dir`, as the example serves the
+    /// installed console.
+    pub fn shipped_with_console(site: &str, users: &[&str], console_dir: &std::path::Path) -> Broker {
+        Self::shipped_with(site, users, Some(console_dir))
+    }
+
+    fn shipped_with(site: &str, users: &[&str], console_dir: Option<&std::path::Path>) -> Broker {
         let port = free_port();
+        let ws_port = console_dir.map(|_| free_port());
         let dir = tempfile::tempdir().unwrap();
         let passwd = dir.path().join("passwd");
         let mut all = vec!["gatewarden"];
@@ -334,6 +349,19 @@ impl Broker {
         for line in example.lines() {
             let line = match line.trim() {
                 "listener 1883 127.0.0.1" => format!("listener {port} 127.0.0.1"),
+                // The console's listener: on our free port, serving the console built for the test.
+                l @ ("listener 8884" | "protocol websockets" | "http_dir /usr/share/gatewarden/console") => {
+                    match (l, ws_port, console_dir) {
+                        ("listener 8884", Some(p), _) => format!("listener {p} 127.0.0.1"),
+                        ("http_dir /usr/share/gatewarden/console", _, Some(d)) => format!("http_dir {}", d.display()),
+                        ("protocol websockets", Some(_), _) => l.to_string(),
+                        // No console wanted: the listener is left out.
+                        _ => {
+                            substituted += 1;
+                            continue;
+                        }
+                    }
+                }
                 "password_file /etc/mosquitto/passwd" => format!("password_file {}", passwd.display()),
                 "acl_file /etc/mosquitto/gatewarden.acl" => format!("acl_file {}", acl.display()),
                 // The TLS listener for the plant network: no certificates in a test.
@@ -351,14 +379,19 @@ impl Broker {
             conf.push_str(&line);
             conf.push('\n');
         }
-        assert_eq!(substituted, 6, "mosquitto.conf.example changed shape; update Broker::shipped");
+        assert_eq!(substituted, 11, "mosquitto.conf.example changed shape; update Broker::shipped");
         conf.push_str(&format!(
             "user root\npersistence false\nlog_dest file {}/mosquitto.log\nlog_type all\n",
             dir.path().display()
         ));
         std::fs::write(dir.path().join("mosquitto.conf"), conf).unwrap();
-        let mut b = Broker { dir, port, child: None };
+        let mut b = Broker { dir, port, ws_port, child: None };
         b.run();
+        if let Some(p) = ws_port {
+            wait_until(Duration::from_secs(10), "mosquitto's WebSockets listener", || {
+                std::net::TcpStream::connect(("127.0.0.1", p)).is_ok()
+            });
+        }
         b
     }
 
