@@ -18,11 +18,25 @@ pub fn access_text(read: bool, write: bool) -> &'static str {
     }
 }
 
+/// A value with the keys of every object in it sorted, as a TOML reader hands them over: so the
+/// same setting exports as the same text whatever order it was written in.
+fn sorted(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(String, Value)> = m.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().collect())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
 /// The gateway's whole policy as a document, every section present, maps by key and lists sorted.
 pub fn read(conn: &Connection) -> rusqlite::Result<PolicyDoc> {
     let mut settings = BTreeMap::new();
     for s in super::settings::list(conn)? {
-        settings.insert(s.key, s.value);
+        settings.insert(s.key, sorted(s.value));
     }
 
     let mut resources = BTreeMap::new();
@@ -30,7 +44,10 @@ pub fn read(conn: &Connection) -> rusqlite::Result<PolicyDoc> {
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
         let attributes: Option<String> = r.get(2)?;
-        let attributes: Map<String, Value> = attributes.and_then(|a| serde_json::from_str(&a).ok()).unwrap_or_default();
+        let attributes = match attributes.and_then(|a| serde_json::from_str(&a).ok()).map(sorted) {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
         resources.insert(r.get::<_, String>(0)?, ResourceEntry { kind: r.get(1)?, attributes });
     }
 
