@@ -188,10 +188,15 @@ crate::method!("policy.apply", PolicyApply => PolicyApplied);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
+    /// A plant setting.
     Setting,
+    /// A resource of the inventory.
     Resource,
+    /// A resource group.
     Group,
+    /// A role.
     Role,
+    /// A user account.
     User,
 }
 
@@ -242,7 +247,9 @@ pub struct FieldChange {
 /// One entry created, changed or removed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlannedChange {
+    /// Created, changed or removed.
     pub op: ChangeOp,
+    /// The document's section the entry is in.
     pub kind: EntryKind,
     /// The entry's key in its section.
     pub name: String,
@@ -255,8 +262,11 @@ pub struct PlannedChange {
 /// Counts of a plan or an apply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChangeCounts {
+    /// Entries created.
     pub created: usize,
+    /// Entries changed.
     pub changed: usize,
+    /// Entries removed (only with `prune`).
     pub removed: usize,
     /// Entries on the gateway that the document's sections do not list, kept (`prune` removes them).
     pub unlisted: usize,
