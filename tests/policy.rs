@@ -226,9 +226,10 @@ fn a_bad_document_changes_nothing_and_names_the_entry() {
     );
     bad(
         "selector.toml",
-        &format!(
-            "version = 1\n[users.ann]\ngrants = [{{ permission = \"a.b\", resource = \"line1//p1\", access = \"read\" }}]\n"
-        ),
+        r#"version = 1
+[users.ann]
+grants = [{ permission = "a.b", resource = "line1//p1", access = "read" }]
+"#,
         "users.ann.grants[0].resource",
     );
     bad("version.toml", "version = 2\n", "version: 2");
