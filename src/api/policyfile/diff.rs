@@ -475,6 +475,24 @@ mod tests {
         assert!(err.iter().any(|e| e.contains("users.admin: the built-in admin")), "{err:?}");
     }
 
+    #[test]
+    fn directory_accounts_are_left_to_the_directory() {
+        let mut jsmith = user(&["op"]);
+        jsmith.source = "directory".into();
+        let cur = doc(&[("op", role(&[]))], &[("jsmith", jsmith.clone())]);
+        // Not listed: not removed, not even counted as unlisted.
+        let plan = run(&cur, &doc(&[("op", role(&[]))], &[]), true).unwrap();
+        assert!(plan.noop, "{plan:?}");
+        // Listed as a directory account with other roles: passed over, with a note.
+        let mut other = jsmith.clone();
+        other.roles.clear();
+        let plan = run(&cur, &doc(&[("op", role(&[]))], &[("jsmith", other), ("new", jsmith)]), false).unwrap();
+        assert!(plan.noop && plan.notes.len() == 1, "{plan:?}");
+        // Listed as a local account: refused.
+        let err = run(&cur, &doc(&[("op", role(&[]))], &[("jsmith", user(&[]))]), false).unwrap_err();
+        assert!(err.iter().any(|e| e.contains("users.jsmith: this account comes from the plant directory")), "{err:?}");
+    }
+
     fn plan_with_guard(cur: &PolicyDoc, want: &PolicyDoc, p: &mut Problems) {
         plan(cur, want, true, &Guard { key_owner: Some("PLC".into()) }, p);
     }
