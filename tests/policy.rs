@@ -335,3 +335,36 @@ fn a_large_document_applies_in_one_transaction() {
     assert_eq!(code, 0, "{v}");
     assert_eq!(text.matches("[users.user-").count(), users);
 }
+
+#[test]
+fn an_apply_keeps_the_policy_history_of_objects() {
+    let d = Daemon::start();
+    varied(&d);
+    let ann = token(&d, "ann");
+    // ann may write tag.write on line1/p1 through operator: she makes an object there.
+    let (code, v) = as_token(&d, &ann, &["object", "create", "tag.write", "line1/p1", "recipe 1"]);
+    assert_eq!(code, 0, "{v}");
+    let first = v["id"].as_i64().unwrap().to_string();
+    // A document takes operator's grants on line1 away but its deny (so tag.write stays a kind).
+    let mut doc = d.ok(&["policy", "export"]);
+    doc["roles"]["operator"]["grants"] =
+        json!([{"permission": "tag.write", "resource": "line1/p2", "access": "write", "effect": "deny"}]);
+    let file = write_file(&d, "p.json", &doc.to_string());
+    assert_eq!(d.ok(&["policy", "apply", &file])["changed"], 1);
+    // Created while she held the right: still hers to read, as historical; nothing new to create.
+    let (code, v) = as_token(&d, &ann, &["object", "show", &first]);
+    assert_eq!(code, 0, "{v}");
+    let who = d.ok(&["object", "who-can", &first]);
+    let row = who["readers"].as_array().unwrap().iter().find(|r| r["user"] == "ann").cloned();
+    let reasons: Vec<Value> =
+        row.map(|r| r["why"].as_array().unwrap().iter().map(|w| w["reason"].clone()).collect()).unwrap_or_default();
+    assert_eq!(reasons, [json!("historical")], "{who}");
+    let (code, v) = as_token(&d, &ann, &["object", "create", "tag.write", "line1/p1", "recipe 2"]);
+    assert_eq!((code, v["error"]["code"].clone()), (1, json!("forbidden")), "{v}");
+    // The same after a restart: the history was written in the apply's transaction.
+    let mut d = d;
+    d.restart();
+    let ann = token(&d, "ann");
+    let (code, v) = as_token(&d, &ann, &["object", "show", &first]);
+    assert_eq!(code, 0, "{v}");
+}
