@@ -123,6 +123,15 @@ roles = ["operator"]
     assert_eq!(d.sql_count("SELECT count(*) FROM outbox WHERE topic = 'events/policy.applied'"), 1);
     assert_eq!(d.sql_count("SELECT count(*) FROM outbox WHERE topic = 'events/policy.changed'"), 1);
     assert_eq!(d.sql_count("SELECT count(*) FROM outbox WHERE topic = 'events/settings.changed'"), 1);
+    // Its payload is the one the contract publishes.
+    let conn = rusqlite::Connection::open(d.db_path()).unwrap();
+    let payload: String =
+        conn.query_row("SELECT payload FROM outbox WHERE topic = 'events/policy.applied'", [], |r| r.get(0)).unwrap();
+    let v: Value = serde_json::from_str(&payload).unwrap();
+    let doc = gatewarden::contract::catalog::events().find(|e| e.name == "policy.applied").unwrap();
+    let validator = jsonschema::validator_for(&serde_json::to_value((doc.root)()).unwrap()).unwrap();
+    assert!(validator.is_valid(&v), "{v}");
+    assert_eq!((v["created"].clone(), v["by"]["u"].clone()), (json!(3), json!("admin")), "{v}");
 }
 
 #[test]
