@@ -285,6 +285,17 @@ fn every_method_answers_what_its_schema_declares() {
     c.ok("directory.sync", json!({}));
     c.ok("supervisor.unlock", json!({}));
 
+    // Policy as code: the whole policy out, planned back (nothing to do), a change applied, a bad one.
+    let doc = c.ok("policy.export", json!({}));
+    let plan = c.ok("policy.plan", json!({"policy": doc.clone(), "prune": true}));
+    assert_eq!(plan["noop"], true, "{plan}");
+    let mut changed = doc.clone();
+    changed["settings"]["plant.name"] = json!("Plant 7");
+    let applied = c.ok("policy.apply", json!({"policy": changed}));
+    let one = applied["created"].as_u64().unwrap() + applied["changed"].as_u64().unwrap();
+    assert_eq!((&applied["applied"], one), (&json!(true), 1), "{applied}");
+    c.refused("policy.apply", json!({"policy": {"version": 2}}), None, "bad_request");
+
     c.ok("group.delete", json!({"name": "pumps"}));
     c.ok("resource.delete", json!({"id": "line1/pump3"}));
     c.ok("role.revoke", json!({"role": "spare", "permission": "tag.read"}));

@@ -13,6 +13,7 @@ pub mod authz;
 pub mod directory;
 pub mod key;
 pub mod objects;
+pub mod policyfile;
 pub mod reference;
 pub mod resource;
 pub mod role;
@@ -420,6 +421,24 @@ impl Ctx {
             return Ok(());
         }
         let err = ApiError::forbidden(format!("permission {perm} is required"));
+        self.audit_denied(caller, action, &err);
+        Err(err)
+    }
+
+    /// Refuses anyone but a superuser (the built-in admin, a master key); a refusal is audited under
+    /// `action`.
+    pub fn authorize_superuser(&self, caller: &Caller, action: &str) -> Result<(), ApiError> {
+        if caller.is_superuser() {
+            return Ok(());
+        }
+        if caller.subject().is_none() {
+            return Err(ApiError::unauthenticated(format!(
+                "{action} needs a superuser: pass --token, or run as root on the console"
+            )));
+        }
+        let err = ApiError::forbidden(format!(
+            "{action} needs a superuser: the built-in admin (root on the console) or a master key"
+        ));
         self.audit_denied(caller, action, &err);
         Err(err)
     }

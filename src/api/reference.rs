@@ -83,6 +83,16 @@ pub fn example(method: &str) -> Option<Value> {
         "supervisor.message" => json!({"text": "Line 1 stops at 14:00 for the changeover"}),
         "directory.test" => json!({"user": "jsmith", "password": "correct horse battery"}),
         "directory.sync" => json!({}),
+        "policy.export" => json!({}),
+        "policy.plan" | "policy.apply" => json!({"prune": false, "policy": {
+            "version": 1,
+            "settings": {"plant.name": "Plant 7"},
+            "resources": {"line1/pump1": {"kind": "tag", "attributes": {"unit": "bar"}}},
+            "groups": {"line1-pumps": {"members": ["line1/pump1"]}},
+            "roles": {"operator": {"description": "runs line 1", "grants": [
+                {"permission": "tag.write", "resource": "@line1-pumps", "access": "read,write"}]}},
+            "users": {"night": {"display_name": "Night shift", "roles": ["operator"]}}
+        }}),
         _ => return None,
     })
 }

@@ -26,7 +26,7 @@ const MAX_ATTRIBUTES: usize = 64;
 
 /// Attributes as `resource import` bounds them: column-like names, and text values of at most
 /// `csvfile::MAX_ATTRIBUTE_LEN` bytes (other JSON values at most that long once written).
-fn check_attributes(attrs: &Map<String, Value>) -> Result<(), ApiError> {
+pub(crate) fn check_attributes(attrs: &Map<String, Value>) -> Result<(), ApiError> {
     if attrs.len() > MAX_ATTRIBUTES {
         return Err(ApiError::bad_request(format!("at most {MAX_ATTRIBUTES} attributes per resource")));
     }

@@ -11,7 +11,9 @@
 //! record what they did under it.
 
 use super::auth::{Caller, Principal};
-use super::{Ctx, audit, authz, directory, key, objects, resource, role, session, settings, status, supervisor, user};
+use super::{
+    Ctx, audit, authz, directory, key, objects, policyfile, resource, role, session, settings, status, supervisor, user,
+};
 use crate::protocol::{ApiError, ErrorCode};
 use schemars::Schema;
 use serde_json::value::RawValue;
@@ -44,6 +46,9 @@ pub enum Needs {
     /// The caller's own account or session freely; anyone else's with this permission, which the
     /// handler asks before any name is looked up.
     OwnOr(&'static str),
+    /// A superuser only: the built-in admin (root on the console) or a master key. For methods that
+    /// move every right there is at once (`policy.*`), where no permission could bound them.
+    Superuser,
 }
 
 impl Needs {
@@ -54,6 +59,7 @@ impl Needs {
             Needs::Account => "any account".into(),
             Needs::Permission(p) => p.into(),
             Needs::OwnOr(p) => format!("own, or {p}"),
+            Needs::Superuser => "superuser".into(),
         }
     }
 }
@@ -94,7 +100,7 @@ impl Route {
         match self.needs {
             Needs::Open => {}
             Needs::Account => out.push(Unauthenticated),
-            Needs::Permission(_) | Needs::OwnOr(_) => out.extend([Unauthenticated, Forbidden]),
+            Needs::Permission(_) | Needs::OwnOr(_) | Needs::Superuser => out.extend([Unauthenticated, Forbidden]),
         }
         if self.write_class {
             out.extend([SupervisorLocked, ReadOnlySeat]);
@@ -168,7 +174,7 @@ const fn writes(r: Route) -> Route {
     Route { write_class: true, ..r }
 }
 
-use Needs::{Account, Open, OwnOr, Permission};
+use Needs::{Account, Open, OwnOr, Permission, Superuser};
 
 /// Every method, in the order the docs list them.
 pub const ROUTES: &[Route] = &[
@@ -337,6 +343,13 @@ pub const ROUTES: &[Route] = &[
         "bring directory people up to date now (roles; gone or disabled: disabled, sessions ended)",
         [Unavailable]
     )),
+    route!(Superuser, policyfile::export, "the whole policy as one document, without secrets (policy as code)"),
+    route!(Superuser, policyfile::plan, "what applying a policy document would change, changing nothing"),
+    writes(route!(
+        Superuser,
+        policyfile::apply,
+        "make the policy a document's, in one transaction, idempotently (prune: remove what it lacks)"
+    )),
 ];
 
 /// The route of a method name.
@@ -368,6 +381,7 @@ pub fn dispatch(
             }
         }
         Needs::Permission(perm) => ctx.authorize_for(caller, perm, route.name)?,
+        Needs::Superuser => ctx.authorize_superuser(caller, route.name)?,
     }
     if route.write_class {
         caller.may_write()?;

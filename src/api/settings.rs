@@ -12,9 +12,9 @@ use crate::store::{outbox, settings};
 use serde_json::json;
 
 /// Longest setting value, as JSON text.
-const MAX_VALUE_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_VALUE_BYTES: usize = 16 * 1024;
 
-fn validate_key(key: &str) -> Result<(), ApiError> {
+pub(crate) fn validate_key(key: &str) -> Result<(), ApiError> {
     let ok = !key.is_empty()
         && key.len() <= 128
         && key.split('.').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)));

@@ -297,7 +297,7 @@ fn gone(name: &str) -> ApiError {
 }
 
 /// Display names are shown on panels and terminals: one line of [`text::MAX_FIELD`] characters.
-fn validate_display_name(d: Option<&str>) -> Result<(), ApiError> {
+pub(crate) fn validate_display_name(d: Option<&str>) -> Result<(), ApiError> {
     text::clean("display_name", d.map(str::to_string), text::MAX_FIELD, Lines::One).map(|_| ())
 }
 

@@ -7,6 +7,7 @@ pub mod directory;
 pub mod generate;
 pub mod objects;
 pub mod output;
+pub mod policy;
 pub mod session;
 pub mod supervisor;
 
@@ -165,6 +166,11 @@ pub enum Command {
         resource: String,
         #[arg(long)]
         write: bool,
+    },
+    /// Policy as code: export the whole policy as TOML, plan and apply a policy file (superuser)
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
     },
     /// Plant settings HMIs read
     Settings {
@@ -546,6 +552,7 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
             let value = serde_json::from_str::<Value>(&value).unwrap_or(Value::String(value));
             Client::connect(global)?.send(&system::SettingsSet { key, value }).map(Some)
         }
+        Command::Policy { command } => policy::policy(global, command),
         Command::Role { command } => authz::role(global, command).map(Some),
         Command::Resource { command } => authz::resource(global, command).map(Some),
         Command::Group { command } => authz::group(global, command).map(Some),

@@ -8,6 +8,7 @@ pub fn events() -> impl Iterator<Item = &'static EventDoc> {
         super::accounts::EVENTS,
         super::objects::EVENTS,
         super::policy::EVENTS,
+        super::policyfile::EVENTS,
         super::sessions::EVENTS,
         super::system::EVENTS,
     ]

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod events;
 pub mod objects;
 pub mod policy;
+pub mod policyfile;
 pub mod sessions;
 pub mod system;
 pub mod topics;

@@ -12,6 +12,7 @@ pub mod migrations;
 pub mod objects;
 pub mod outbox;
 pub mod policy;
+pub mod policyfile;
 pub mod resources;
 pub mod roles;
 pub mod sessions;
