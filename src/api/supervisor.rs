@@ -47,22 +47,6 @@ pub fn who_caller(ctx: &Ctx, caller: &Caller) -> Who {
     }
 }
 
-/// For a change of the whole policy at once (`policy.apply`): the lock binds it as it binds a
-/// supervisor's own writes, master or not: admitted only inside the lock's `l` as a supervisor. So a
-/// fleet tool's push (run as root, the built-in admin) never goes through a plant a supervisor has
-/// frozen; a superuser who means it clears the lock first, on the record. A refusal is audited.
-pub fn check_bulk_write(ctx: &Ctx, caller: &Caller, action: &str) -> Result<(), ApiError> {
-    let mut who = who_caller(ctx, caller);
-    who.master = false;
-    match blocks_write(ctx, who) {
-        Some(e) => {
-            ctx.audit_denied(caller, action, &e);
-            Err(e)
-        }
-        None => Ok(()),
-    }
-}
-
 /// For a write-class decision of `who`: the refusal when a lock is set and `who` is outside its `l`.
 pub fn blocks_write(ctx: &Ctx, who: Who) -> Option<ApiError> {
     let lock = ctx.lock()?;
