@@ -243,17 +243,21 @@ function renderLicense() {
     return;
   }
   const pools = lic.pools && lic.pools.length ? lic.pools : [{ pool: null, seats: lic.limit, in_use: lic.in_use, free: lic.free }];
+  const gauge = (label, p, key) => {
+    const pct = p.seats > 0 ? Math.round((100 * p.in_use) / p.seats) : 100;
+    const level = p.free === 0 ? 'full' : pct >= 80 ? 'high' : 'ok';
+    return h('div', { class: `gauge ${level}`, 'data-pool': key },
+      h('div', { class: 'gauge-label' }, label),
+      h('meter', { min: 0, max: Math.max(p.seats, 1), value: p.in_use, 'aria-label': `seats in use, ${label}` }),
+      h('div', { class: 'gauge-figures' }, `${p.in_use} / ${p.seats} in use · ${p.free} free`));
+  };
   fill(
     licenseBox,
     h('p', { class: 'summary' }, `${lic.in_use} of ${lic.limit} seats in use, ${lic.free} free, ${lic.sessions ?? 0} live sessions`),
-    pools.map((p) => {
-      const pct = p.seats > 0 ? Math.round((100 * p.in_use) / p.seats) : 100;
-      const level = p.free === 0 ? 'full' : pct >= 80 ? 'high' : 'ok';
-      return h('div', { class: `gauge ${level}`, 'data-pool': p.pool ?? '' },
-        h('div', { class: 'gauge-label' }, p.pool === null || p.pool === undefined ? 'General pool' : `Reserved for ${p.pool}`),
-        h('meter', { min: 0, max: Math.max(p.seats, 1), value: p.in_use, 'aria-label': `seats in use, ${p.pool ?? 'general pool'}` }),
-        h('div', { class: 'gauge-figures' }, `${p.in_use} / ${p.seats} in use · ${p.free} free`));
-    }),
+    pools.map((p) => gauge(p.pool === null || p.pool === undefined ? 'General pool' : `Reserved for ${p.pool}`, p, p.pool ?? '')),
+    // license.types: the read-write seats each client type may hold; license.read_only_seats apart.
+    (lic.types || []).map((t) => gauge(`Clients of type ${t.type}`, t, `type:${t.type}`)),
+    lic.read_only ? gauge('Read-only seats', lic.read_only, 'read-only') : null,
   );
 }
 
@@ -298,7 +302,7 @@ function renderSessions() {
       ['Address', (s) => s.address ?? '–'],
       ['Opened', (s) => h('span', { title: time(s.opened_at) }, `${span(now - s.opened_at)} ago`)],
       ['Last seen', (s) => (s.last_seen_at ? `${span(now - s.last_seen_at)} ago` : '–')],
-      ['Seat pool', (s) => (s.pool ?? 'general') + (s.shared_seat ? ' (shared)' : '')],
+      ['Seat pool', (s) => (s.pool ?? 'general') + (s.read_only ? ', read-only' : '') + (s.shared_seat ? ' (shared)' : '')],
       ...(canEnd ? [['', (s) => h('button', { type: 'button', class: 'danger', onclick: () => terminate(s) }, 'Terminate')]] : []),
     ],
     rows,
@@ -330,7 +334,7 @@ function onEvent(name, ev) {
   if (name === 'session.opened') {
     sessions.set(ev.session_id, {
       session_id: ev.session_id, user: ev.user, type: ev.type, project: ev.project, host: ev.host,
-      address: ev.address, opened_at: ev.ts, last_seen_at: ev.ts, shared_seat: ev.shared_seat, pool: ev.pool,
+      address: ev.address, opened_at: ev.ts, last_seen_at: ev.ts, shared_seat: ev.shared_seat, pool: ev.pool, read_only: ev.read_only,
     });
     renderSessions();
   } else if (name === 'session.closed' || name === 'session.expired' || name === 'session.terminated') {
