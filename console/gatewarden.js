@@ -72,6 +72,10 @@ export const BUILTIN_PERMISSIONS = [
 /** A fresh client id: `<prefix>-` and 16 random hex digits (1-128 bytes, no wildcards, as required). */
 export function randomClientId(prefix = 'console') {
   const bytes = new Uint8Array(8);
+  if (!globalThis.crypto?.getRandomValues) {
+    // Browsers and Node.js 19+ have Web Crypto as a global; Node.js 18 has it as node:crypto's webcrypto.
+    throw new Error("no Web Crypto: on Node.js 18 set globalThis.crypto = (await import('node:crypto')).webcrypto first");
+  }
   globalThis.crypto.getRandomValues(bytes);
   return `${prefix}-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }

@@ -7,7 +7,11 @@
 // Input: the JSON in $CLIENT_TEST. Output: one line, `{"report": {...}}` (or `{"failed": ...}`, exit 1).
 
 import mqtt from 'mqtt';
+import { webcrypto } from 'node:crypto';
 import { connect, GatewardenError } from '../gatewarden.js';
+
+// Debian 12's Node.js 18 has no global Web Crypto (19+ does); gatewarden.js needs it for client ids.
+globalThis.crypto ??= webcrypto;
 
 const cfg = JSON.parse(process.env.CLIENT_TEST);
 const report = { retries: [] };
