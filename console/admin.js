@@ -289,20 +289,15 @@ function origin(o) {
 function auditScreen(app, section) {
   const since = h('input', { type: 'datetime-local' });
   const limit = h('input', { type: 'number', min: 1, max: 10000, value: '200' });
-  const who = h('input', { maxlength: 128, placeholder: 'user or key' });
+  const who = h('input', { maxlength: 128, placeholder: 'user or key name' });
   const action = h('input', { maxlength: 128, placeholder: 'session.terminate' });
   const outcome = h('select', {}, h('option', { value: '' }, 'any'), ['ok', 'denied', 'failed'].map((o) => h('option', { value: o }, o)));
   const text = h('input', { maxlength: 256, placeholder: 'target or source contains' });
   const box = h('div', { class: 'table-wrap' });
   let rows = [];
   const render = () => {
-    const a = action.value.trim();
-    const w = who.value.trim();
     const t = text.value.trim().toLowerCase();
-    const shown = rows.filter((e) => (!a || e.action.startsWith(a))
-      && (!w || actor(e.actor).includes(w))
-      && (!outcome.value || e.outcome === outcome.value)
-      && (!t || `${e.target ?? ''} ${e.source}`.toLowerCase().includes(t)));
+    const shown = rows.filter((e) => !t || `${e.target ?? ''} ${e.source}`.toLowerCase().includes(t));
     fill(box, h('p', { class: 'muted' }, `${shown.length} of ${rows.length} entries`), table(
       [
         ['When', (e) => time(e.ts)],
@@ -324,6 +319,11 @@ function auditScreen(app, section) {
   const load = async () => {
     const params = { limit: Math.min(10000, Math.max(1, Number(limit.value) || 200)) };
     if (since.value) params.since = new Date(since.value).getTime();
+    // Who, action (exact, or a family ending in a dot) and outcome are asked of the daemon, so older
+    // matches are found too; the text filter narrows what came back, as you type.
+    if (who.value.trim()) params.actor = who.value.trim();
+    if (action.value.trim()) params.action = action.value.trim();
+    if (outcome.value) params.outcome = outcome.value;
     try {
       rows = await app.gw.call('audit.list', params);
       render();
@@ -331,8 +331,8 @@ function auditScreen(app, section) {
       errorBox(app, box, err);
     }
   };
-  for (const el of [who, action, text]) el.addEventListener('input', render);
-  outcome.addEventListener('change', render);
+  text.addEventListener('input', render);
+  outcome.addEventListener('change', load);
   section.append(h('h1', {}, 'Audit trail'),
     h('form', { class: 'card inline', onsubmit: (e) => { e.preventDefault(); load(); } },
       field('Since', since), field('At most', limit), h('button', { type: 'submit', class: 'primary' }, 'Load'),

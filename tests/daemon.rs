@@ -366,3 +366,40 @@ fn cli_without_a_daemon_says_unavailable_not_internal() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["code"], "unavailable", "{v}");
 }
+
+/// `audit.list` filters in the daemon, so a match older than the newest `limit` entries is found.
+#[test]
+fn audit_list_filters_by_action_family_actor_outcome_and_target() {
+    let d = Daemon::start();
+    for name in ["ann", "ben"] {
+        common::user(&d, name, &[]);
+    }
+    d.ok(&["user", "disable", "ann"]);
+    for _ in 0..5 {
+        d.ok(&["user", "show", "ben"]);
+        d.ok(&["role", "add", &format!("r{}", d.sql_count("SELECT count(*) FROM roles"))]);
+    }
+    let actions = |args: &[&str]| -> Vec<(String, String)> {
+        let mut all = vec!["audit"];
+        all.extend_from_slice(args);
+        let v = d.ok(&all);
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["action"].as_str().unwrap().to_string(), e["target"].as_str().unwrap_or("").to_string()))
+            .collect()
+    };
+    // One entry asked for: the filter finds the disable behind five newer role.create entries.
+    assert_eq!(actions(&["--action", "user.disable", "--limit", "1"]), [("user.disable".into(), "ann".into())]);
+    let family = actions(&["--action", "user.", "--limit", "100"]);
+    assert!(family.len() >= 3 && family.iter().all(|(a, _)| a.starts_with("user.")), "{family:?}");
+    assert_eq!(actions(&["--target", "ben", "--action", "user.create"]), [("user.create".into(), "ben".into())]);
+    assert!(actions(&["--actor", "admin", "--action", "role.create"]).len() == 5);
+    assert!(actions(&["--actor", "nobody-at-all"]).is_empty());
+    assert!(actions(&["--outcome", "denied"]).is_empty());
+    let e = d.refused(&["audit", "--outcome", "maybe"], "bad_request");
+    assert!(e["message"].as_str().unwrap().starts_with("outcome:"), "{e}");
+    let long = "x".repeat(300);
+    let e = d.refused(&["audit", "--action", &long], "bad_request");
+    assert!(e["message"].as_str().unwrap().starts_with("action:"), "{e}");
+}

@@ -214,8 +214,15 @@ async function main() {
     await sup.waitForSelector('#screen-audit tbody tr td[data-label="Action"]', { timeout: WAIT });
     report.audit_actions = await sup.$$eval('#screen-audit td[data-label="Action"]', (els) => els.map((e) => e.textContent));
     await shot(sup, 'audit');
-    // The on-screen filters: only session terminations.
+    // The filters go to the daemon: the one termination is found even when only one entry is asked
+    // for and newer entries exist.
     await sup.fill('#screen-audit input[placeholder="session.terminate"]', 'session.terminate');
+    await sup.fill('#screen-audit input[type="number"]', '1');
+    await sup.click('#screen-audit form button[type="submit"]');
+    await sup.waitForFunction(() => {
+      const cells = [...document.querySelectorAll('#screen-audit td[data-label="Action"]')];
+      return cells.length === 1 && cells[0].textContent === 'session.terminate';
+    }, null, { timeout: WAIT }).catch(() => {});
     report.audit_filtered = await sup.$$eval('#screen-audit td[data-label="Action"]', (els) => els.map((e) => e.textContent));
 
     // Control room and panel: every visible control is a touch target of 44 px or more, and the

@@ -83,6 +83,18 @@ pub enum Command {
         since: Option<String>,
         #[arg(long, default_value_t = 50, value_name = "N")]
         limit: u32,
+        /// Only this action, or a family ending in a dot (session.)
+        #[arg(long, value_name = "A")]
+        action: Option<String>,
+        /// Only what this user or API key did
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
+        /// Only ok, denied or failed
+        #[arg(long, value_name = "O")]
+        outcome: Option<String>,
+        /// Only entries about this target
+        #[arg(long, value_name = "T")]
+        target: Option<String>,
     },
     /// Work with config files
     Config {
@@ -522,9 +534,10 @@ fn execute(global: &Global, command: Command) -> Result<Option<Value>, CliError>
             Ok(None)
         }
         Command::Status => Client::connect(global)?.send(&system::StatusGet {}).map(Some),
-        Command::Audit { since, limit } => {
+        Command::Audit { since, limit, action, actor, outcome, target } => {
             let since = since.map(|s| parse_since(&s)).transpose()?;
-            Client::connect(global)?.send(&system::AuditList { since, limit }).map(Some)
+            let q = system::AuditList { since, limit, action, actor, outcome, target };
+            Client::connect(global)?.send(&q).map(Some)
         }
         Command::Login { user, password_stdin } => {
             let v = accounts::login(global, user, password_stdin)?;

@@ -245,6 +245,19 @@ pub struct AuditList {
     #[serde(default = "default_audit_limit")]
     #[schemars(range(min = 1, max = 10000))]
     pub limit: u32,
+    /// Only these actions: an exact name (`session.terminate`), or a family ending in a dot
+    /// (`session.`). At most 256 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Only what this user or API key did (its name). At most 256 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// Only entries with this outcome: `ok`, `denied` or `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Only entries about this target (a user, role, resource, session id ...). At most 256 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 fn default_audit_limit() -> u32 {

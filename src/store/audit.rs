@@ -167,12 +167,36 @@ impl Buffer {
 pub use crate::contract::system::AuditEntry as Entry;
 
 /// Newest first, at most `limit`, optionally only entries at or after `since_ms`.
-pub fn list(conn: &Connection, since_ms: Option<i64>, limit: u32) -> rusqlite::Result<Vec<Entry>> {
+/// Which entries [`list`] returns; `None` is no filter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter<'a> {
+    pub since: Option<i64>,
+    /// An exact action, or a family ending in `.` (a prefix).
+    pub action: Option<&'a str>,
+    /// A user's or an API key's name.
+    pub actor: Option<&'a str>,
+    pub outcome: Option<&'a str>,
+    pub target: Option<&'a str>,
+}
+
+/// The newest entries that pass `f`, at most `limit`.
+pub fn list(conn: &Connection, f: &Filter<'_>, limit: u32) -> rusqlite::Result<Vec<Entry>> {
+    let (exact, family) = match f.action {
+        Some(a) if a.ends_with('.') => (None, Some(a)),
+        other => (other, None),
+    };
     let mut st = conn.prepare_cached(
         "SELECT id, ts, actor, source, action, target, outcome, detail FROM audit
-         WHERE ts >= ?1 ORDER BY id DESC LIMIT ?2",
+         WHERE ts >= ?1
+           AND (?3 IS NULL OR action = ?3)
+           AND (?4 IS NULL OR substr(action, 1, length(?4)) = ?4)
+           AND (?5 IS NULL OR actor = 'user:' || ?5 OR actor = 'key:' || ?5)
+           AND (?6 IS NULL OR outcome = ?6)
+           AND (?7 IS NULL OR target = ?7)
+         ORDER BY id DESC LIMIT ?2",
     )?;
-    let rows = st.query_map(params![since_ms.unwrap_or(i64::MIN), limit], |r| {
+    let args = params![f.since.unwrap_or(i64::MIN), limit, exact, family, f.actor, f.outcome, f.target];
+    let rows = st.query_map(args, |r| {
         let detail: Option<String> = r.get(7)?;
         Ok(Entry {
             id: r.get(0)?,
