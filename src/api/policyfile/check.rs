@@ -80,6 +80,27 @@ fn name_ok(what: &str, name: &str, check: impl FnOnce(&str) -> Result<(), String
     check(name)
 }
 
+/// Checks the name of entry `at` of `section` (a `what` name: role or user), and that no other entry
+/// has it without regard to case; false when the name itself is bad (the entry is not looked at further).
+fn entry_named<'a>(
+    p: &mut Problems,
+    at: &str,
+    section: &str,
+    what: &str,
+    name: &'a str,
+    seen: &mut HashMap<String, &'a str>,
+) -> bool {
+    let label = format!("{what} name");
+    if let Err(e) = name_ok(&format!("the {label}"), name, |n| api_msg(accounts::validate_name(&label, n))) {
+        p.push(at, e);
+        return false;
+    }
+    if let Some(first) = seen.insert(name.to_ascii_lowercase(), name) {
+        p.push(at, format!("the same name as {section}.{} ({what} names compare without case)", key(first)));
+    }
+    true
+}
+
 fn api_msg(r: Result<(), ApiError>) -> Result<(), String> {
     r.map_err(|e| e.message)
 }
@@ -171,12 +192,8 @@ pub fn document(doc: &PolicyDoc, p: &mut Problems) {
         let mut seen: HashMap<String, &str> = HashMap::new();
         for (name, r) in roles {
             let at = format!("roles.{}", key(name));
-            if let Err(e) = name_ok("the role name", name, |n| api_msg(accounts::validate_name("role name", n))) {
-                p.push(&at, e);
+            if !entry_named(p, &at, "roles", "role", name, &mut seen) {
                 continue;
-            }
-            if let Some(first) = seen.insert(name.to_ascii_lowercase(), name) {
-                p.push(&at, format!("the same name as roles.{} (role names compare without case)", key(first)));
             }
             description(p, &at, r.description.as_deref());
             grants(p, &at, &r.grants);
@@ -188,12 +205,8 @@ pub fn document(doc: &PolicyDoc, p: &mut Problems) {
         let mut seen: HashMap<String, &str> = HashMap::new();
         for (name, u) in users {
             let at = format!("users.{}", key(name));
-            if let Err(e) = name_ok("the user name", name, |n| api_msg(accounts::validate_name("user name", n))) {
-                p.push(&at, e);
+            if !entry_named(p, &at, "users", "user", name, &mut seen) {
                 continue;
-            }
-            if let Some(first) = seen.insert(name.to_ascii_lowercase(), name) {
-                p.push(&at, format!("the same name as users.{} (user names compare without case)", key(first)));
             }
             if let Err(e) = crate::api::user::validate_display_name(u.display_name.as_deref()) {
                 p.push(format!("{at}.display_name"), e.message);
