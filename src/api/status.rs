@@ -25,9 +25,10 @@ pub fn status(ctx: &Ctx, caller: &Caller, _: StatusGet) -> Result<Status, ApiErr
         let store = ctx.store();
         (store.schema_version()?, outbox::depth(&store.conn)?)
     };
-    let (in_use, sessions) = {
+    let (in_use, sessions, limit, plant) = {
         let table = ctx.sessions();
-        (table.in_use(), table.len() as u32)
+        let limit = crate::sessions::seats::seats_now(&config, &table);
+        (table.in_use(), table.len() as u32, limit, table.plant.clone())
     };
     let link = ctx.mqtt.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok(Status {
@@ -44,9 +45,10 @@ pub fn status(ctx: &Ctx, caller: &Caller, _: StatusGet) -> Result<Status, ApiErr
             last_error: link.last_error.filter(|_| layout),
             outbox_depth,
         },
-        seats: Seats { limit: config.license.seats, in_use, reserved: config.license.reserved.clone(), sessions },
+        seats: Seats { limit, in_use, reserved: config.license.reserved.clone(), sessions },
         supervisor_lock: ctx.lock().map(|l| l.state.clone()),
         directory: super::directory::link(ctx, layout)?,
+        plant,
     })
 }
 

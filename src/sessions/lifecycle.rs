@@ -10,13 +10,13 @@
 //! session token telling a stranger anything about a session (the digest is checked first).
 
 use super::seats::{self, heartbeat_s, limits};
-use super::{Live, Table};
+use super::{Claim, Full, Live, PlantSeats, Table};
 use crate::accounts::{Principal, secret};
 use crate::authz::{DenyReason, Index, SubjectKey};
 use crate::config::Config;
 use crate::contract::Method;
 use crate::contract::sessions::{
-    CloseReply, ControlAction, ControlMessage, OpenReply, SessionClosed, SessionEnd, SessionExpired, SessionOpen,
+    CloseReply, ControlAction, ControlMessage, OpenReply, PlantLink, SessionClosed, SessionEnd, SessionExpired, SessionOpen,
     SessionOpened, SessionShowReply, SessionState, SessionTerminated, TerminateReply,
 };
 use crate::protocol::{ApiError, ErrorCode};
@@ -102,6 +102,7 @@ pub fn open(
     config: &Config,
     who: &Opener<'_>,
     info: &ClientInfo,
+    plant: Option<&dyn PlantSeats>,
 ) -> Result<OpenReply, ApiError> {
     let (user_id, user_name) = match who.principal {
         Principal::User { id, name, .. } => (*id, Some(name.clone())),
@@ -138,9 +139,41 @@ pub fn open(
         },
     )?;
     let roles = roles_of(tx, who, config)?;
-    let plan = table
-        .plan(&limits(lic), id, user_id, info.host.as_deref(), &roles)
-        .map_err(|full| seats::limit_reached(config, table, &roles, &full, who.sees_holders))?;
+    let refuse = |table: &Table, full: &Full| seats::limit_reached(config, table, &roles, full, who.sees_holders);
+    let mut plan = table
+        .plan(&seats::limits_now(config, table), id, user_id, info.host.as_deref(), &roles)
+        .map_err(|full| refuse(table, &full))?;
+    let connected = table.plant.as_ref().is_some_and(|p| p.state == PlantLink::Connected);
+    if let Some(plant) = plant.filter(|_| connected && !plan.shared) {
+        // The reserved pools the opener holds, in the order the local plan tries them, then the
+        // general one: the same order plant-wide.
+        let mut pools: Vec<Option<String>> = config
+            .license
+            .reserved
+            .iter()
+            .filter(|(role, n)| **n > 0 && roles.iter().any(|r| r.eq_ignore_ascii_case(role)))
+            .map(|(role, _)| Some(role.clone()))
+            .collect();
+        pools.push(None);
+        match plant.claim(&plan.seat, id, &user_name, &pools) {
+            Claim::Taken(pool) => plan.pool = pool,
+            Claim::Full { in_use } => {
+                let seats = seats::seats_now(config, table);
+                let reserved = lic.reserved.values().sum();
+                return Err(refuse(table, &Full { limit: seats, in_use, reserved }));
+            }
+            Claim::Offline => {
+                // NATS went away under us: the local allotment decides, as it does offline.
+                if let Some(p) = table.plant.as_mut() {
+                    p.state = PlantLink::Offline;
+                    p.since = now_ms();
+                }
+                plan = table
+                    .plan(&seats::limits_now(config, table), id, user_id, info.host.as_deref(), &roles)
+                    .map_err(|full| refuse(table, &full))?;
+            }
+        }
+    }
     rows::set_pool(tx, id, plan.pool.as_deref())?;
     table.insert(Live {
         id,

@@ -3,7 +3,7 @@
 
 use super::{Full, Limits, Table};
 use crate::config::{Config, LicenseConfig};
-use crate::contract::sessions::{License, LicenseLimitReached, Pool};
+use crate::contract::sessions::{License, LicenseLimitReached, PlantLink, Pool};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::outbox;
 use rusqlite::Connection;
@@ -11,6 +11,21 @@ use rusqlite::Connection;
 /// The figures [`Table::plan`] decides by, from `[license]`.
 pub fn limits(cfg: &LicenseConfig) -> Limits {
     Limits { seats: cfg.seats, reserved: cfg.reserved.clone(), share_same_host: cfg.share_same_host }
+}
+
+/// The figures this gateway plans seats by now: `license.seats`; in plant mode the plant's seats
+/// while connected (each new seat then also needs a plant seat key), `plant.offline_seats` while not.
+pub fn limits_now(config: &Config, table: &Table) -> Limits {
+    Limits { seats: seats_now(config, table), ..limits(&config.license) }
+}
+
+/// The seat total pools are cut from now (see [`limits_now`]).
+pub fn seats_now(config: &Config, table: &Table) -> u32 {
+    match &table.plant {
+        None => config.license.seats,
+        Some(p) if p.state == PlantLink::Connected => p.seats,
+        Some(p) => p.offline_seats,
+    }
 }
 
 /// The interval a client should heartbeat at: a third of the timeout, so two lost beats are survived.
@@ -21,13 +36,15 @@ pub fn heartbeat_s(cfg: &LicenseConfig) -> u64 {
 /// The licence figures: the totals, and each seat pool with its seats, those in use and those free,
 /// so a panel can tell whether its own pool has room.
 pub fn license(config: &Config, table: &Table) -> License {
+    let limit = seats_now(config, table);
     License {
-        limit: config.license.seats,
+        limit,
         in_use: table.in_use(),
-        free: config.license.seats.saturating_sub(table.in_use()),
+        free: limit.saturating_sub(table.in_use()),
         reserved: config.license.reserved.clone(),
         sessions: table.len() as u32,
         pools: pools(config, table, |_| true),
+        plant: table.plant.clone(),
     }
 }
 
@@ -35,7 +52,7 @@ pub fn license(config: &Config, table: &Table) -> License {
 pub fn pools(config: &Config, table: &Table, wanted: impl Fn(Option<&str>) -> bool) -> Vec<Pool> {
     let lic = &config.license;
     let reserved: u32 = lic.reserved.values().sum();
-    let general = (None, lic.seats.saturating_sub(reserved));
+    let general = (None, seats_now(config, table).saturating_sub(reserved));
     let named = lic.reserved.iter().map(|(role, &n)| (Some(role.as_str()), n));
     std::iter::once(general)
         .chain(named)

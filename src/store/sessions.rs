@@ -152,6 +152,7 @@ fn view_row(r: &Row<'_>) -> rusqlite::Result<SessionView> {
         ended_at: r.get(10)?,
         ended_by: r.get::<_, Option<String>>(11)?.as_deref().map(Actor::from_text),
         reason: r.get(12)?,
+        gateway: None,
     })
 }
 
