@@ -528,6 +528,9 @@ pub struct PlantConfig {
     pub renew_interval: Dur,
     /// The most one NATS operation made for a request may take before the gateway counts as offline.
     pub request_timeout: Dur,
+    /// Copies JetStream keeps of the plant's buckets (3 on a 3-node cluster), when this gateway is
+    /// the first of the plant and makes them.
+    pub replicas: u32,
     /// The CA that signed the NATS servers' certificates (PEM); none: the system's roots.
     pub ca_file: Option<PathBuf>,
     /// A NATS credentials file (JWT + NKey seed), readable by the daemon only.
@@ -549,6 +552,7 @@ impl Default for PlantConfig {
             seat_ttl: Dur::secs(30),
             renew_interval: Dur::secs(10),
             request_timeout: Dur::secs(2),
+            replicas: 1,
             ca_file: None,
             creds_file: None,
             user: None,
@@ -969,6 +973,9 @@ impl Config {
         }
         if !(Duration::from_millis(100)..=Duration::from_secs(30)).contains(&p.request_timeout.0) {
             return err("plant.request_timeout", "must be between 100ms and 30s".into());
+        }
+        if !(1..=5).contains(&p.replicas) {
+            return err("plant.replicas", "must be between 1 and 5".into());
         }
         if p.user.is_some() != p.password_file.is_some() {
             return err("plant.user", "user and password_file go together".into());

@@ -136,6 +136,7 @@ struct Shared {
     ttl: Duration,
     renew: Duration,
     timeout: Duration,
+    replicas: usize,
     conn: RwLock<Option<Conn>>,
     link: Mutex<(PlantLink, i64)>,
     /// Seat id -> the key held for it.
@@ -524,6 +525,7 @@ pub fn start(ctx: Arc<Ctx>) -> Result<Arc<Plant>, String> {
         ttl: p.seat_ttl.0,
         renew: p.renew_interval.0,
         timeout: p.request_timeout.0,
+        replicas: p.replicas as usize,
         conn: RwLock::new(None),
         link: Mutex::new((PlantLink::Connecting, now_ms())),
         held: Mutex::new(HashMap::new()),
@@ -647,31 +649,8 @@ async fn run(shared: Arc<Shared>, ctx: Arc<Ctx>, config: Arc<Config>) {
 async fn setup(shared: &Shared, client: &async_nats::Client) -> Result<Conn, String> {
     let js = async_nats::jetstream::new(client.clone());
     let (seats_name, plant_name) = bucket_names(&shared.name);
-    let seats = match js.get_key_value(&seats_name).await {
-        Ok(s) => s,
-        Err(_) => js
-            .create_key_value(kv::Config {
-                bucket: seats_name.clone(),
-                description: "gatewarden plant seats: one key per seat in use, expired by max_age".into(),
-                history: 1,
-                max_age: shared.ttl,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| format!("creating bucket {seats_name}: {e}"))?,
-    };
-    let plant = match js.get_key_value(&plant_name).await {
-        Ok(s) => s,
-        Err(_) => js
-            .create_key_value(kv::Config {
-                bucket: plant_name.clone(),
-                description: "gatewarden plant: the supervisor lock".into(),
-                history: 5,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| format!("creating bucket {plant_name}: {e}"))?,
-    };
+    let seats = bucket(&js, &seats_name, "gatewarden plant seats: one key per seat in use, expired by max_age", 1, shared.ttl, shared.replicas).await?;
+    let plant = bucket(&js, &plant_name, "gatewarden plant: the supervisor lock", 5, Duration::ZERO, shared.replicas).await?;
     // What the bucket holds now: the keys of this gateway from before a restart are found here.
     let mut view = HashMap::new();
     {
@@ -688,6 +667,56 @@ async fn setup(shared: &Shared, client: &async_nats::Client) -> Result<Conn, Str
     }
     *shared.view.lock().unwrap_or_else(|p| p.into_inner()) = view;
     Ok(Conn { client: client.clone(), seats, plant })
+}
+
+/// A key-value bucket, made as the KV API makes one (stream `KV_<bucket>`, subjects
+/// `$KV.<bucket>.>`) when it is not there yet. Made here rather than by `create_key_value`, which
+/// first asks for account details in a shape nats-server 2.9 does not send. `max_age` zero: no
+/// expiry. The first gateway of a plant makes it; the others find it as it is (its `max_age` is
+/// the seat TTL that counts: a differing `plant.seat_ttl` is logged).
+async fn bucket(
+    js: &async_nats::jetstream::Context,
+    name: &str,
+    description: &str,
+    history: i64,
+    max_age: Duration,
+    replicas: usize,
+) -> Result<kv::Store, String> {
+    use async_nats::jetstream::stream;
+    if let Ok(mut s) = js.get_stream(format!("KV_{name}")).await {
+        if let Ok(info) = s.info().await
+            && info.config.max_age != max_age
+        {
+            tracing::warn!(
+                bucket = name,
+                "plant: the bucket's max_age is {:?}, not {:?} as configured here: the bucket's counts",
+                info.config.max_age,
+                max_age
+            );
+        }
+        return js.get_key_value(name).await.map_err(|e| format!("opening bucket {name}: {e}"));
+    }
+    let config = stream::Config {
+        name: format!("KV_{name}"),
+        description: Some(description.to_string()),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: history,
+        max_age,
+        storage: stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        num_replicas: replicas,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    };
+    match js.create_stream(config).await {
+        Ok(_) => {}
+        // Made by another gateway in between.
+        Err(e) if js.get_stream(format!("KV_{name}")).await.is_ok() => tracing::debug!("plant: {name}: {e}"),
+        Err(e) => return Err(format!("creating bucket {name}: {e}")),
+    }
+    js.get_key_value(name).await.map_err(|e| format!("opening bucket {name}: {e}"))
 }
 
 fn seen(entry: &kv::Entry) -> Seen {
