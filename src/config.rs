@@ -1307,4 +1307,39 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("license.heartbeat_timeout"), "{e}");
         assert!(e.message.contains("duration"), "{e}");
     }
+
+    #[test]
+    fn plant_keys_are_checked_and_named() {
+        let bad = |t: &str, key: &str| {
+            let e = Config::parse(t, "g.toml").unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{t}: {e}");
+        };
+        let base = "[plant]\nnats_url = \"nats://127.0.0.1:4222\"\n";
+        let ok = Config::parse(base, "g.toml").unwrap();
+        assert!(ok.plant.enabled());
+        assert_eq!((ok.plant.seats, ok.plant.offline_seats, ok.gateway_name()), (5, 2, "default"));
+        assert!(!Config::default().plant.enabled(), "off unless nats_url is set");
+        Config::parse("[plant]\nnats_url = \"tls://a.plant:4222, tls://b.plant\"\n", "g.toml").unwrap();
+        bad("[plant]\nnats_url = \"http://x\"\n", "plant.nats_url");
+        bad("[plant]\nnats_url = \"nats://u:p@x\"\n", "plant.nats_url");
+        bad("[plant]\nnats_url = \"nats://x:0\"\n", "plant.nats_url");
+        bad(&format!("{base}name = \"a.b\"\n"), "plant.name");
+        bad(&format!("{base}gateway = \"\"\n"), "plant.gateway");
+        bad(&format!("{base}seats = 0\n"), "plant.seats");
+        bad(&format!("{base}seats = 3\noffline_seats = 4\n"), "plant.offline_seats");
+        bad(&format!("{base}seat_ttl = \"1s\"\n"), "plant.seat_ttl");
+        bad(&format!("{base}seat_ttl = \"10s\"\nrenew_interval = \"6s\"\n"), "plant.renew_interval");
+        bad(&format!("{base}request_timeout = \"1m\"\n"), "plant.request_timeout");
+        bad(&format!("{base}replicas = 0\n"), "plant.replicas");
+        bad(&format!("{base}user = \"gw\"\n"), "plant.user");
+        bad(&format!("{base}password_file = \"/nonexistent/x\"\nuser = \"gw\"\n"), "plant.password_file");
+        bad(&format!("{base}ca_file = \"/nonexistent/ca.pem\"\n"), "plant.ca_file");
+        bad(&format!("{base}unknown = 1\n"), "plant.unknown");
+        // Reservations are cut from the plant's seats in plant mode, from license.seats otherwise.
+        bad(&format!("{base}seats = 2\n[license]\nseats = 9\nreserved = {{ supervisor = 3 }}\n"), "license.reserved");
+        Config::parse(&format!("{base}seats = 9\n[license]\nseats = 2\nreserved = {{ supervisor = 3 }}\n"), "g.toml")
+            .unwrap();
+        // site.id stands for the gateway name only when it can.
+        bad(&format!("{base}[site]\nid = \"line.1\"\n"), "plant.gateway");
+    }
 }

@@ -513,6 +513,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         ("daemon.max_clients", o.max_clients != n.max_clients),
         ("site.id", old.site.id != new.site.id),
         ("mqtt", old.mqtt != new.mqtt),
+        ("plant", old.plant != new.plant),
+        // The plant's pools are cut at start, from the reservations as they were then.
+        ("license.reserved (plant mode)", old.plant.enabled() && old.license.reserved != new.license.reserved),
     ]
     .into_iter()
     .filter_map(|(key, changed)| changed.then_some(key))
