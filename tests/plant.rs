@@ -6,7 +6,7 @@
 mod common;
 
 use common::nats::Nats;
-use common::{Daemon, PW, token, user, wait_for};
+use common::{Daemon, token, user, wait_for};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -97,6 +97,12 @@ fn a_gateway_killed_with_sigkill_frees_its_seats_within_the_ttl() {
     }
     wait_for(|| plant_state(&b)["in_use"] == 3, "b sees a's seats");
     assert!(!opened(&open(&b, &tb, "b-0")), "the plant is full");
+    // Held well past the TTL (3 s), a live gateway's seats stay its own: each renew (a
+    // compare-and-swap) writes the key anew and its age starts again (nats-server 2.9: the bucket's
+    // max_age is the TTL).
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    assert!(!opened(&open(&b, &tb, "b-0")), "a's renewed seats did not lapse");
+    assert_eq!(plant_state(&b)["in_use"], 3);
     a.kill();
     // seat_ttl = 3s: the keys a no longer renews go; polled, with the harness's 10 s bound.
     wait_for(|| opened(&open(&b, &tb, "b-0")), "a seat of the killed gateway free again");
@@ -237,4 +243,27 @@ fn nats_stopped_and_restarted_under_load_serves_offline_then_reconciles() {
     }
     assert!(!opened(&open(&b, &tb, "b-over")));
     assert!(!opened(&open(&a, &ta, "a-over")));
+}
+
+#[test]
+fn reserved_seats_hold_plant_wide() {
+    let nats = Nats::start();
+    let reserve = "[license]\nreserved = { supervisor = 1 }\n";
+    let a = gateway(&nats, "a", 3, reserve);
+    let b = gateway(&nats, "b", 3, reserve);
+    wait_state(&a, "connected");
+    wait_state(&b, "connected");
+    user(&b, "boss", &["supervisor"]);
+    let (ta, tb) = (token(&a, "op"), token(&b, "op"));
+    assert!(opened(&open(&a, &ta, "a-0")));
+    assert!(opened(&open(&b, &tb, "b-0")));
+    // Two general seats taken on two gateways: the third seat is the supervisors', plant-wide.
+    wait_for(|| plant_state(&a)["in_use"] == 2, "a sees b's seat");
+    let r = open(&a, &ta, "a-1");
+    assert_eq!(r["error"]["code"], "license_limit_reached", "{r}");
+    let boss = token(&b, "boss");
+    let r = open(&b, &boss, "control-room");
+    assert_eq!(r["result"]["pool"], "supervisor", "{r}");
+    let r = open(&b, &tb, "b-1");
+    assert_eq!(r["error"]["code"], "license_limit_reached", "{r}");
 }

@@ -112,11 +112,19 @@ pub fn terminate(ctx: &Ctx, caller: &Caller, p: SessionTerminate) -> Result<Term
             let id = p.session_id;
             let done = plant.terminate_remote(&gw, id, reason.clone(), &actor);
             let (outcome, detail) = match &done {
-                Ok(d) => (Outcome::Ok, serde_json::json!({"gateway": gw, "session_id": id, "reason": reason, "seat_freed": d.seat_freed})),
-                Err(e) => (Outcome::Failed, serde_json::json!({"gateway": gw, "session_id": id, "reason": reason, "error": e})),
+                Ok(d) => (
+                    Outcome::Ok,
+                    serde_json::json!({"gateway": gw, "session_id": id, "reason": reason, "seat_freed": d.seat_freed}),
+                ),
+                Err(e) => (
+                    Outcome::Failed,
+                    serde_json::json!({"gateway": gw, "session_id": id, "reason": reason, "error": e}),
+                ),
             };
             let target = done.as_ref().map(|d| d.user.clone()).ok();
-            ctx.write(|tx| audit::record(tx, &actor, SessionTerminate::NAME, target.as_deref(), outcome, Some(&detail)))?;
+            ctx.write(|tx| {
+                audit::record(tx, &actor, SessionTerminate::NAME, target.as_deref(), outcome, Some(&detail))
+            })?;
             let done = done?;
             tracing::info!(session = id, gateway = %gw, user = %done.user, by = %actor.who.describe(), "session terminated on another gateway");
             Ok(done)

@@ -321,12 +321,7 @@ impl Plant {
     /// compare-and-swap on the lock key's last revision seen here: `conflict` when another gateway
     /// changed it meanwhile (the change here is then not made). Offline, the change stays local and
     /// is pushed when NATS is back.
-    pub fn put_lock(
-        &self,
-        lock: Option<&LockState>,
-        by: &Actor,
-        cause: Option<UnlockCause>,
-    ) -> Result<(), ApiError> {
+    pub fn put_lock(&self, lock: Option<&LockState>, by: &Actor, cause: Option<UnlockCause>) -> Result<(), ApiError> {
         let shared = &self.shared;
         let value = PlantLock { lock: lock.cloned(), gateway: shared.gateway.clone(), by: by.clone(), cause };
         let bytes = Bytes::from(serde_json::to_vec(&value).map_err(ApiError::internal)?);
@@ -341,7 +336,10 @@ impl Plant {
         let rev = shared.lock_rev.load(Ordering::Acquire);
         let put = self.block(async move {
             if rev == 0 {
-                conn.plant.create(LOCK_KEY, bytes).await.map_err(|e| (e.kind() == kv::CreateErrorKind::AlreadyExists, e.to_string()))
+                conn.plant
+                    .create(LOCK_KEY, bytes)
+                    .await
+                    .map_err(|e| (e.kind() == kv::CreateErrorKind::AlreadyExists, e.to_string()))
             } else {
                 conn.plant
                     .update(LOCK_KEY, bytes, rev)
@@ -453,7 +451,9 @@ impl Plant {
                 match (a.result, a.error) {
                     (Some(r), _) => Ok(r),
                     (None, Some(e)) => Err(e),
-                    (None, None) => Err(ApiError::internal(format!("gateway {gw} answered the terminate with nothing"))),
+                    (None, None) => {
+                        Err(ApiError::internal(format!("gateway {gw} answered the terminate with nothing")))
+                    }
                 }
             }
             Some(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
@@ -504,7 +504,10 @@ impl PlantSeats for Plant {
         match claimed {
             Some(c) => c,
             None => {
+                // Counted offline at once, so the next opens do not each wait the timeout with the
+                // store held; the next renew batch that succeeds makes it connected again.
                 tracing::warn!("plant: claiming a seat timed out: serving on the offline allotment");
+                self.shared.set_link(PlantLink::Offline);
                 Claim::Offline
             }
         }
@@ -649,8 +652,17 @@ async fn run(shared: Arc<Shared>, ctx: Arc<Ctx>, config: Arc<Config>) {
 async fn setup(shared: &Shared, client: &async_nats::Client) -> Result<Conn, String> {
     let js = async_nats::jetstream::new(client.clone());
     let (seats_name, plant_name) = bucket_names(&shared.name);
-    let seats = bucket(&js, &seats_name, "gatewarden plant seats: one key per seat in use, expired by max_age", 1, shared.ttl, shared.replicas).await?;
-    let plant = bucket(&js, &plant_name, "gatewarden plant: the supervisor lock", 5, Duration::ZERO, shared.replicas).await?;
+    let seats = bucket(
+        &js,
+        &seats_name,
+        "gatewarden plant seats: one key per seat in use, expired by max_age",
+        1,
+        shared.ttl,
+        shared.replicas,
+    )
+    .await?;
+    let plant =
+        bucket(&js, &plant_name, "gatewarden plant: the supervisor lock", 5, Duration::ZERO, shared.replicas).await?;
     // What the bucket holds now: the keys of this gateway from before a restart are found here.
     let mut view = HashMap::new();
     {
@@ -782,6 +794,8 @@ async fn connected(
             _ = renew.tick() => {
                 renew_all(shared, conn).await?;
                 presence(shared, conn).await?;
+                // Back from a request that timed out while the connection stayed up.
+                shared.set_link(PlantLink::Connected);
                 reconcile(shared, ctx, conn).await?;
             }
             _ = shared.wake.notified() => reconcile(shared, ctx, conn).await?,
@@ -1053,7 +1067,8 @@ async fn answer_list(shared: &Arc<Shared>, ctx: &Arc<Ctx>, conn: &Conn, msg: asy
     }
     let c = ctx.clone();
     let sessions = tokio::task::spawn_blocking(move || c.sessions().views()).await.unwrap_or_default();
-    let answer = ListAnswer { gateway: shared.gateway.clone(), sessions: sessions.into_iter().take(MAX_LISTED).collect() };
+    let answer =
+        ListAnswer { gateway: shared.gateway.clone(), sessions: sessions.into_iter().take(MAX_LISTED).collect() };
     if let Ok(bytes) = serde_json::to_vec(&answer) {
         let _ = conn.client.publish(reply, bytes.into()).await;
     }
@@ -1082,7 +1097,10 @@ async fn answer_terminate(shared: &Arc<Shared>, ctx: &Arc<Ctx>, conn: &Conn, msg
         }
         Err(e) => TerminateAnswer {
             result: None,
-            error: Some(ApiError::bad_request(format!("{}: unreadable: {e}", crate::contract::sessions::SessionTerminate::NAME))),
+            error: Some(ApiError::bad_request(format!(
+                "{}: unreadable: {e}",
+                crate::contract::sessions::SessionTerminate::NAME
+            ))),
         },
     };
     if let Ok(bytes) = serde_json::to_vec(&answer) {
@@ -1100,7 +1118,9 @@ mod tests {
         assert_eq!(pool_prefix(None), "seat.g.");
         assert_eq!(pool_prefix(Some("supervisor")), "seat.r.supervisor.");
         let odd = pool_prefix(Some("shift lead.ä"));
-        assert!(odd.starts_with("seat.r.=") && odd[7..odd.len() - 1].chars().all(|c| c == '=' || c.is_ascii_hexdigit()));
+        assert!(
+            odd.starts_with("seat.r.=") && odd[7..odd.len() - 1].chars().all(|c| c == '=' || c.is_ascii_hexdigit())
+        );
         // A role named like an encoding cannot meet one: encodings start with '=', names cannot.
         assert_ne!(pool_prefix(Some("=41")), pool_prefix(Some("A")));
     }

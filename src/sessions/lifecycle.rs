@@ -16,8 +16,8 @@ use crate::authz::{DenyReason, Index, SubjectKey};
 use crate::config::Config;
 use crate::contract::Method;
 use crate::contract::sessions::{
-    CloseReply, ControlAction, ControlMessage, OpenReply, PlantLink, SessionClosed, SessionEnd, SessionExpired, SessionOpen,
-    SessionOpened, SessionShowReply, SessionState, SessionTerminated, TerminateReply,
+    CloseReply, ControlAction, ControlMessage, OpenReply, PlantLink, SessionClosed, SessionEnd, SessionExpired,
+    SessionOpen, SessionOpened, SessionShowReply, SessionState, SessionTerminated, TerminateReply,
 };
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Actor, Outcome};
