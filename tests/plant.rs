@@ -11,12 +11,12 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// A gateway of the plant `p1` on `nats`, named `name`, with `extra` TOML merged in.
-fn gateway(nats: &Nats, name: &str, seats: u32, extra: &str) -> Daemon {
+/// A gateway of the plant `p1` on `nats`, named `name`, with `license` lines added to `[license]`.
+fn gateway(nats: &Nats, name: &str, seats: u32, license: &str) -> Daemon {
     let config = format!(
-        "[site]\nid = \"{name}\"\n\n[license]\nheartbeat_timeout = \"120s\"\nterminate_cooldown = \"60s\"\n\n\
+        "[site]\nid = \"{name}\"\n\n[license]\nheartbeat_timeout = \"120s\"\nterminate_cooldown = \"60s\"\n{license}\n\
          [plant]\nnats_url = \"{}\"\nname = \"p1\"\nseats = {seats}\noffline_seats = 2\nseat_ttl = \"3s\"\n\
-         renew_interval = \"1s\"\nrequest_timeout = \"2s\"\n{extra}",
+         renew_interval = \"1s\"\nrequest_timeout = \"2s\"\n",
         nats.url()
     );
     let d = Daemon::start_with(&config);
@@ -248,7 +248,7 @@ fn nats_stopped_and_restarted_under_load_serves_offline_then_reconciles() {
 #[test]
 fn reserved_seats_hold_plant_wide() {
     let nats = Nats::start();
-    let reserve = "[license]\nreserved = { supervisor = 1 }\n";
+    let reserve = "reserved = { supervisor = 1 }\n";
     let a = gateway(&nats, "a", 3, reserve);
     let b = gateway(&nats, "b", 3, reserve);
     wait_state(&a, "connected");
