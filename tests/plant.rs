@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::mqtt::{Broker, Hmi, wait_connected};
 use common::nats::Nats;
 use common::{Daemon, token, user, wait_for};
 use serde_json::{Value, json};
@@ -13,10 +14,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// A gateway of the plant `p1` on `nats`, named `name`, with `license` lines added to `[license]`.
 fn gateway(nats: &Nats, name: &str, seats: u32, license: &str) -> Daemon {
+    gateway_with(nats, name, seats, license, "")
+}
+
+/// [`gateway`], with `tables` (whole TOML tables) appended.
+fn gateway_with(nats: &Nats, name: &str, seats: u32, license: &str, tables: &str) -> Daemon {
     let config = format!(
         "[site]\nid = \"{name}\"\n\n[license]\nheartbeat_timeout = \"120s\"\nterminate_cooldown = \"60s\"\n{license}\n\
          [plant]\nnats_url = \"{}\"\nname = \"p1\"\nseats = {seats}\noffline_seats = 2\nseat_ttl = \"3s\"\n\
-         renew_interval = \"1s\"\nrequest_timeout = \"2s\"\n",
+         renew_interval = \"1s\"\nrequest_timeout = \"2s\"\n{tables}",
         nats.url()
     );
     let d = Daemon::start_with(&config);
@@ -266,4 +272,38 @@ fn reserved_seats_hold_plant_wide() {
     assert_eq!(r["result"]["pool"], "supervisor", "{r}");
     let r = open(&b, &tb, "b-1");
     assert_eq!(r["error"]["code"], "license_limit_reached", "{r}");
+}
+
+#[test]
+fn the_plant_lock_and_the_offline_state_reach_every_gateways_retained_topics() {
+    let broker = Broker::start(false);
+    let mut nats = Nats::start();
+    let a = gateway(&nats, "a", 4, "");
+    let mqtt = format!("[mqtt]\nenabled = true\nurl = \"{}\"\nreconnect_max = \"1s\"\n", broker.url());
+    let c = gateway_with(&nats, "c", 4, "", &mqtt);
+    wait_connected(&c);
+    wait_state(&a, "connected");
+    wait_state(&c, "connected");
+    let mut hmi = Hmi::v5(broker.port, "panel-on-c");
+    hmi.subscribe("gatewarden/c/#");
+    a.ok(&["lock", "set", "--reason", "plant stop"]);
+    let m = hmi.next_on("gatewarden/c/supervisor/lock");
+    assert_eq!(m.json()["reason"], "plant stop", "{:?}", m.json());
+    let e = hmi.next_on("gatewarden/c/events/supervisor.lock");
+    assert_eq!(e.json()["reason"], "plant stop", "{:?}", e.json());
+    // NATS gone: c says so on its retained licence topic; an HMI that connects later sees it.
+    nats.stop();
+    wait_state(&c, "offline");
+    let mut later = Hmi::v5(broker.port, "panel-later");
+    later.subscribe("gatewarden/c/license");
+    common::mqtt::wait_until(std::time::Duration::from_secs(10), "the offline licence figures", || {
+        later
+            .next(std::time::Duration::from_secs(1), |m| m.topic == "gatewarden/c/license")
+            .is_some_and(|m| m.json()["plant"]["state"] == "offline")
+    });
+    let m = hmi.next(std::time::Duration::from_secs(10), |m| {
+        m.topic == "gatewarden/c/license" && m.json()["plant"]["state"] == "offline"
+    });
+    let lic = m.expect("the licence topic says offline").json();
+    assert_eq!((lic["plant"]["offline_seats"].as_u64(), lic["limit"].as_u64()), (Some(2), Some(2)), "{lic}");
 }
