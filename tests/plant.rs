@@ -307,3 +307,20 @@ fn the_plant_lock_and_the_offline_state_reach_every_gateways_retained_topics() {
     let lic = m.expect("the licence topic says offline").json();
     assert_eq!((lic["plant"]["offline_seats"].as_u64(), lic["limit"].as_u64()), (Some(2), Some(2)), "{lic}");
 }
+
+#[test]
+fn config_check_names_the_plant_key_at_fault_and_without_plant_nothing_is_plant() {
+    let d = Daemon::start();
+    // Without [plant]: no plant figures, and a plant-wide list is refused as needing plant mode.
+    assert!(d.ok(&["status"]).get("plant").is_none());
+    d.refused(&["session", "list", "--plant"], "bad_request");
+    let bad = common::write_file(
+        &d,
+        "plant.toml",
+        "[plant]\nnats_url = \"nats://127.0.0.1:4222\"\nseat_ttl = \"10s\"\nrenew_interval = \"6s\"\n",
+    );
+    let out = d.cli(&["config", "check", &bad]);
+    assert!(!out.status.success());
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("plant.renew_interval") && text.contains(":4:"), "{text}");
+}
