@@ -174,6 +174,9 @@ fn plant_wide_list_and_terminate_of_a_session_on_another_gateway() {
     assert_eq!(r["error"]["code"], "session_terminated", "{r}");
     let r = open(&b, &tb, "panel-7");
     assert_eq!(r["error"]["code"], "session_terminated", "{r}");
+    // The cooldown holds plant-wide: op cannot take a seat on a instead.
+    let ta = token(&a, "op");
+    wait_for(|| open(&a, &ta, "panel-8")["error"]["code"] == "session_terminated", "the cooldown on a");
     // Audited on both sides.
     let on_b = b.ok(&["audit", "--limit", "100"]);
     let e = on_b.as_array().unwrap().iter().find(|e| e["action"] == "session.terminate").expect("audit on b");

@@ -140,8 +140,13 @@ pub fn terminate(ctx: &Ctx, caller: &Caller, p: SessionTerminate) -> Result<Term
 /// the plant).
 pub fn terminate_here(ctx: &Ctx, id: i64, reason: Option<String>, actor: &Actor) -> Result<TerminateReply, ApiError> {
     let config = ctx.config();
-    let done =
-        ctx.write_sessions(|tx, table| lifecycle::terminate(tx, table, &config, id, actor, reason.as_deref()))?;
+    let (done, host) = ctx.write_sessions(|tx, table| {
+        let host = table.get(id).and_then(|l| l.host.clone());
+        Ok((lifecycle::terminate(tx, table, &config, id, actor, reason.as_deref())?, host))
+    })?;
+    if let Some(plant) = ctx.plant() {
+        plant.note_terminated(&done.user, host.as_deref());
+    }
     tracing::info!(session = id, user = %done.user, by = %actor.who.describe(), source = %actor.source, reason = reason.as_deref().unwrap_or(""), "session terminated");
     Ok(done)
 }

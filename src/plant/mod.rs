@@ -71,6 +71,15 @@ pub struct PlantLock {
     pub cause: Option<UnlockCause>,
 }
 
+/// A supervisor's terminate, as the plant bucket keeps it (`cooldown.<user>`): the user's latest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Terminated {
+    user: String,
+    host: Option<String>,
+    at: i64,
+    gateway: String,
+}
+
 /// A plant-wide list request and its answers.
 #[derive(Debug, Serialize, Deserialize)]
 struct ListAsk {
@@ -149,6 +158,8 @@ struct Shared {
     lock_dirty: AtomicBool,
     /// Who made the last change kept local while offline, and why a clear.
     dirty_by: Mutex<Option<(Actor, Option<UnlockCause>)>>,
+    /// User name -> the latest terminate of one of its sessions on any gateway (the cooldown).
+    terminated: Mutex<HashMap<String, Terminated>>,
     /// Wakes the reconcile after a change of the session table.
     wake: tokio::sync::Notify,
     /// Spreads the gateways' first tries over the keys of a pool.
@@ -368,6 +379,31 @@ impl Plant {
         }
     }
 
+    /// Tells the plant a supervisor terminated a session of `user` here (on `host`), so the
+    /// terminate cooldown holds on every gateway. Sent in the background: the terminate is done
+    /// already; offline, the cooldown is this gateway's alone.
+    pub fn note_terminated(&self, user: &str, host: Option<&str>) {
+        let shared = self.shared.clone();
+        let t = Terminated {
+            user: user.to_string(),
+            host: host.map(str::to_string),
+            at: now_ms(),
+            gateway: shared.gateway.clone(),
+        };
+        shared.terminated.lock().unwrap_or_else(|p| p.into_inner()).insert(t.user.clone(), t.clone());
+        let Some(conn) = shared.conn().filter(|_| shared.connected()) else { return };
+        let Ok(bytes) = serde_json::to_vec(&t) else { return };
+        let key = format!("cooldown.{}", pool_token(user));
+        let timeout = shared.timeout;
+        self.rt.spawn(async move {
+            match tokio::time::timeout(timeout, conn.plant.put(key, bytes.into())).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!("plant: publishing a terminate cooldown failed: {e}"),
+                Err(_) => tracing::warn!("plant: publishing a terminate cooldown timed out"),
+            }
+        });
+    }
+
     /// The live sessions of the other gateways of the plant, each with its gateway. Gateways that
     /// do not answer within `plant.request_timeout` are left out (and logged).
     pub fn list_remote(&self) -> Result<Vec<SessionView>, ApiError> {
@@ -476,6 +512,20 @@ fn offline_error() -> ApiError {
 }
 
 impl PlantSeats for Plant {
+    fn terminated_at(&self, user: &str, host: Option<&str>, scope: crate::config::CooldownScope) -> Option<i64> {
+        let terminated = self.shared.terminated.lock().unwrap_or_else(|p| p.into_inner());
+        let t = terminated.get(user)?;
+        let same_host = match (&t.host, host) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            (None, None) => true,
+            _ => false,
+        };
+        match scope {
+            crate::config::CooldownScope::User => Some(t.at),
+            crate::config::CooldownScope::UserHost => same_host.then_some(t.at),
+        }
+    }
+
     fn claim(&self, seat: &SeatKey, session_id: i64, user: &str, pools: &[Option<String>]) -> Claim {
         let shared = self.shared.clone();
         let Some(conn) = shared.conn().filter(|_| shared.connected()) else { return Claim::Offline };
@@ -536,6 +586,7 @@ pub fn start(ctx: Arc<Ctx>) -> Result<Arc<Plant>, String> {
         lock_rev: AtomicU64::new(0),
         lock_dirty: AtomicBool::new(false),
         dirty_by: Mutex::new(None),
+        terminated: Mutex::new(HashMap::new()),
         wake: tokio::sync::Notify::new(),
         next: AtomicU64::new(seed(config.gateway_name())),
     });
@@ -753,7 +804,7 @@ async fn connected(
     use futures_util::StreamExt;
     let mut seat_watch = conn.seats.watch_all().await.map_err(|e| format!("watching the seats: {e}"))?;
     push_dirty_lock(shared, ctx, conn).await;
-    let mut lock_watch = conn.plant.watch(LOCK_KEY).await.map_err(|e| format!("watching the lock: {e}"))?;
+    let mut lock_watch = conn.plant.watch_all().await.map_err(|e| format!("watching the lock: {e}"))?;
     let mut lists = conn.client.subscribe(list_subject(&shared.name)).await.map_err(|e| e.to_string())?;
     let mut terminates =
         conn.client.subscribe(terminate_subject(&shared.name, &shared.gateway)).await.map_err(|e| e.to_string())?;
@@ -782,7 +833,8 @@ async fn connected(
                 None => return Err("seat watch ended".into()),
             },
             entry = lock_watch.next() => match entry {
-                Some(Ok(entry)) => lock_seen(shared, ctx, &entry).await,
+                Some(Ok(entry)) if entry.key == LOCK_KEY => lock_seen(shared, ctx, &entry).await,
+                Some(Ok(entry)) => cooldown_seen(shared, &entry),
                 Some(Err(e)) => return Err(format!("lock watch: {e}")),
                 None => return Err("lock watch ended".into()),
             },
@@ -1022,6 +1074,19 @@ async fn lock_seen(shared: &Arc<Shared>, ctx: &Arc<Ctx>, entry: &kv::Entry) {
         Ok(Err(e)) => tracing::warn!("plant: applying the plant's supervisor lock failed: {e}"),
         Err(e) => tracing::warn!("plant: applying the plant's supervisor lock failed: {e}"),
         Ok(Ok(())) => {}
+    }
+}
+
+/// A terminate cooldown noted on the plant (by any gateway).
+fn cooldown_seen(shared: &Shared, entry: &kv::Entry) {
+    if !entry.key.starts_with("cooldown.") || entry.operation != kv::Operation::Put {
+        return;
+    }
+    if let Ok(t) = serde_json::from_slice::<Terminated>(&entry.value) {
+        let mut terminated = shared.terminated.lock().unwrap_or_else(|p| p.into_inner());
+        if terminated.get(&t.user).is_none_or(|old| old.at < t.at) {
+            terminated.insert(t.user.clone(), t);
+        }
     }
 }
 

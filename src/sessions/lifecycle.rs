@@ -116,7 +116,9 @@ pub fn open(
         Some(name) => name,
         None => rows::user_name(tx, user_id)?,
     };
-    check_cooldown(tx, config, user_id, &user_name, info.host.as_deref(), now)?;
+    // Plant mode: a terminate on any gateway of the plant cools the user down here too.
+    let plant_ended = plant.and_then(|p| p.terminated_at(&user_name, info.host.as_deref(), lic.cooldown_scope));
+    check_cooldown(tx, config, user_id, &user_name, info.host.as_deref(), now, plant_ended)?;
 
     let body = secret::random_text();
     let digest = secret::digest(&body);
@@ -229,12 +231,13 @@ fn check_cooldown(
     user_name: &str,
     host: Option<&str>,
     now: i64,
+    plant_ended: Option<i64>,
 ) -> Result<(), ApiError> {
     let cooldown = config.license.terminate_cooldown.0.as_millis() as i64;
     if cooldown == 0 {
         return Ok(());
     }
-    let ended = rows::last_terminated(conn, user_id, host, config.license.cooldown_scope)?;
+    let ended = rows::last_terminated(conn, user_id, host, config.license.cooldown_scope)?.max(plant_ended);
     match ended.filter(|e| e + cooldown > now) {
         Some(ended) => {
             let retry = (ended + cooldown - now + 999) / 1000;

@@ -102,6 +102,10 @@ pub struct Plan {
 pub trait PlantSeats {
     /// Claims a plant seat key for `seat`, trying the pools in order (`None`: the general pool).
     fn claim(&self, seat: &SeatKey, session_id: i64, user: &str, pools: &[Option<String>]) -> Claim;
+
+    /// When a supervisor last terminated a session of `user` (by name) on any gateway of the plant,
+    /// as far as this gateway has heard: with the `user_host` scope only one on `host`.
+    fn terminated_at(&self, user: &str, host: Option<&str>, scope: crate::config::CooldownScope) -> Option<i64>;
 }
 
 /// The outcome of [`PlantSeats::claim`].
