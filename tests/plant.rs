@@ -142,10 +142,15 @@ fn a_lock_set_on_a_refuses_a_write_check_on_c_and_a_clear_on_b_lifts_it() {
     let audit = c.ok(&["audit", "--limit", "100"]);
     let entry = audit.as_array().unwrap().iter().find(|e| e["action"] == "supervisor.lock").expect("audited on c");
     assert_eq!(entry["source"], "plant gateway a", "{entry}");
+    // A gateway that joins the plant while the lock is set takes it on at once.
+    let d = gateway(&nats, "d", 5, "");
+    wait_state(&d, "connected");
+    wait_for(|| d.ok(&["status"])["supervisor_lock"]["reason"] == "plant shutdown", "the lock on a late gateway");
     // Cleared on b: lifted on c.
     gws[1].ok(&["lock", "clear"]);
     wait_for(|| check()["result"]["decision"] == "allow", "the clear on b lifts it on c");
     assert_eq!(gws[0].ok(&["status"])["supervisor_lock"], Value::Null);
+    wait_for(|| d.ok(&["status"])["supervisor_lock"].is_null(), "the clear on the late gateway");
 }
 
 #[test]
@@ -326,4 +331,27 @@ fn config_check_names_the_plant_key_at_fault_and_without_plant_nothing_is_plant(
     assert!(!out.status.success());
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("plant.renew_interval") && text.contains(":4:"), "{text}");
+}
+
+#[test]
+fn a_restarted_gateway_keeps_its_sessions_seats_without_a_second_key() {
+    let nats = Nats::start();
+    let mut a = gateway(&nats, "a", 2, "");
+    let b = gateway(&nats, "b", 2, "");
+    wait_state(&a, "connected");
+    wait_state(&b, "connected");
+    let (ta, tb) = (token(&a, "op"), token(&b, "op"));
+    let s = open(&a, &ta, "a-0");
+    let session = s["result"]["token"].as_str().unwrap().to_string();
+    assert!(opened(&open(&a, &ta, "a-1")));
+    wait_for(|| plant_state(&b)["in_use"] == 2, "b sees a's seats before");
+    a.restart();
+    wait_state(&a, "connected");
+    // The session carries on with its token; its seat is still a's, found again in the bucket.
+    let r = a.call_auth("session.heartbeat", Value::Null, json!({"token": session}));
+    assert!(r["result"].is_object(), "{r}");
+    wait_for(|| plant_state(&a)["unclaimed"] == 0 && plant_state(&a)["in_use"] == 2, "a's seats held again");
+    assert!(!opened(&open(&b, &tb, "b-0")), "the plant is still full");
+    // b's view of the bucket follows the watch (a's renewals), so it is polled.
+    wait_for(|| plant_state(&b)["in_use"] == 2, "b sees a's seats after the restart");
 }

@@ -676,11 +676,11 @@ async fn run(shared: Arc<Shared>, ctx: Arc<Ctx>, config: Arc<Config>) {
             let _ = tokio::time::timeout(Duration::from_millis(500), events.recv()).await;
         }
         match setup(&shared, &client).await {
-            Ok(conn) => {
+            Ok((conn, seat_watch)) => {
                 backoff = Duration::from_millis(200);
                 *shared.conn.write().unwrap_or_else(|p| p.into_inner()) = Some(conn.clone());
                 tracing::info!(plant = %shared.name, gateway = %shared.gateway, "plant: connected to NATS");
-                if let Err(e) = connected(&shared, &ctx, &conn, &mut events).await {
+                if let Err(e) = connected(&shared, &ctx, &conn, seat_watch, &mut events).await {
                     tracing::warn!("plant: {e}");
                 }
                 set_link(&shared, &ctx, PlantLink::Offline).await;
@@ -700,7 +700,7 @@ async fn run(shared: Arc<Shared>, ctx: Arc<Ctx>, config: Arc<Config>) {
 
 /// The buckets (made by the first gateway of the plant, found by the others) and the initial view
 /// of the seat keys.
-async fn setup(shared: &Shared, client: &async_nats::Client) -> Result<Conn, String> {
+async fn setup(shared: &Shared, client: &async_nats::Client) -> Result<(Conn, kv::Watch), String> {
     let js = async_nats::jetstream::new(client.clone());
     let (seats_name, plant_name) = bucket_names(&shared.name);
     let seats = bucket(
@@ -714,7 +714,9 @@ async fn setup(shared: &Shared, client: &async_nats::Client) -> Result<Conn, Str
     .await?;
     let plant =
         bucket(&js, &plant_name, "gatewarden plant: the supervisor lock", 5, Duration::ZERO, shared.replicas).await?;
-    // What the bucket holds now: the keys of this gateway from before a restart are found here.
+    // Changes from now on, then what the bucket holds now (the keys of this gateway from before a
+    // restart are found here): started first, so nothing falls between the two.
+    let watch = seats.watch_all().await.map_err(|e| format!("watching the seats: {e}"))?;
     let mut view = HashMap::new();
     {
         use futures_util::StreamExt;
@@ -729,7 +731,7 @@ async fn setup(shared: &Shared, client: &async_nats::Client) -> Result<Conn, Str
         }
     }
     *shared.view.lock().unwrap_or_else(|p| p.into_inner()) = view;
-    Ok(Conn { client: client.clone(), seats, plant })
+    Ok((Conn { client: client.clone(), seats, plant }, watch))
 }
 
 /// A key-value bucket, made as the KV API makes one (stream `KV_<bucket>`, subjects
@@ -799,12 +801,15 @@ async fn connected(
     shared: &Arc<Shared>,
     ctx: &Arc<Ctx>,
     conn: &Conn,
+    mut seat_watch: kv::Watch,
     events: &mut tokio::sync::mpsc::UnboundedReceiver<async_nats::Event>,
 ) -> Result<(), String> {
     use futures_util::StreamExt;
-    let mut seat_watch = conn.seats.watch_all().await.map_err(|e| format!("watching the seats: {e}"))?;
     push_dirty_lock(shared, ctx, conn).await;
-    let mut lock_watch = conn.plant.watch_all().await.map_err(|e| format!("watching the lock: {e}"))?;
+    // With history: the lock and the cooldowns as they are now come first (a gateway that starts,
+    // or comes back, after a lock was set gets it), then every change.
+    let mut lock_watch =
+        conn.plant.watch_with_history(">").await.map_err(|e| format!("watching the plant bucket: {e}"))?;
     let mut lists = conn.client.subscribe(list_subject(&shared.name)).await.map_err(|e| e.to_string())?;
     let mut terminates =
         conn.client.subscribe(terminate_subject(&shared.name, &shared.gateway)).await.map_err(|e| e.to_string())?;
