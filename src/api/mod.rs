@@ -323,14 +323,14 @@ impl Ctx {
         match applied {
             Ok((out, index)) => {
                 table.commit();
-                drop(table);
                 self.credentials.commit();
                 self.outbox_written();
-                if let Some(plant) = self.plant() {
-                    plant.seats_changed();
-                }
                 if let Some(index) = index {
                     *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+                }
+                // Plant mode: seats that ended free their plant keys at once (a notify, no wait).
+                if let Some(plant) = self.plant() {
+                    plant.seats_changed();
                 }
                 Ok(out)
             }
