@@ -17,7 +17,7 @@
 //!   allotment (`plant.offline_seats`).
 //! - **A deadlock between a request and this module.** NATS runs on its own runtime thread; a request
 //!   (holding the store and session locks) waits for it with a timeout, and this module touches the
-//!   store and the session table only from the blocking pool, never on that thread.
+//!   store, the session table and the lock only from the blocking pool, never on that thread.
 //!
 //! Offline: seats opened while NATS was unreachable hold no key ("unclaimed"); when NATS is back
 //! they are claimed again. What cannot be claimed (the plant filled up meanwhile) stays open over the
@@ -156,6 +156,8 @@ struct Shared {
     lock_rev: AtomicU64,
     /// The lock was changed here while offline: pushed to the plant when it is back.
     lock_dirty: AtomicBool,
+    /// Seats of this gateway without a plant key, as the last reconcile found them.
+    unclaimed: std::sync::atomic::AtomicU32,
     /// Who made the last change kept local while offline, and why a clear.
     dirty_by: Mutex<Option<(Actor, Option<UnlockCause>)>>,
     /// User name -> the latest terminate of one of its sessions on any gateway (the cooldown).
@@ -585,6 +587,7 @@ pub fn start(ctx: Arc<Ctx>) -> Result<Arc<Plant>, String> {
         view: Mutex::new(HashMap::new()),
         lock_rev: AtomicU64::new(0),
         lock_dirty: AtomicBool::new(false),
+        unclaimed: std::sync::atomic::AtomicU32::new(0),
         dirty_by: Mutex::new(None),
         terminated: Mutex::new(HashMap::new()),
         wake: tokio::sync::Notify::new(),
@@ -1018,6 +1021,7 @@ async fn reconcile(shared: &Arc<Shared>, ctx: &Arc<Ctx>, conn: &Conn) -> Result<
             "plant: {unclaimed} seats of this gateway hold no plant seat key (the plant is full): over the licence until they end"
         );
     }
+    shared.unclaimed.store(unclaimed, Ordering::Release);
     update_figures(shared, ctx, unclaimed).await;
     Ok(())
 }
@@ -1049,12 +1053,9 @@ async fn set_link(shared: &Arc<Shared>, ctx: &Arc<Ctx>, state: PlantLink) {
 }
 
 async fn publish_figures(shared: &Arc<Shared>, ctx: &Arc<Ctx>) {
-    let unclaimed = ctx_unclaimed(ctx);
+    // Never the session table's lock on this thread: a request holding it may be waiting for us.
+    let unclaimed = shared.unclaimed.load(Ordering::Acquire);
     update_figures(shared, ctx, unclaimed).await;
-}
-
-fn ctx_unclaimed(ctx: &Ctx) -> u32 {
-    ctx.sessions().plant.as_ref().map(|p| p.unclaimed).unwrap_or(0)
 }
 
 /// A change of the plant's lock key: applied here unless it is what this gateway already holds.
