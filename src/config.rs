@@ -197,6 +197,7 @@ pub struct Config {
     pub console: ConsoleConfig,
     pub retention: RetentionConfig,
     pub directory: DirectoryConfig,
+    pub plant: PlantConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -516,6 +517,105 @@ impl DirectoryConfig {
     }
 }
 
+/// `[plant]`: plant mode (SPEC "Plant mode"): the gateways of one plant share one seat pool and one
+/// supervisor lock through NATS JetStream key-value buckets. Off unless `nats_url` is set; with it off
+/// nothing connects to NATS. See docs/plant.md and [`Config::check_plant`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlantConfig {
+    /// `nats://host[:port]` or `tls://host[:port]`; several servers of one cluster separated by commas.
+    pub nats_url: Option<String>,
+    /// The plant's name: every gateway of the plant gives the same one (it names the buckets).
+    pub name: String,
+    /// This gateway's name in the plant, unique in it; default: `site.id`.
+    pub gateway: Option<String>,
+    /// Seats licensed plant-wide (replaces `license.seats` in plant mode).
+    pub seats: u32,
+    /// While NATS is unreachable: the seats this gateway may have in use on its own.
+    pub offline_seats: u32,
+    /// How long a seat key outlives its last renewal: a gateway that dies frees its seats within it.
+    pub seat_ttl: Dur,
+    /// How often the seats this gateway holds are renewed (one compare-and-swap each, in one batch).
+    pub renew_interval: Dur,
+    /// The most one NATS operation made for a request may take before the gateway counts as offline.
+    pub request_timeout: Dur,
+    /// Copies JetStream keeps of the plant's buckets (3 on a 3-node cluster), when this gateway is
+    /// the first of the plant and makes them.
+    pub replicas: u32,
+    /// The CA that signed the NATS servers' certificates (PEM); none: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// A NATS credentials file (JWT + NKey seed), readable by the daemon only.
+    pub creds_file: Option<PathBuf>,
+    /// A NATS user name, with `password_file`.
+    pub user: Option<String>,
+    /// The NATS user's password, alone in a file readable by the daemon only.
+    pub password_file: Option<PathBuf>,
+}
+
+impl Default for PlantConfig {
+    fn default() -> Self {
+        PlantConfig {
+            nats_url: None,
+            name: "plant".into(),
+            gateway: None,
+            seats: 5,
+            offline_seats: 2,
+            seat_ttl: Dur::secs(30),
+            renew_interval: Dur::secs(10),
+            request_timeout: Dur::secs(2),
+            replicas: 1,
+            ca_file: None,
+            creds_file: None,
+            user: None,
+            password_file: None,
+        }
+    }
+}
+
+impl PlantConfig {
+    pub fn enabled(&self) -> bool {
+        self.nats_url.is_some()
+    }
+}
+
+/// A plant or gateway name: it goes into NATS subjects and bucket names.
+pub fn check_plant_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(format!("{name:?} must be 1-64 characters of A-Z, a-z, 0-9, - and _"));
+    }
+    Ok(())
+}
+
+/// Checks a NATS URL list: `nats://` or `tls://`, a host, an optional port, for each of them.
+pub fn check_nats_url(urls: &str) -> Result<(), String> {
+    if urls.len() > 4096 {
+        return Err("at most 4096 characters".into());
+    }
+    for url in urls.split(',').map(str::trim) {
+        let bad = |why: &str| format!("{url:?} is not a NATS URL: {why}");
+        let rest = url
+            .strip_prefix("nats://")
+            .or_else(|| url.strip_prefix("tls://"))
+            .ok_or_else(|| bad("it must start with nats:// or tls://"))?;
+        if rest.contains(['/', '?', '#', '@']) {
+            return Err(bad("give only scheme://host[:port]; credentials come from user/password_file or creds_file"));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(':') => (h.trim_start_matches('[').trim_end_matches(']'), Some(p)),
+            _ => (rest, None),
+        };
+        if host.is_empty() || host.len() > MAX_HOST_LEN {
+            return Err(bad("the host is missing or too long"));
+        }
+        if let Some(p) = port
+            && !matches!(p.parse::<u16>(), Ok(n) if n >= 1)
+        {
+            return Err(bad(&format!("the port {p:?} is not 1-65535")));
+        }
+    }
+    Ok(())
+}
+
 /// Bounds of `[directory]`, where the input enters.
 pub const MAX_GROUP_ROLES: usize = 1000;
 pub const MAX_DIRECTORY_TEXT: usize = 1024;
@@ -635,6 +735,7 @@ impl Config {
         self.check_license()?;
         self.check_mqtt()?;
         self.check_directory()?;
+        self.check_plant()?;
         if self.retention.audit_max_rows < 100 || self.retention.outbox_max_rows < 100 {
             return err("retention", "audit_max_rows and outbox_max_rows must be at least 100".into());
         }
@@ -723,8 +824,11 @@ impl Config {
     fn check_license(&self) -> Result<(), (String, String)> {
         let l = &self.license;
         let reserved: u64 = l.reserved.values().map(|&n| n as u64).sum();
-        if reserved > l.seats as u64 {
-            return err("license.reserved", format!("reserves {reserved} seats but license.seats is {}", l.seats));
+        // In plant mode the pools are cut from the plant's seats, not this gateway's.
+        let (seats, seats_key) =
+            if self.plant.enabled() { (self.plant.seats, "plant.seats") } else { (l.seats, "license.seats") };
+        if reserved > seats as u64 {
+            return err("license.reserved", format!("reserves {reserved} seats but {seats_key} is {seats}"));
         }
         if l.heartbeat_timeout.0 < Duration::from_secs(2) {
             return err("license.heartbeat_timeout", "must be at least 2s".into());
@@ -867,6 +971,74 @@ impl Config {
             return err("directory.cache_ttl", "must be at most 365d (0s: no offline logins)".into());
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// `[plant]`: the URL, the names, the seat figures and timings, the credential files.
+    fn check_plant(&self) -> Result<(), (String, String)> {
+        let p = &self.plant;
+        let Some(url) = &p.nats_url else { return Ok(()) };
+        check_nats_url(url).map_err(|m| ("plant.nats_url".to_string(), m))?;
+        check_plant_name(&p.name).map_err(|m| ("plant.name".to_string(), m))?;
+        match &p.gateway {
+            Some(g) => check_plant_name(g).map_err(|m| ("plant.gateway".to_string(), m))?,
+            None => check_plant_name(&self.site.id).map_err(|m| {
+                ("plant.gateway".to_string(), format!("is not set and site.id cannot stand for it: {m}"))
+            })?,
+        }
+        if !(1..=100_000).contains(&p.seats) {
+            return err("plant.seats", "must be between 1 and 100000".into());
+        }
+        if p.offline_seats > p.seats {
+            return err("plant.offline_seats", format!("must be at most plant.seats ({})", p.seats));
+        }
+        if !(Duration::from_secs(2)..=Duration::from_secs(3600)).contains(&p.seat_ttl.0) {
+            return err("plant.seat_ttl", "must be between 2s and 1h".into());
+        }
+        if p.renew_interval.0 < Duration::from_millis(200) || p.renew_interval.0 * 2 > p.seat_ttl.0 {
+            return err("plant.renew_interval", "must be at least 200ms and at most half of plant.seat_ttl".into());
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(30)).contains(&p.request_timeout.0) {
+            return err("plant.request_timeout", "must be between 100ms and 30s".into());
+        }
+        if !(1..=5).contains(&p.replicas) {
+            return err("plant.replicas", "must be between 1 and 5".into());
+        }
+        if p.user.is_some() != p.password_file.is_some() {
+            return err("plant.user", "user and password_file go together".into());
+        }
+        if p.creds_file.is_some() && p.user.is_some() {
+            return err("plant.creds_file", "give creds_file or user/password_file, not both".into());
+        }
+        if let Some(u) = &p.user
+            && (u.is_empty() || u.len() > 256 || u.chars().any(char::is_control))
+        {
+            return err("plant.user", "must be 1-256 characters without control characters".into());
+        }
+        for (key, path) in [("plant.password_file", &p.password_file), ("plant.creds_file", &p.creds_file)] {
+            if let Some(path) = path {
+                check_secret_file(path).map_err(|m| (key.to_string(), m))?;
+            }
+        }
+        if let Some(path) = &p.ca_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ("plant.ca_file".to_string(), format!("{}: cannot read: {e}", path.display())))?;
+            if !text.contains("-----BEGIN CERTIFICATE-----") {
+                return err("plant.ca_file", format!("{}: no PEM certificate in it", path.display()));
+            }
+        }
+        for role in self.license.reserved.keys() {
+            if role.len() > 64 {
+                return err("license.reserved", format!("{role:?}: a role name is at most 64 characters"));
+            }
+        }
+        Ok(())
+    }
+
+    /// This gateway's name in the plant.
+    pub fn gateway_name(&self) -> &str {
+        self.plant.gateway.as_deref().unwrap_or(&self.site.id)
     }
 }
 
@@ -1174,5 +1346,40 @@ mod tests {
         let e = Config::parse("[license]\nheartbeat_timeout = \"soon\"\n", "g.toml").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("license.heartbeat_timeout"), "{e}");
         assert!(e.message.contains("duration"), "{e}");
+    }
+
+    #[test]
+    fn plant_keys_are_checked_and_named() {
+        let bad = |t: &str, key: &str| {
+            let e = Config::parse(t, "g.toml").unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{t}: {e}");
+        };
+        let base = "[plant]\nnats_url = \"nats://127.0.0.1:4222\"\n";
+        let ok = Config::parse(base, "g.toml").unwrap();
+        assert!(ok.plant.enabled());
+        assert_eq!((ok.plant.seats, ok.plant.offline_seats, ok.gateway_name()), (5, 2, "default"));
+        assert!(!Config::default().plant.enabled(), "off unless nats_url is set");
+        Config::parse("[plant]\nnats_url = \"tls://a.plant:4222, tls://b.plant\"\n", "g.toml").unwrap();
+        bad("[plant]\nnats_url = \"http://x\"\n", "plant.nats_url");
+        bad("[plant]\nnats_url = \"nats://u:p@x\"\n", "plant.nats_url");
+        bad("[plant]\nnats_url = \"nats://x:0\"\n", "plant.nats_url");
+        bad(&format!("{base}name = \"a.b\"\n"), "plant.name");
+        bad(&format!("{base}gateway = \"\"\n"), "plant.gateway");
+        bad(&format!("{base}seats = 0\n"), "plant.seats");
+        bad(&format!("{base}seats = 3\noffline_seats = 4\n"), "plant.offline_seats");
+        bad(&format!("{base}seat_ttl = \"1s\"\n"), "plant.seat_ttl");
+        bad(&format!("{base}seat_ttl = \"10s\"\nrenew_interval = \"6s\"\n"), "plant.renew_interval");
+        bad(&format!("{base}request_timeout = \"1m\"\n"), "plant.request_timeout");
+        bad(&format!("{base}replicas = 0\n"), "plant.replicas");
+        bad(&format!("{base}user = \"gw\"\n"), "plant.user");
+        bad(&format!("{base}password_file = \"/nonexistent/x\"\nuser = \"gw\"\n"), "plant.password_file");
+        bad(&format!("{base}ca_file = \"/nonexistent/ca.pem\"\n"), "plant.ca_file");
+        bad(&format!("{base}unknown = 1\n"), "plant.unknown");
+        // Reservations are cut from the plant's seats in plant mode, from license.seats otherwise.
+        bad(&format!("{base}seats = 2\n[license]\nseats = 9\nreserved = {{ supervisor = 3 }}\n"), "license.reserved");
+        Config::parse(&format!("{base}seats = 9\n[license]\nseats = 2\nreserved = {{ supervisor = 3 }}\n"), "g.toml")
+            .unwrap();
+        // site.id stands for the gateway name only when it can.
+        bad(&format!("{base}[site]\nid = \"line.1\"\n"), "plant.gateway");
     }
 }

@@ -14,6 +14,7 @@ pub mod fuzz; // entry points of the fuzz targets and of the corpus replay test
 pub mod logs; // log hygiene: the log filter, client strings cut, repeated warnings throttled
 pub mod mqtt; // the MQTT bridge: retained state, the outbox publisher, rpc/request/<client id>
 pub mod objects; // objects users create, their readers (current, historical, explicit) and owners
+pub mod plant; // plant mode on NATS JetStream: the plant-wide seat pool and lock, remote sessions
 pub mod protocol; // Request / Response / ErrorCode, shared by daemon, CLI and MQTT
 pub mod sessions; // live HMI client sessions and their licence seats, in memory
 pub mod store; // SQLite: pragmas, migrations, audit trail, outbox

@@ -10,8 +10,11 @@ fn forbidden_for(file: &str) -> &'static [&'static str] {
     match top {
         // The binary, the CLI and the wiring sit on top of everything.
         "main" | "lib" | "cli" | "daemon" => &[],
-        // Handlers and the MQTT bridge serve requests; they never drive the process.
-        "api" | "mqtt" => &["daemon", "cli"],
+        // Handlers and the MQTT bridge serve requests; they never drive the process. Plant mode is
+        // a transport too: other gateways' requests (remote terminate, the plant's lock) reach this
+        // gateway's handlers through it, and the seat plan reaches it only through a trait
+        // (`sessions::PlantSeats`).
+        "api" | "mqtt" | "plant" => &["daemon", "cli"],
         // The fuzz entry points drive the transports' parsing only.
         "fuzz" => &["daemon", "cli", "api"],
         // Everything else is domain, store or a leaf.

@@ -172,7 +172,10 @@ impl OwnDaemon {
             eprintln!("{} not found: run `cargo build --release --bins --examples` first", bin.display());
             std::process::exit(2);
         }
-        let dir = std::env::temp_dir().join(format!("gatewarden-load-{}", std::process::id()));
+        // A sequence number too: an example may run several daemons side by side.
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("gatewarden-load-{}-{seq}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("admin.pw"), ADMIN_PASSWORD).unwrap();
         let config = format!(

@@ -89,6 +89,8 @@ pub struct Ctx {
     /// The index of each policy epoch live objects were created in (see `objects::history`).
     /// Changed under the store lock only. A leaf lock.
     history: RwLock<crate::objects::history::History>,
+    /// Plant mode (`[plant]`), once started; never set without it.
+    plant: std::sync::OnceLock<Arc<crate::plant::Plant>>,
 }
 
 /// Called once a whole policy loaded to build an index from is dropped, and after a bulk request.
@@ -133,7 +135,18 @@ impl Ctx {
             refusals: Mutex::new(Default::default()),
             credentials,
             history: RwLock::new(history),
+            plant: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Plant mode's handle, when `[plant]` is configured and it started.
+    pub fn plant(&self) -> Option<&Arc<crate::plant::Plant>> {
+        self.plant.get()
+    }
+
+    /// Hands plant mode's handle to the context (once, at start).
+    pub fn set_plant(&self, plant: Arc<crate::plant::Plant>) {
+        let _ = self.plant.set(plant);
     }
 
     /// The live login tokens and API keys (see [`crate::accounts::credentials`]).
@@ -315,6 +328,10 @@ impl Ctx {
                 self.outbox_written();
                 if let Some(index) = index {
                     *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+                }
+                // Plant mode: seats that ended free their plant keys at once (a notify, no wait).
+                if let Some(plant) = self.plant() {
+                    plant.seats_changed();
                 }
                 Ok(out)
             }

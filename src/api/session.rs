@@ -15,6 +15,7 @@ use crate::contract::sessions::{
 use crate::protocol::ApiError;
 use crate::sessions::lifecycle::{self, ClientInfo, Opener};
 use crate::sessions::seats;
+use crate::store::audit::{self, Actor, Outcome};
 use crate::store::sessions as rows;
 use crate::text::{self, Lines};
 
@@ -40,7 +41,8 @@ pub fn open(ctx: &Ctx, caller: &Caller, p: SessionOpen) -> Result<OpenReply, Api
         actor: &actor,
         sees_holders: ctx.permits(caller, "sessions.view"),
     };
-    ctx.write_sessions(|tx, table| lifecycle::open(tx, table, &config, &opener, &info))
+    let plant = ctx.plant().map(|p| p.as_ref() as &dyn crate::sessions::PlantSeats);
+    ctx.write_sessions(|tx, table| lifecycle::open(tx, table, &config, &opener, &info, plant))
 }
 
 /// The session a heartbeat or close is for: the request's own session token, or one in `token`.
@@ -73,9 +75,23 @@ pub fn close(ctx: &Ctx, caller: &Caller, p: SessionClose) -> Result<CloseReply, 
     ctx.write_sessions(|tx, table| lifecycle::close(tx, table, &config, id, &actor))
 }
 
-/// The live sessions (and with `all`, the recently ended ones). Needs `sessions.view`.
+/// The live sessions (and with `all`, the recently ended ones); with `plant`, the live sessions of
+/// every gateway of the plant, each with its gateway. Needs `sessions.view`.
 pub fn list(ctx: &Ctx, _caller: &Caller, p: SessionList) -> Result<Vec<SessionView>, ApiError> {
     let mut out = ctx.sessions().views();
+    if p.plant {
+        let Some(plant) = ctx.plant() else {
+            return Err(ApiError::bad_request(format!(
+                "{} {{plant: true}} needs plant mode ([plant] nats_url in the config)",
+                SessionList::NAME
+            )));
+        };
+        let here = plant.gateway().to_string();
+        for s in &mut out {
+            s.gateway = Some(here.clone());
+        }
+        out.extend(plant.list_remote()?);
+    }
     if p.all {
         let limit = p.limit.unwrap_or(100).min(10_000);
         out.extend(rows::list_ended(&ctx.store().conn, limit)?);
@@ -83,15 +99,55 @@ pub fn list(ctx: &Ctx, _caller: &Caller, p: SessionList) -> Result<Vec<SessionVi
     Ok(out)
 }
 
-/// Ends another client's session at once. Needs `sessions.terminate` and nothing else.
+/// Ends another client's session at once. Needs `sessions.terminate` and nothing else. In plant
+/// mode, a session of another gateway (`gateway`) is terminated there, as if there: its control
+/// message, its cooldown and its audit entry are that gateway's; this one audits that it asked.
 pub fn terminate(ctx: &Ctx, caller: &Caller, p: SessionTerminate) -> Result<TerminateReply, ApiError> {
     let reason = text::clean("reason", p.reason, text::MAX_REASON, Lines::One)?;
-    let config = ctx.config();
-    let id = p.session_id;
     let actor = caller.actor();
-    let done =
-        ctx.write_sessions(|tx, table| lifecycle::terminate(tx, table, &config, id, &actor, reason.as_deref()))?;
-    tracing::info!(session = id, user = %done.user, by = %actor.who.describe(), reason = reason.as_deref().unwrap_or(""), "session terminated");
+    let gateway = text::clean("gateway", p.gateway, text::MAX_FIELD, Lines::One)?;
+    match (gateway, ctx.plant()) {
+        (Some(gw), Some(plant)) if gw != plant.gateway() => {
+            crate::config::check_plant_name(&gw).map_err(|m| ApiError::bad_request(format!("gateway: {m}")))?;
+            let id = p.session_id;
+            let done = plant.terminate_remote(&gw, id, reason.clone(), &actor);
+            let (outcome, detail) = match &done {
+                Ok(d) => (
+                    Outcome::Ok,
+                    serde_json::json!({"gateway": gw, "session_id": id, "reason": reason, "seat_freed": d.seat_freed}),
+                ),
+                Err(e) => (
+                    Outcome::Failed,
+                    serde_json::json!({"gateway": gw, "session_id": id, "reason": reason, "error": e}),
+                ),
+            };
+            let target = done.as_ref().map(|d| d.user.clone()).ok();
+            ctx.write(|tx| {
+                audit::record(tx, &actor, SessionTerminate::NAME, target.as_deref(), outcome, Some(&detail))
+            })?;
+            let done = done?;
+            tracing::info!(session = id, gateway = %gw, user = %done.user, by = %actor.who.describe(), "session terminated on another gateway");
+            Ok(done)
+        }
+        (Some(gw), None) if !gw.is_empty() => Err(ApiError::bad_request(format!(
+            "gateway {gw:?}: terminating a session of another gateway needs plant mode ([plant] in the config)"
+        ))),
+        _ => terminate_here(ctx, p.session_id, reason, &actor),
+    }
+}
+
+/// Terminates a session of this gateway for `actor` (a caller here, or one on another gateway of
+/// the plant).
+pub fn terminate_here(ctx: &Ctx, id: i64, reason: Option<String>, actor: &Actor) -> Result<TerminateReply, ApiError> {
+    let config = ctx.config();
+    let (done, host) = ctx.write_sessions(|tx, table| {
+        let host = table.get(id).and_then(|l| l.host.clone());
+        Ok((lifecycle::terminate(tx, table, &config, id, actor, reason.as_deref())?, host))
+    })?;
+    if let Some(plant) = ctx.plant() {
+        plant.note_terminated(&done.user, host.as_deref());
+    }
+    tracing::info!(session = id, user = %done.user, by = %actor.who.describe(), source = %actor.source, reason = reason.as_deref().unwrap_or(""), "session terminated");
     Ok(done)
 }
 

@@ -51,6 +51,7 @@ pub fn status(ctx: &Ctx, caller: &Caller, _: StatusGet) -> Result<Status, ApiErr
         },
         supervisor_lock: ctx.lock().map(|l| l.state.clone()),
         directory: super::directory::link(ctx, layout)?,
+        plant: license.plant,
     })
 }
 

@@ -99,6 +99,10 @@ pub fn lock(ctx: &Ctx, caller: &Caller, p: SupervisorLock) -> Result<LockState, 
         let state = LockState { o, l: p.l, c: p.c, since: now, reason, expires_at };
         let new = Lock { state: state.clone(), user_id, key_row };
         domain::record_set(tx, &caller.actor(), &new, old.as_deref())?;
+        // Plant mode: the plant's lock changes first (compare-and-swap); refused, nothing changes here.
+        if let Some(plant) = ctx.plant() {
+            plant.put_lock(Some(&state), &caller.actor().who, None)?;
+        }
         Ok((LockChange::Set(new), state))
     })?;
     tracing::info!(owner = %state.o.describe(), l = ?state.l, c = ?state.c, by = %caller.actor().who.describe(), "supervisor lock set");
@@ -119,6 +123,9 @@ pub fn unlock(ctx: &Ctx, caller: &Caller, _p: SupervisorUnlock) -> Result<Unlock
             return Err(err);
         }
         domain::record_clear(tx, &caller.actor(), &old, UnlockCause::Cleared)?;
+        if let Some(plant) = ctx.plant() {
+            plant.put_lock(None, &caller.actor().who, Some(UnlockCause::Cleared))?;
+        }
         Ok((LockChange::Clear, UnlockReply { unlocked: true, lock: Some(old.state.clone()), message: None }))
     })
 }
@@ -139,4 +146,43 @@ pub fn message(ctx: &Ctx, caller: &Caller, p: SupervisorMessage) -> Result<Broad
     let msg = Broadcast { sender, text, ts: now_ms() };
     ctx.write(|tx| domain::record_broadcast(tx, &caller.actor(), &msg))?;
     Ok(msg)
+}
+
+/// Plant mode: applies the plant's lock (set or cleared on another gateway, or found at a
+/// reconnect) here, as if set here: the row, the audit entry (by the plant gateway that changed
+/// it), the retained `supervisor/lock` topic and the event. The owner's row ids are looked up by
+/// name on this gateway (an owner unknown here has none: only its scopes' "any supervisor" and the
+/// masters then pass). Nothing is sent back to the plant.
+pub fn apply_plant_lock(ctx: &Ctx, plant: crate::plant::PlantLock) -> Result<(), ApiError> {
+    let actor = crate::store::audit::Actor {
+        who: plant.by.clone(),
+        source: if plant.gateway.is_empty() { "plant".into() } else { format!("plant gateway {}", plant.gateway) },
+    };
+    ctx.write_lock(|tx, current| match plant.lock {
+        Some(state) => {
+            if current.as_ref().is_some_and(|c| c.state == state) {
+                return Ok((LockChange::Keep, ()));
+            }
+            let user_id = match &state.o.u {
+                Some(u) => crate::accounts::require_user(tx, u).ok().map(|a| a.id),
+                None => None,
+            };
+            let key_row = match &state.o.key_id {
+                Some(k) => crate::store::lock::key_row(tx, k)?,
+                None => None,
+            };
+            let new = Lock { state, user_id, key_row };
+            domain::record_set(tx, &actor, &new, current.as_deref())?;
+            tracing::info!(gateway = %plant.gateway, owner = %new.state.o.describe(), "supervisor lock set on the plant");
+            Ok((LockChange::Set(new), ()))
+        }
+        None => match current {
+            None => Ok((LockChange::Keep, ())),
+            Some(old) => {
+                domain::record_clear(tx, &actor, &old, plant.cause.unwrap_or(UnlockCause::Cleared))?;
+                tracing::info!(gateway = %plant.gateway, "supervisor lock cleared on the plant");
+                Ok((LockChange::Clear, ()))
+            }
+        },
+    })
 }

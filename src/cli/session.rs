@@ -19,6 +19,9 @@ pub enum SessionCommand {
         all: bool,
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
+        /// Plant mode: the live sessions of every gateway of the plant, with their gateway
+        #[arg(long)]
+        plant: bool,
     },
     /// One session with its timing and its seat's pool: without ID, the session of --token (a gws_
     /// session token); another one needs sessions.view
@@ -33,6 +36,9 @@ pub enum SessionCommand {
         /// Why: shown to the operator and kept in the audit trail
         #[arg(long, value_name = "R")]
         reason: Option<String>,
+        /// Plant mode: the gateway holding the session (as `session list --plant` shows it)
+        #[arg(long, value_name = "G")]
+        gateway: Option<String>,
     },
     /// Open a session as an HMI client would; prints its id and token (for scripts and tests)
     Open {
@@ -78,9 +84,11 @@ pub fn session(global: &Global, cmd: SessionCommand) -> Result<Value, CliError> 
         client = client.with_auth(auth);
     }
     match cmd {
-        SessionCommand::List { all, limit } => client.send(&SessionList { all, limit }),
+        SessionCommand::List { all, limit, plant } => client.send(&SessionList { all, limit, plant }),
         SessionCommand::Show { session_id } => client.send(&SessionShow { session_id }),
-        SessionCommand::Terminate { session_id, reason } => client.send(&SessionTerminate { session_id, reason }),
+        SessionCommand::Terminate { session_id, reason, gateway } => {
+            client.send(&SessionTerminate { session_id, reason, gateway })
+        }
         SessionCommand::Open { client_type, project, host, address, read_only, read_write, .. } => {
             let read_only = match (read_only, read_write) {
                 (true, _) => Some(true),

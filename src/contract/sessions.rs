@@ -121,6 +121,10 @@ pub struct SessionList {
     /// always listed in full.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// Plant mode: the live sessions of every gateway of the plant, each with its `gateway`
+    /// (gateways that do not answer within `plant.request_timeout` are left out and logged).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plant: bool,
 }
 
 crate::method!("session.list", SessionList => Vec<SessionView>);
@@ -190,6 +194,9 @@ pub struct SessionView {
     pub ended_by: Option<Actor>,
     /// Why it ended (the terminate reason, or what expired it); null while live or when closed.
     pub reason: Option<String>,
+    /// Plant mode, in a plant-wide list: the gateway that holds it. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }
 
 // ---- session.terminate
@@ -203,6 +210,10 @@ pub struct SessionTerminate {
     /// Why: shown to the operator, kept in the audit trail (one line, at most 500 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Plant mode: the gateway that holds the session (as `session.list {plant: true}` names it).
+    /// Absent or this gateway's own name: a session of this gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }
 
 crate::method!("session.terminate", SessionTerminate => TerminateReply);
@@ -309,6 +320,55 @@ pub struct License {
     /// `license.read_only_seats` (absent when 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<ReadOnlySeats>,
+    /// Plant mode: the plant's seats and this gateway's link to them. Absent outside plant mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plant: Option<PlantState>,
+}
+
+/// Plant mode, as `status` and the retained `license` topic show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlantState {
+    /// `plant.name`.
+    pub name: String,
+    /// This gateway's name in the plant.
+    pub gateway: String,
+    /// The link to NATS.
+    pub state: PlantLink,
+    /// Since when it is in that state (unix ms).
+    pub since: i64,
+    /// `plant.seats`: seats licensed plant-wide.
+    pub seats: u32,
+    /// `plant.offline_seats`: what this gateway may have in use on its own while offline.
+    pub offline_seats: u32,
+    /// Seats in use plant-wide as this gateway last saw them; null before the first connection.
+    pub in_use: Option<u32>,
+    /// Seats of this gateway that hold no plant seat key (opened offline, or whose key lapsed):
+    /// claimed again as soon as NATS is back and seats are free.
+    pub unclaimed: u32,
+    /// The gateways of the plant seen alive (sorted).
+    pub gateways: Vec<String>,
+}
+
+/// The link of a gateway to its plant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlantLink {
+    /// Started, not yet connected: serving on `offline_seats`.
+    Connecting,
+    /// Seats and the supervisor lock are plant-wide.
+    Connected,
+    /// NATS unreachable: serving on `offline_seats`, the lock local until it is back.
+    Offline,
+}
+
+impl PlantLink {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlantLink::Connecting => "connecting",
+            PlantLink::Connected => "connected",
+            PlantLink::Offline => "offline",
+        }
+    }
 }
 
 /// The fields of a `license_limit_reached` error, beside `code` and `message`.

@@ -42,6 +42,9 @@ pub struct Status {
     /// The plant directory, when `[directory]` is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectoryLink>,
+    /// Plant mode (`[plant]`): the plant's seats and this gateway's link to NATS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plant: Option<crate::contract::sessions::PlantState>,
 }
 
 /// The plant directory as `status` shows it.

@@ -85,6 +85,12 @@ pub async fn run(config: Config, opts: ServeOptions, log: logging::Handle) -> Re
     let mut sigint = install(SignalKind::interrupt(), "SIGINT")?;
     let mut sighup = install(SignalKind::hangup(), "SIGHUP")?;
     let (ctx, listener, _state_lock) = open(config, &opts)?;
+    // Plant mode: its own thread and runtime; it connects in the background (the gateway serves on
+    // plant.offline_seats until it has), and nothing connects to NATS without [plant].
+    if ctx.config().plant.enabled() {
+        let plant = crate::plant::start(ctx.clone()).map_err(DaemonError::Setup)?;
+        ctx.set_plant(plant);
+    }
     let socket_path = ctx.paths.socket.clone();
     // One argon2 buffer per password check the gates let run at once (mqtt settings need a restart).
     let mqtt = ctx.config().mqtt.clone();
@@ -507,6 +513,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         ("daemon.max_clients", o.max_clients != n.max_clients),
         ("site.id", old.site.id != new.site.id),
         ("mqtt", old.mqtt != new.mqtt),
+        ("plant", old.plant != new.plant),
+        // The plant's pools are cut at start, from the reservations as they were then.
+        ("license.reserved (plant mode)", old.plant.enabled() && old.license.reserved != new.license.reserved),
     ]
     .into_iter()
     .filter_map(|(key, changed)| changed.then_some(key))

@@ -64,6 +64,13 @@ pub fn expire_lock(ctx: &Ctx) -> Result<bool, ApiError> {
     // Asked again under the store lock: a request may have cleared or replaced it meanwhile.
     let expired = ctx.write_lock(|tx, current| match current.filter(|l| l.expired(now_ms())) {
         Some(old) => {
+            // Plant mode: every gateway sees it expire; the first to clear it on the plant wins and
+            // the others follow the plant's clear (their own is then not made).
+            if let Some(plant) = ctx.plant()
+                && plant.put_lock(None, &Actor::system().who, Some(UnlockCause::Expired)).is_err()
+            {
+                return Ok((LockChange::Keep, false));
+            }
             supervisor::record_clear(tx, &Actor::system(), &old, UnlockCause::Expired)?;
             Ok((LockChange::Clear, true))
         }

@@ -10,14 +10,14 @@
 //! session token telling a stranger anything about a session (the digest is checked first).
 
 use super::seats::{self, heartbeat_s, limits};
-use super::{Live, Table};
+use super::{Claim, Full, Live, PlantSeats, Table};
 use crate::accounts::{Principal, secret};
 use crate::authz::{DenyReason, Index, SubjectKey};
 use crate::config::Config;
 use crate::contract::Method;
 use crate::contract::sessions::{
-    CloseReply, ControlAction, ControlMessage, OpenReply, SessionClosed, SessionEnd, SessionExpired, SessionOpen,
-    SessionOpened, SessionShowReply, SessionState, SessionTerminated, TerminateReply,
+    CloseReply, ControlAction, ControlMessage, OpenReply, PlantLink, SessionClosed, SessionEnd, SessionExpired,
+    SessionOpen, SessionOpened, SessionShowReply, SessionState, SessionTerminated, TerminateReply,
 };
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::audit::{self, Actor, Outcome};
@@ -105,6 +105,7 @@ pub fn open(
     config: &Config,
     who: &Opener<'_>,
     info: &ClientInfo,
+    plant: Option<&dyn PlantSeats>,
 ) -> Result<OpenReply, ApiError> {
     let (user_id, user_name) = match who.principal {
         Principal::User { id, name, .. } => (*id, Some(name.clone())),
@@ -118,7 +119,9 @@ pub fn open(
         Some(name) => name,
         None => rows::user_name(tx, user_id)?,
     };
-    check_cooldown(tx, config, user_id, &user_name, info.host.as_deref(), now)?;
+    // Plant mode: a terminate on any gateway of the plant cools the user down here too.
+    let plant_ended = plant.and_then(|p| p.terminated_at(&user_name, info.host.as_deref(), lic.cooldown_scope));
+    check_cooldown(tx, config, user_id, &user_name, info.host.as_deref(), now, plant_ended)?;
 
     let body = secret::random_text();
     let digest = secret::digest(&body);
@@ -141,6 +144,7 @@ pub fn open(
         },
     )?;
     let roles = roles_of(tx, who, config)?;
+    let refuse = |table: &Table, full: &Full| seats::limit_reached(config, table, &roles, full, who.sees_holders);
     let ask = super::Ask {
         user_id,
         host: info.host.as_deref(),
@@ -148,9 +152,54 @@ pub fn open(
         client_type: &info.client_type,
         mode: info.mode,
     };
-    let plan = table
-        .plan(&limits(lic), id, &ask)
-        .map_err(|full| seats::limit_reached(config, table, &roles, &full, who.sees_holders))?;
+    let mut plan = table.plan(&seats::limits_now(config, table), id, &ask).map_err(|full| refuse(table, &full))?;
+    let connected = table.plant.as_ref().is_some_and(|p| p.state == PlantLink::Connected);
+    // Read-only seats are each gateway's own (docs/plant.md): only a new read-write seat needs a key.
+    if let Some(plant) = plant.filter(|_| connected && !plan.shared && !plan.read_only) {
+        // The reserved pools the opener holds, in the order the local plan tries them, then the
+        // general one: the same order plant-wide.
+        let mut pools: Vec<Option<String>> = config
+            .license
+            .reserved
+            .iter()
+            .filter(|(role, n)| **n > 0 && roles.iter().any(|r| r.eq_ignore_ascii_case(role)))
+            .map(|(role, _)| Some(role.clone()))
+            .collect();
+        pools.push(None);
+        match plant.claim(&plan.seat, id, &user_name, &pools) {
+            Claim::Taken(pool) => plan.pool = pool,
+            Claim::Full { in_use } => {
+                // No plant seat: a client that may read only takes one of this gateway's read-only
+                // seats, as it would locally.
+                let limits = seats::limits_now(config, table);
+                let read_only = super::Ask { mode: super::SeatMode::ReadOnly, ..ask };
+                match table.plan(&limits, id, &read_only) {
+                    Ok(p) if info.mode != super::SeatMode::ReadWrite => plan = p,
+                    _ => {
+                        let may = info.mode != super::SeatMode::ReadWrite && limits.read_only_seats > 0;
+                        return Err(refuse(
+                            table,
+                            &Full {
+                                limit: limits.seats,
+                                in_use,
+                                reserved: lic.reserved.values().sum(),
+                                type_full: None,
+                                read_only: may.then(|| (limits.read_only_seats, table.read_only_use())),
+                            },
+                        ));
+                    }
+                }
+            }
+            Claim::Offline => {
+                // NATS went away under us: the local allotment decides, as it does offline.
+                if let Some(p) = table.plant.as_mut() {
+                    p.state = PlantLink::Offline;
+                    p.since = now_ms();
+                }
+                plan = table.plan(&seats::limits_now(config, table), id, &ask).map_err(|full| refuse(table, &full))?;
+            }
+        }
+    }
     rows::set_seat(tx, id, plan.pool.as_deref(), plan.read_only)?;
     table.insert(Live {
         id,
@@ -209,12 +258,13 @@ fn check_cooldown(
     user_name: &str,
     host: Option<&str>,
     now: i64,
+    plant_ended: Option<i64>,
 ) -> Result<(), ApiError> {
     let cooldown = config.license.terminate_cooldown.0.as_millis() as i64;
     if cooldown == 0 {
         return Ok(());
     }
-    let ended = rows::last_terminated(conn, user_id, host, config.license.cooldown_scope)?;
+    let ended = rows::last_terminated(conn, user_id, host, config.license.cooldown_scope)?.max(plant_ended);
     match ended.filter(|e| e + cooldown > now) {
         Some(ended) => {
             let retry = (ended + cooldown - now + 999) / 1000;

@@ -30,7 +30,7 @@ pub mod seats;
 pub use lifecycle::{End, end_dead, end_matching};
 
 use crate::accounts::Principal;
-use crate::contract::sessions::{SessionState, SessionView};
+use crate::contract::sessions::{PlantState, SessionState, SessionView};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -68,6 +68,16 @@ pub struct Live {
     /// The session holds a read-only seat (or asked for read-only on a shared one): its write-class
     /// decisions answer `read_only_seat`.
     pub read_only: bool,
+}
+
+impl SeatKey {
+    /// The seat's name in the plant's seat keys (plant mode): unique on this gateway.
+    pub fn id(&self) -> String {
+        match self {
+            SeatKey::Host { user_id, host } => format!("host:{user_id}:{host}"),
+            SeatKey::Own(id) => format!("own:{id}"),
+        }
+    }
 }
 
 impl Live {
@@ -132,6 +142,28 @@ pub struct Plan {
     pub read_only: bool,
 }
 
+/// Plant mode's seat pool, as a session open sees it ([`crate::plant::Plant`] implements it): a
+/// new seat on this gateway also needs one of the plant's seat keys.
+pub trait PlantSeats {
+    /// Claims a plant seat key for `seat`, trying the pools in order (`None`: the general pool).
+    fn claim(&self, seat: &SeatKey, session_id: i64, user: &str, pools: &[Option<String>]) -> Claim;
+
+    /// When a supervisor last terminated a session of `user` (by name) on any gateway of the plant,
+    /// as far as this gateway has heard: with the `user_host` scope only one on `host`.
+    fn terminated_at(&self, user: &str, host: Option<&str>, scope: crate::config::CooldownScope) -> Option<i64>;
+}
+
+/// The outcome of [`PlantSeats::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// A seat key of this pool is ours.
+    Taken(Option<String>),
+    /// Every seat key the caller may take is held plant-wide: `in_use` as seen.
+    Full { in_use: u32 },
+    /// NATS did not answer: the gateway is offline and serves on its local allotment.
+    Offline,
+}
+
 /// Why no seat is free.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Full {
@@ -178,6 +210,10 @@ enum Undo {
 pub struct Table {
     live: FxHashMap<i64, Live>,
     seats: FxHashMap<SeatKey, Seat>,
+    /// Plant mode: the plant's figures and this gateway's link, as [`crate::plant`] last set them.
+    /// Kept here so every licence figure (the retained `license` topic, `status`, the seat plan)
+    /// is taken from the one table under its one lock.
+    pub plant: Option<PlantState>,
     /// While a database transaction is open: how to put the table back if it rolls back.
     journal: Option<Vec<Undo>>,
 }
@@ -328,6 +364,17 @@ impl Table {
         Some(live)
     }
 
+    /// Every seat in use: its key, its pool and the oldest live session on it (plant mode claims a
+    /// plant seat key for each).
+    pub fn seats_in_use(&self) -> Vec<(SeatKey, Option<String>, i64)> {
+        let mut oldest: FxHashMap<&SeatKey, i64> = FxHashMap::default();
+        for l in self.live.values() {
+            let e = oldest.entry(&l.seat).or_insert(l.id);
+            *e = (*e).min(l.id);
+        }
+        self.seats.iter().map(|(k, s)| (k.clone(), s.pool.clone(), oldest.get(k).copied().unwrap_or(0))).collect()
+    }
+
     /// A live session as the methods show it.
     pub fn view(&self, l: &Live) -> SessionView {
         SessionView {
@@ -346,6 +393,7 @@ impl Table {
             ended_at: None,
             ended_by: None,
             reason: None,
+            gateway: None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::{Full, Limits, Table};
 use crate::config::{Config, LicenseConfig};
-use crate::contract::sessions::{License, LicenseLimitReached, Pool, ReadOnlySeats, TypeSeats};
+use crate::contract::sessions::{License, LicenseLimitReached, PlantLink, Pool, ReadOnlySeats, TypeSeats};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::store::outbox;
 use rusqlite::Connection;
@@ -19,6 +19,21 @@ pub fn limits(cfg: &LicenseConfig) -> Limits {
     }
 }
 
+/// The figures this gateway plans seats by now: `license.seats`; in plant mode the plant's seats
+/// while connected (each new seat then also needs a plant seat key), `plant.offline_seats` while not.
+pub fn limits_now(config: &Config, table: &Table) -> Limits {
+    Limits { seats: seats_now(config, table), ..limits(&config.license) }
+}
+
+/// The seat total pools are cut from now (see [`limits_now`]).
+pub fn seats_now(config: &Config, table: &Table) -> u32 {
+    match &table.plant {
+        None => config.license.seats,
+        Some(p) if p.state == PlantLink::Connected => p.seats,
+        Some(p) => p.offline_seats,
+    }
+}
+
 /// The interval a client should heartbeat at: a third of the timeout, so two lost beats are survived.
 pub fn heartbeat_s(cfg: &LicenseConfig) -> u64 {
     (cfg.heartbeat_timeout.0.as_secs() / 3).max(1)
@@ -27,16 +42,18 @@ pub fn heartbeat_s(cfg: &LicenseConfig) -> u64 {
 /// The licence figures: the totals, and each seat pool with its seats, those in use and those free,
 /// so a panel can tell whether its own pool has room.
 pub fn license(config: &Config, table: &Table) -> License {
+    let limit = seats_now(config, table);
     License {
-        limit: config.license.seats,
+        limit,
         in_use: table.in_use(),
-        free: config.license.seats.saturating_sub(table.in_use()),
+        free: limit.saturating_sub(table.in_use()),
         reserved: config.license.reserved.clone(),
         sessions: table.len() as u32,
         pools: pools(config, table, |_| true),
         types: config.license.types.iter().map(|(t, &n)| type_seats(table, t, n)).collect(),
         read_only: (config.license.read_only_seats > 0)
             .then(|| read_only_seats(config.license.read_only_seats, table.read_only_use())),
+        plant: table.plant.clone(),
     }
 }
 
@@ -53,7 +70,7 @@ fn read_only_seats(seats: u32, in_use: u32) -> ReadOnlySeats {
 pub fn pools(config: &Config, table: &Table, wanted: impl Fn(Option<&str>) -> bool) -> Vec<Pool> {
     let lic = &config.license;
     let reserved: u32 = lic.reserved.values().sum();
-    let general = (None, lic.seats.saturating_sub(reserved));
+    let general = (None, seats_now(config, table).saturating_sub(reserved));
     let named = lic.reserved.iter().map(|(role, &n)| (Some(role.as_str()), n));
     std::iter::once(general)
         .chain(named)

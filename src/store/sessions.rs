@@ -153,6 +153,7 @@ fn view_row(r: &Row<'_>) -> rusqlite::Result<SessionView> {
         ended_by: r.get::<_, Option<String>>(11)?.as_deref().map(Actor::from_text),
         reason: r.get(12)?,
         read_only: r.get(13)?,
+        gateway: None,
     })
 }
 

@@ -5,6 +5,7 @@
 
 pub mod ldap;
 pub mod mqtt;
+pub mod nats;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
