@@ -495,7 +495,7 @@ fn client_module_retries_reads_through_rate_limits_never_resends_a_write_and_log
         assert!(st.success(), "npm ci in console/");
     }
     let served = tempfile::tempdir().unwrap();
-    let broker = Broker::shipped_with_console(SITE, &["station1", "panel1"], served.path());
+    let mut broker = Broker::shipped_with_console(SITE, &["station1", "panel1"], served.path());
     // argon2 at a cost (32 MiB, 2 passes: tens of ms on any machine) that no reply to a request with a
     // password beats 20 ms with.
     let d = shipped_daemon(
@@ -515,17 +515,32 @@ fn client_module_retries_reads_through_rate_limits_never_resends_a_write_and_log
         "user": "sup",
         "password": PW,
         "broadcast": "sent once",
+        "after_restart": "after the restart",
     });
-    let out = Command::new("node")
-        .arg(format!("{root}/console/tests/client.mjs"))
-        .env("CLIENT_TEST", config.to_string())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("node console/tests/client.mjs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last: Value =
-        serde_json::from_str(text.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{text:?}: {e}"));
-    assert!(out.status.success() && last.get("failed").is_none(), "client.mjs failed: {last:#}");
+    let mut script = Script::start("client.mjs", "CLIENT_TEST", &config);
+    let last = loop {
+        let msg = script.next();
+        let Some(step) = msg.get("wait").and_then(Value::as_str) else { break msg };
+        match step {
+            "stop_broker" => {
+                // The panel, while the broker is still up: the write that timed out on the client
+                // reached it once.
+                let m = panel.next_on(&format!("gatewarden/{SITE}/supervisor/message"));
+                assert_eq!(m.json()["text"], "sent once");
+                let again = panel.next(Duration::from_millis(1000), |m| m.topic.ends_with("supervisor/message"));
+                assert!(again.is_none(), "the write was sent twice: {again:?}");
+                broker.stop();
+            }
+            "start_broker" => broker.run(),
+            "broadcast_after_restart" => {
+                let r = d.call("supervisor.message", json!({"text": "after the restart"}));
+                assert!(r.get("result").is_some(), "{r}");
+            }
+            other => panic!("client.mjs asked for {other}"),
+        }
+        script.answer(json!({}));
+    };
+    assert!(last.get("failed").is_none(), "client.mjs failed: {last:#}");
     let r = &last["report"];
 
     assert_eq!(r["bad_broker_login"], "unauthenticated", "{r:#}");
@@ -538,16 +553,22 @@ fn client_module_retries_reads_through_rate_limits_never_resends_a_write_and_log
     // The write timed out on the client and was not sent again: the panels got it exactly once.
     assert_eq!(r["write"], "timeout");
     assert_eq!(r["write_retries"], 0);
-    let m = panel.next_on(&format!("gatewarden/{SITE}/supervisor/message"));
-    assert_eq!(m.json()["text"], "sent once");
-    let again = panel.next(Duration::from_millis(1000), |m| m.topic.ends_with("supervisor/message"));
-    assert!(again.is_none(), "the write was sent twice: {again:?}");
+    // (Checked by the panel before the broker's restart, below.)
 
     // Every read of the burst was answered, some after a refusal that the correlation data matched.
     assert_eq!(r["burst"], json!(vec![SITE; 6]), "{r:#}");
     let retries = r["retries"].as_array().unwrap();
     assert!(retries.iter().any(|x| x["reason"] == "rate_limited" && x["method"] == "status"), "{r:#}");
     assert!(retries.iter().all(|x| x["method"] != "supervisor.message"), "{r:#}");
+
+    // The broker restarted under the module: it went down and came back by itself; a call after it
+    // was answered; its subscriptions delivered a broadcast and the republished licence figures.
+    let states: Vec<&str> = r["states"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert_eq!(states.first(), Some(&"offline"), "{r:#}");
+    assert_eq!(states.last(), Some(&"online"), "{r:#}");
+    assert_eq!(r["status_after_restart"], SITE);
+    assert_eq!(r["message_after_restart"], "after the restart");
+    assert_eq!(r["license_after_restart"], d.ok(&["status"])["seats"]["limit"]);
 
     assert!(r["token_after_logout"].is_null());
     assert_eq!(r["revoked"], "unauthenticated", "{r:#}");
