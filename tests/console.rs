@@ -290,11 +290,8 @@ fn console_keyboard_owner_lock_groups_roles_read_only_seats_and_a_broker_restart
     let console_dir = built.path().join("console");
     build_console(&console_dir);
 
-    let mut broker = Broker::shipped_with_console(
-        SITE,
-        &["station1", "panela", "panelb", "panelc", "paneld"],
-        &console_dir,
-    );
+    let mut broker =
+        Broker::shipped_with_console(SITE, &["station1", "panela", "panelb", "panelc", "paneld"], &console_dir);
     let d = shipped_daemon(&broker, SITE, "[license]\nseats = 3\nread_only_seats = 1\ntypes = { panel = 2 }\n");
     wait_connected(&d);
 
@@ -315,7 +312,8 @@ fn console_keyboard_owner_lock_groups_roles_read_only_seats_and_a_broker_restart
 
     // A read-write panel, a read-only one and a SCADA client (the one the keyboard terminates).
     let (_a, s_rw) = panel_with(&broker, "panela", "op", json!({"type": "panel", "project": "line1"}));
-    let (_b, s_ro) = panel_with(&broker, "panelb", "op", json!({"type": "panel", "project": "line1", "read_only": true}));
+    let (_b, s_ro) =
+        panel_with(&broker, "panelb", "op", json!({"type": "panel", "project": "line1", "read_only": true}));
     let (mut scada, s_kb) = panel_with(&broker, "panelc", "sup2", json!({"type": "scada"}));
     let license = d.ok(&["status"]);
     assert_eq!(license["seats"]["read_only"]["in_use"], 1, "{license}");
@@ -363,7 +361,8 @@ fn console_keyboard_owner_lock_groups_roles_read_only_seats_and_a_broker_restart
                 json!({})
             }
             "roles_added" => {
-                let mut roles: Vec<String> = serde_json::from_value(d.ok(&["user", "show", "op"])["roles"].clone()).unwrap();
+                let mut roles: Vec<String> =
+                    serde_json::from_value(d.ok(&["user", "show", "op"])["roles"].clone()).unwrap();
                 roles.sort();
                 assert_eq!(roles, ["night", "operator"]);
                 json!({})
@@ -467,7 +466,10 @@ fn console_keyboard_owner_lock_groups_roles_read_only_seats_and_a_broker_restart
     };
     for action in ["role.grant", "role.revoke", "user.update", "group.create", "group.add", "group.remove"] {
         let rows = from_console(action);
-        assert!(!rows.is_empty() && rows.iter().all(|e| e["outcome"] == "ok" && e["actor"]["u"] == "sup"), "{action}: {rows:?}");
+        assert!(
+            !rows.is_empty() && rows.iter().all(|e| e["outcome"] == "ok" && e["actor"]["u"] == "sup"),
+            "{action}: {rows:?}"
+        );
     }
 
     // The broker restart: the console said it was reconnecting, then showed the lock set and the
