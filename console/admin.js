@@ -203,19 +203,26 @@ function resourcesScreen(app, section) {
     const gdesc = h('input', { maxlength: 1024 });
     const mgroup = h('input', { maxlength: 64, required: true });
     const members = h('input', { maxlength: 8192, required: true, placeholder: 'line1/pump1, line1/pump2' });
+    const rgroup = h('input', { maxlength: 64, required: true });
+    const leaving = h('input', { maxlength: 8192, required: true, placeholder: 'line1/pump2' });
     section.append(h('div', { class: 'cards' },
       h('form', { class: 'card', onsubmit: async (e) => {
         e.preventDefault();
         if (await act(app, () => app.gw.call('resource.add', { id: id.value.trim(), kind: kind.value.trim() }), `Resource ${id.value.trim()} added.`)) { e.target.reset(); load(); }
       } }, h('h2', {}, 'Add a resource'), field('Id', id), field('Kind', kind), h('button', { type: 'submit', class: 'primary' }, 'Add')),
-      h('form', { class: 'card', onsubmit: async (e) => {
+      h('form', { class: 'card', 'data-form': 'group-create', onsubmit: async (e) => {
         e.preventDefault();
         if (await act(app, () => app.gw.call('group.create', { name: gname.value.trim(), description: gdesc.value.trim() || null }), `Group ${gname.value.trim()} created.`)) { e.target.reset(); load(); }
       } }, h('h2', {}, 'Create a group'), field('Name', gname), field('Description', gdesc), h('button', { type: 'submit', class: 'primary' }, 'Create')),
-      h('form', { class: 'card', onsubmit: async (e) => {
+      h('form', { class: 'card', 'data-form': 'group-add', onsubmit: async (e) => {
         e.preventDefault();
         if (await act(app, () => app.gw.call('group.add', { group: mgroup.value.trim(), resources: list(members.value) }), (r) => `${r.added} added to ${r.group}.`)) { e.target.reset(); load(); }
-      } }, h('h2', {}, 'Add to a group'), field('Group', mgroup), field('Resources', members), h('button', { type: 'submit', class: 'primary' }, 'Add'))));
+      } }, h('h2', {}, 'Add to a group'), field('Group', mgroup), field('Resources', members), h('button', { type: 'submit', class: 'primary' }, 'Add')),
+      h('form', { class: 'card', 'data-form': 'group-remove', onsubmit: async (e) => {
+        e.preventDefault();
+        const params = { group: rgroup.value.trim(), resources: list(leaving.value) };
+        if (await act(app, () => app.gw.call('group.remove', params), (r) => `${r.removed} removed from ${r.group}.`)) { e.target.reset(); load(); }
+      } }, h('h2', {}, 'Remove from a group'), field('Group', rgroup), field('Resources', leaving), h('button', { type: 'submit', class: 'danger' }, 'Remove'))));
   }
 
   async function load() {

@@ -73,15 +73,23 @@ export function confirmDialog(title, body, okLabel, { danger = true } = {}) {
     });
     document.body.appendChild(dlg);
     dlg.showModal();
-    ok.focus();
+    // A field to fill (a reason, roles) takes the focus, so the keyboard types there and Enter
+    // confirms; otherwise the confirm button has it. Escape cancels either way.
+    (dlg.querySelector('input, select, textarea') || ok).focus();
   });
 }
 
 // ---- connection and login ---------------------------------------------------------------------
 
+// Whether this link was ever up: a drop after that is told as reconnecting, not as a first try.
+let wasOnline = false;
 function showLinkState(state) {
   const pill = $('link-state');
-  const text = { online: 'connected', connecting: 'connecting…', offline: 'broker unreachable', refused: 'broker refused the login', closed: 'not connected' }[state] || state;
+  if (state === 'online') wasOnline = true;
+  if (state === 'closed' || state === 'refused') wasOnline = false;
+  const text = wasOnline && (state === 'offline' || state === 'connecting')
+    ? { offline: 'reconnecting… (broker unreachable)', connecting: 'reconnecting…' }[state]
+    : { online: 'connected', connecting: 'connecting…', offline: 'broker unreachable', refused: 'broker refused the login', closed: 'not connected' }[state] || state;
   fill(pill, text);
   pill.className = `pill ${state}`;
 }
@@ -395,12 +403,12 @@ function lockScreen(section) {
 
 function renderLockForm() {
   const l = app.lock;
-  const scopeSelect = () => h('select', {},
+  const scopeSelect = (name) => h('select', { name },
     h('option', { value: '' }, 'any supervisor'),
     h('option', { value: 'u' }, 'only me, logged in as a user'),
     h('option', { value: 'k' }, 'only my API key'));
-  const lScope = scopeSelect();
-  const cScope = scopeSelect();
+  const lScope = scopeSelect('l');
+  const cScope = scopeSelect('c');
   const reason = h('input', { name: 'reason', maxlength: 500, placeholder: 'line 1 changeover' });
   const expires = h('select', { name: 'expires_in' },
     h('option', { value: '' }, 'never (until cleared)'),

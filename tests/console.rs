@@ -52,6 +52,13 @@ fn rpc(hmi: &mut Hmi, client: &str, body: Value) -> Value {
 /// An HMI panel logged in to the broker as `client`, subscribed to the control topics and the
 /// broadcasts, holding a session of `account` opened over MQTT.
 fn panel(broker: &Broker, client: &str, account: &str, project: &str) -> (Hmi, i64) {
+    panel_with(broker, client, account, json!({"type": "panel", "project": project}))
+}
+
+/// [`panel`] with the session's own `params` (type, project, read_only); host and address added.
+fn panel_with(broker: &Broker, client: &str, account: &str, mut params: Value) -> (Hmi, i64) {
+    params["host"] = json!(client);
+    params["address"] = json!("10.0.4.23");
     let mut hmi = broker.hmi(client, client);
     hmi.subscribe(&format!("hmi/{client}/reply"));
     hmi.subscribe(&format!("gatewarden/{SITE}/sessions/+/control"));
@@ -59,8 +66,7 @@ fn panel(broker: &Broker, client: &str, account: &str, project: &str) -> (Hmi, i
     let r = rpc(
         &mut hmi,
         client,
-        json!({"id": 1, "method": "session.open", "auth": {"user": account, "password": PW},
-               "params": {"type": "panel", "project": project, "host": client, "address": "10.0.4.23"}}),
+        json!({"id": 1, "method": "session.open", "auth": {"user": account, "password": PW}, "params": params}),
     );
     let id = r["result"]["session_id"].as_i64().unwrap_or_else(|| panic!("session.open: {r}"));
     (hmi, id)
@@ -73,11 +79,12 @@ struct Script {
 }
 
 impl Script {
-    fn start(config: &Value) -> Script {
+    /// Runs console/tests/`script` with `config` as JSON in the environment variable `var`.
+    fn start(script: &str, var: &str, config: &Value) -> Script {
         let root = env!("CARGO_MANIFEST_DIR");
         let mut child = Command::new("node")
-            .arg(format!("{root}/console/tests/console.mjs"))
-            .env("CONSOLE_TEST", config.to_string())
+            .arg(format!("{root}/console/tests/{script}"))
+            .env(var, config.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -158,7 +165,7 @@ fn supervisor_terminates_locks_and_broadcasts_from_the_browser_an_operator_sees_
     let mut snoop = broker.hmi("snoop", "snoop");
     snoop.subscribe("hmi/#");
     snoop.subscribe(&format!("gatewarden/{SITE}/rpc/#"));
-    let mut script = Script::start(&config);
+    let mut script = Script::start("console.mjs", "CONSOLE_TEST", &config);
 
     // The one step the script needs from us: a third panel opens a session while the table is shown.
     let ask = script.next();
@@ -272,6 +279,209 @@ fn supervisor_terminates_locks_and_broadcasts_from_the_browser_an_operator_sees_
     }
 }
 
+/// The console's other workflows in the browser (console/tests/workflows.mjs), against a daemon with
+/// client-type caps and read-only seats: the gauges for both and a read-only session in the table;
+/// the keyboard alone terminating a session (Escape cancels first); a lock only its owner writes
+/// through; a group created, filled and trimmed; a user's roles and a role's grants edited; and the
+/// broker restarted under the console, which reconnects, re-subscribes and calls again.
+#[test]
+fn console_keyboard_owner_lock_groups_roles_read_only_seats_and_a_broker_restart() {
+    let built = tempfile::tempdir().unwrap();
+    let console_dir = built.path().join("console");
+    build_console(&console_dir);
+
+    let mut broker =
+        Broker::shipped_with_console(SITE, &["station1", "panela", "panelb", "panelc", "paneld"], &console_dir);
+    let d = shipped_daemon(&broker, SITE, "[license]\nseats = 3\nread_only_seats = 1\ntypes = { panel = 2 }\n");
+    wait_connected(&d);
+
+    d.ok(&["role", "add", "admins"]);
+    for perm in ["users.view", "users.manage", "roles.manage", "resources.manage", "tag.write"] {
+        d.ok(&["role", "grant", "admins", perm, "--read", "--write", "--resource", "*"]);
+    }
+    d.ok(&["role", "add", "operator"]);
+    d.ok(&["role", "grant", "operator", "tag.write", "--read", "--write", "--resource", "line1/*"]);
+    d.ok(&["role", "add", "night"]);
+    user(&d, "sup", &["supervisor", "admins"]);
+    user(&d, "sup2", &["supervisor", "operator"]);
+    user(&d, "op", &["operator"]);
+    let members = ["line1/pump1", "line1/pump2", "line1/pump3"];
+    for id in members {
+        d.ok(&["resource", "add", id, "--kind", "tag"]);
+    }
+
+    // A read-write panel, a read-only one and a SCADA client (the one the keyboard terminates).
+    let (_a, s_rw) = panel_with(&broker, "panela", "op", json!({"type": "panel", "project": "line1"}));
+    let (_b, s_ro) =
+        panel_with(&broker, "panelb", "op", json!({"type": "panel", "project": "line1", "read_only": true}));
+    let (mut scada, s_kb) = panel_with(&broker, "panelc", "sup2", json!({"type": "scada"}));
+    let license = d.ok(&["status"]);
+    assert_eq!(license["seats"]["read_only"]["in_use"], 1, "{license}");
+
+    let config = json!({
+        "chromium": CHROMIUM,
+        "url": format!("http://127.0.0.1:{}", broker.ws_port.unwrap()),
+        "site": SITE,
+        "broker": {"user": "station1", "password": format!("station1{}", common::mqtt::BROKER_PW_SUFFIX)},
+        "supervisor": {"user": "sup", "password": PW},
+        "gauges": 3,
+        "expect_sessions": [s_rw, s_ro, s_kb],
+        "read_only_session": s_ro,
+        "keyboard_terminate": s_kb,
+        "terminate_reason": "scada restarted by keyboard",
+        "lock_reason": "owner only, commissioning",
+        "group": "line1-pumps",
+        "members": members,
+        "member_removed": "line1/pump2",
+        "role_user": "op",
+        "roles_added": ["operator", "night"],
+        "roles_kept": ["night"],
+        "grant_role": "night",
+        "grant": {"permission": "tag.write", "resource": "line2/*"},
+    });
+    let mut script = Script::start("workflows.mjs", "CONSOLE_TEST", &config);
+    let q = json!({"permission": "tag.write", "resource": "line1/pump1", "access": "write"});
+    let mut lock_checks = None;
+    let mut after_restart = None;
+    let out = loop {
+        let msg = script.next();
+        let Some(step) = msg.get("wait").and_then(Value::as_str) else { break msg };
+        let answer = match step {
+            // The lock the console set (l = u): another supervisor's write is refused, its owner's passes.
+            "lock_set" => {
+                let lock = d.ok(&["status"])["supervisor_lock"].clone();
+                assert_eq!(lock["l"], "u", "{lock}");
+                assert_eq!(lock["o"]["u"], "sup", "{lock}");
+                assert_eq!(lock["reason"], "owner only, commissioning", "{lock}");
+                let ttl = lock["expires_at"].as_i64().unwrap() - lock["since"].as_i64().unwrap();
+                assert_eq!(ttl, 2 * 3600 * 1000, "{lock}");
+                let other = d.call_auth("authz.check", q.clone(), json!({"token": common::token(&d, "sup2")}));
+                let owner = d.call_auth("authz.check", q.clone(), json!({"token": msg["token"]}));
+                lock_checks = Some((other, owner));
+                json!({})
+            }
+            "roles_added" => {
+                let mut roles: Vec<String> =
+                    serde_json::from_value(d.ok(&["user", "show", "op"])["roles"].clone()).unwrap();
+                roles.sort();
+                assert_eq!(roles, ["night", "operator"]);
+                json!({})
+            }
+            "grant_added" => {
+                let grants = d.ok(&["role", "show", "night"])["grants"].clone();
+                assert_eq!(grants.as_array().unwrap().len(), 1, "{grants}");
+                assert_eq!(grants[0]["permission"], "tag.write", "{grants}");
+                assert_eq!(grants[0]["resource"], "line2/*", "{grants}");
+                json!({})
+            }
+            "stop_broker" => {
+                broker.stop();
+                json!({})
+            }
+            "start_broker" => {
+                broker.run();
+                json!({})
+            }
+            // After the restart: a lock set over the socket and a session opened over MQTT.
+            "after_restart" => {
+                wait_connected(&d);
+                let r = d.call("supervisor.lock", json!({"reason": "set after the restart"}));
+                assert!(r.get("result").is_some(), "{r}");
+                let (_hmi, s) = panel_with(&broker, "paneld", "sup", json!({"type": "panel"}));
+                after_restart = Some(s);
+                json!({"session_id": s})
+            }
+            other => panic!("the script asked for {other}"),
+        };
+        script.answer(answer);
+    };
+    assert!(out.get("failed").is_none(), "the browser script failed: {out:#}");
+    let r = &out["report"];
+    assert_eq!(r["dialogs"], json!([]), "{r:#}");
+    assert_eq!(r["page_errors"], json!([]), "{r:#}");
+
+    // The gauges: the general pool, the panels' type cap, the read-only seats; the table says which
+    // session is read-only.
+    let gauges: Vec<(String, String)> = r["gauges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["pool"].as_str().unwrap().into(), g["text"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(gauges.len(), 3, "{gauges:?}");
+    assert_eq!(gauges[0], ("".into(), "General pool2 / 3 in use · 1 free".into()));
+    assert_eq!(gauges[1], ("type:panel".into(), "Clients of type panel1 / 2 in use · 1 free".into()));
+    assert_eq!(gauges[2], ("read-only".into(), "Read-only seats1 / 1 in use · 0 free".into()));
+    assert_eq!(r["read_only_pool_cell"], "general, read-only");
+    assert_eq!(r["read_write_pool_cell"], "general");
+
+    // The keyboard: the dialog opened on its reason field; Escape left the session alone; the
+    // reason typed and Enter terminated it, once.
+    assert_eq!(r["dialog_focus"], "input");
+    assert_eq!(r["escape_kept_row"], true);
+    let control = scada.next_on(&format!("gatewarden/{SITE}/sessions/{s_kb}/control")).json();
+    assert_eq!(control["action"], "terminate");
+    assert_eq!(control["reason"], "scada restarted by keyboard");
+    assert_eq!(control["by"]["u"], "sup");
+    assert_eq!(common::audit_count(&d, "session.terminate", "ok"), 1);
+
+    // The owner-only lock: its banner told the reason, the scope and the expiry; a write check of
+    // another supervisor was refused with supervisor_locked, the owner's passed.
+    let banner = r["owner_lock_banner"].as_str().unwrap();
+    assert!(
+        banner.contains("owner only, commissioning")
+            && banner.contains("only sup may change things")
+            && banner.contains("clears itself at"),
+        "{banner}"
+    );
+    let (other, owner) = lock_checks.expect("the script set the lock");
+    assert_eq!(other["error"]["code"], "supervisor_locked", "{other}");
+    assert_eq!(other["error"]["lock"]["l"], "u", "{other}");
+    assert_eq!(owner["result"]["decision"], "allow", "{owner}");
+    assert_eq!(owner["result"]["subject"], "sup", "{owner}");
+
+    // The group: created, three added, one taken out.
+    assert_eq!(r["group_members_shown"], "2");
+    let groups = d.ok(&["group", "list"]);
+    assert_eq!(groups.as_array().unwrap().len(), 1, "{groups}");
+    assert_eq!(groups[0]["name"], "line1-pumps");
+    assert_eq!(groups[0]["description"], "The pumps of line 1");
+    assert_eq!(groups[0]["members"], 2);
+    for res in d.ok(&["resource", "list"]).as_array().unwrap() {
+        let want = if res["id"] == "line1/pump2" { json!([]) } else { json!(["line1-pumps"]) };
+        assert_eq!(res["groups"], want, "{res}");
+    }
+
+    // Roles: op had night added (checked then), then operator removed; the grant came and went.
+    assert_eq!(d.ok(&["user", "show", "op"])["roles"], json!(["night"]));
+    assert_eq!(r["grant_row"]["Permission"], "tag.write");
+    assert_eq!(r["grant_row"]["Access"], "read,write");
+    assert_eq!(d.ok(&["role", "show", "night"])["grants"], json!([]));
+    let audit = d.ok(&["audit", "--limit", "500"]);
+    let from_console = |action: &str| -> Vec<Value> {
+        let rows = audit.as_array().unwrap().iter();
+        rows.filter(|e| e["action"] == action && e["source"].as_str().unwrap_or("").starts_with("mqtt client=console-"))
+            .cloned()
+            .collect()
+    };
+    for action in ["role.grant", "role.revoke", "user.update", "group.create", "group.add", "group.remove"] {
+        let rows = from_console(action);
+        assert!(
+            !rows.is_empty() && rows.iter().all(|e| e["outcome"] == "ok" && e["actor"]["u"] == "sup"),
+            "{action}: {rows:?}"
+        );
+    }
+
+    // The broker restart: the console said it was reconnecting, then showed the lock set and the
+    // session opened after it, and cleared the lock with a call.
+    assert!(r["link_while_down"].as_str().unwrap().starts_with("reconnecting"), "{r:#}");
+    assert!(r["banner_after_restart"].as_str().unwrap().contains("set after the restart"), "{r:#}");
+    assert_eq!(r["live_after_restart"], after_restart.expect("a session opened after the restart"));
+    assert_eq!(r["cleared_after_restart"], true);
+    assert!(d.ok(&["status"])["supervisor_lock"].is_null());
+    assert_eq!(common::audit_count(&d, "supervisor.unlock", "ok"), 2);
+}
+
 /// gatewarden.js itself (the module HMI pages use), in Node.js over the broker's WebSockets listener,
 /// against a daemon whose MQTT rate limit is tight: what `call` retries and what it never does.
 #[test]
@@ -287,7 +497,7 @@ fn client_module_retries_reads_through_rate_limits_never_resends_a_write_and_log
         assert!(st.success(), "npm ci in console/");
     }
     let served = tempfile::tempdir().unwrap();
-    let broker = Broker::shipped_with_console(SITE, &["station1", "panel1"], served.path());
+    let mut broker = Broker::shipped_with_console(SITE, &["station1", "panel1"], served.path());
     // argon2 at a cost (32 MiB, 2 passes: tens of ms on any machine) that no reply to a request with a
     // password beats 20 ms with.
     let d = shipped_daemon(
@@ -307,17 +517,32 @@ fn client_module_retries_reads_through_rate_limits_never_resends_a_write_and_log
         "user": "sup",
         "password": PW,
         "broadcast": "sent once",
+        "after_restart": "after the restart",
     });
-    let out = Command::new("node")
-        .arg(format!("{root}/console/tests/client.mjs"))
-        .env("CLIENT_TEST", config.to_string())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("node console/tests/client.mjs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last: Value =
-        serde_json::from_str(text.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{text:?}: {e}"));
-    assert!(out.status.success() && last.get("failed").is_none(), "client.mjs failed: {last:#}");
+    let mut script = Script::start("client.mjs", "CLIENT_TEST", &config);
+    let last = loop {
+        let msg = script.next();
+        let Some(step) = msg.get("wait").and_then(Value::as_str) else { break msg };
+        match step {
+            "stop_broker" => {
+                // The panel, while the broker is still up: the write that timed out on the client
+                // reached it once.
+                let m = panel.next_on(&format!("gatewarden/{SITE}/supervisor/message"));
+                assert_eq!(m.json()["text"], "sent once");
+                let again = panel.next(Duration::from_millis(1000), |m| m.topic.ends_with("supervisor/message"));
+                assert!(again.is_none(), "the write was sent twice: {again:?}");
+                broker.stop();
+            }
+            "start_broker" => broker.run(),
+            "broadcast_after_restart" => {
+                let r = d.call("supervisor.message", json!({"text": "after the restart"}));
+                assert!(r.get("result").is_some(), "{r}");
+            }
+            other => panic!("client.mjs asked for {other}"),
+        }
+        script.answer(json!({}));
+    };
+    assert!(last.get("failed").is_none(), "client.mjs failed: {last:#}");
     let r = &last["report"];
 
     assert_eq!(r["bad_broker_login"], "unauthenticated", "{r:#}");
@@ -330,16 +555,22 @@ fn client_module_retries_reads_through_rate_limits_never_resends_a_write_and_log
     // The write timed out on the client and was not sent again: the panels got it exactly once.
     assert_eq!(r["write"], "timeout");
     assert_eq!(r["write_retries"], 0);
-    let m = panel.next_on(&format!("gatewarden/{SITE}/supervisor/message"));
-    assert_eq!(m.json()["text"], "sent once");
-    let again = panel.next(Duration::from_millis(1000), |m| m.topic.ends_with("supervisor/message"));
-    assert!(again.is_none(), "the write was sent twice: {again:?}");
+    // (Checked by the panel before the broker's restart, below.)
 
     // Every read of the burst was answered, some after a refusal that the correlation data matched.
     assert_eq!(r["burst"], json!(vec![SITE; 6]), "{r:#}");
     let retries = r["retries"].as_array().unwrap();
     assert!(retries.iter().any(|x| x["reason"] == "rate_limited" && x["method"] == "status"), "{r:#}");
     assert!(retries.iter().all(|x| x["method"] != "supervisor.message"), "{r:#}");
+
+    // The broker restarted under the module: it went down and came back by itself; a call after it
+    // was answered; its subscriptions delivered a broadcast and the republished licence figures.
+    let states: Vec<&str> = r["states"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert_eq!(states.first(), Some(&"offline"), "{r:#}");
+    assert_eq!(states.last(), Some(&"online"), "{r:#}");
+    assert_eq!(r["status_after_restart"], SITE);
+    assert_eq!(r["message_after_restart"], "after the restart");
+    assert_eq!(r["license_after_restart"], d.ok(&["status"])["seats"]["limit"]);
 
     assert!(r["token_after_logout"].is_null());
     assert_eq!(r["revoked"], "unauthenticated", "{r:#}");

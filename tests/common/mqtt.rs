@@ -56,6 +56,11 @@ impl Broker {
         wait_until(Duration::from_secs(10), "mosquitto listening", || {
             std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
         });
+        if let Some(p) = self.ws_port {
+            wait_until(Duration::from_secs(10), "mosquitto's WebSockets listener", || {
+                std::net::TcpStream::connect(("127.0.0.1", p)).is_ok()
+            });
+        }
     }
 
     /// SIGTERM (mosquitto saves its persistence file) and wait.
@@ -387,11 +392,6 @@ impl Broker {
         std::fs::write(dir.path().join("mosquitto.conf"), conf).unwrap();
         let mut b = Broker { dir, port, ws_port, child: None };
         b.run();
-        if let Some(p) = ws_port {
-            wait_until(Duration::from_secs(10), "mosquitto's WebSockets listener", || {
-                std::net::TcpStream::connect(("127.0.0.1", p)).is_ok()
-            });
-        }
         b
     }
 
