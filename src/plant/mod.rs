@@ -71,6 +71,25 @@ pub struct PlantLock {
     pub cause: Option<UnlockCause>,
 }
 
+impl PlantLock {
+    /// Whether its texts are within what a lock set on a gateway may hold (a reason of one line of at
+    /// most [`crate::text::MAX_REASON`] characters, names of at most 64 bytes), whatever a peer wrote.
+    fn bounded(&self) -> bool {
+        let name = |n: &Option<String>| n.as_ref().is_none_or(|n| n.len() <= 64);
+        let names = name(&self.by.u) && name(&self.by.key_id) && self.gateway.len() <= crate::text::MAX_FIELD;
+        let lock = self.lock.as_ref().is_none_or(|l| {
+            name(&l.o.u)
+                && name(&l.o.key_id)
+                && crate::text::clean("reason", l.reason.clone(), crate::text::MAX_REASON, crate::text::Lines::One)
+                    .is_ok()
+        });
+        names && lock
+    }
+}
+
+/// Most users whose latest plant-wide terminate a gateway remembers (for the cooldown).
+const MAX_COOLDOWNS: usize = 100_000;
+
 /// A supervisor's terminate, as the plant bucket keeps it (`cooldown.<user>`): the user's latest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Terminated {
@@ -100,6 +119,28 @@ struct TerminateAsk {
     reason: Option<String>,
     by: Actor,
     source: String,
+}
+
+impl TerminateAsk {
+    /// Every text of the ask within the bounds the local method keeps: one line each, the reason at
+    /// most [`crate::text::MAX_REASON`] characters, names at most 64 bytes.
+    fn bounded(self) -> Result<TerminateAsk, ApiError> {
+        use crate::text::{self, Lines};
+        let line = |what: &str, v: String| {
+            text::clean(what, Some(v), text::MAX_FIELD, Lines::One).map(Option::unwrap_or_default)
+        };
+        let name = |what: &str, v: Option<String>| match v {
+            Some(n) if n.is_empty() || n.len() > 64 => Err(ApiError::bad_request(format!("{what}: 1 to 64 bytes"))),
+            other => Ok(other),
+        };
+        Ok(TerminateAsk {
+            from: line("from", self.from)?,
+            session_id: self.session_id,
+            reason: text::clean("reason", self.reason, text::MAX_REASON, Lines::One)?,
+            by: Actor { u: name("by.u", self.by.u)?, key_id: name("by.key_id", self.by.key_id)? },
+            source: line("source", self.source)?,
+        })
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -1065,8 +1106,12 @@ async fn lock_seen(shared: &Arc<Shared>, ctx: &Arc<Ctx>, entry: &kv::Entry) {
         return;
     }
     let value: PlantLock = match entry.operation {
-        kv::Operation::Put => match serde_json::from_slice(&entry.value) {
-            Ok(v) => v,
+        kv::Operation::Put => match serde_json::from_slice::<PlantLock>(&entry.value) {
+            Ok(v) if v.bounded() => v,
+            Ok(_) => {
+                tracing::warn!("plant: the lock key holds texts over the bounds a lock is set with, ignored");
+                return;
+            }
             Err(e) => {
                 tracing::warn!("plant: the lock key holds something unreadable, ignored: {e}");
                 return;
@@ -1090,6 +1135,9 @@ fn cooldown_seen(shared: &Shared, entry: &kv::Entry) {
     }
     if let Ok(t) = serde_json::from_slice::<Terminated>(&entry.value) {
         let mut terminated = shared.terminated.lock().unwrap_or_else(|p| p.into_inner());
+        if t.user.len() > 64 || (terminated.len() >= MAX_COOLDOWNS && !terminated.contains_key(&t.user)) {
+            return;
+        }
         if terminated.get(&t.user).is_none_or(|old| old.at < t.at) {
             terminated.insert(t.user.clone(), t);
         }
@@ -1147,7 +1195,14 @@ async fn answer_list(shared: &Arc<Shared>, ctx: &Arc<Ctx>, conn: &Conn, msg: asy
 
 async fn answer_terminate(shared: &Arc<Shared>, ctx: &Arc<Ctx>, conn: &Conn, msg: async_nats::Message) {
     let Some(reply) = msg.reply else { return };
-    let answer = match serde_json::from_slice::<TerminateAsk>(&msg.payload) {
+    // The asking gateway checked the caller's right and cleaned its input; what arrives over NATS is
+    // bounded again here before it reaches the audit trail, the log and the client's control topic.
+    let asked = serde_json::from_slice::<TerminateAsk>(&msg.payload)
+        .map_err(|e| {
+            ApiError::bad_request(format!("{}: unreadable: {e}", crate::contract::sessions::SessionTerminate::NAME))
+        })
+        .and_then(TerminateAsk::bounded);
+    let answer = match asked {
         Ok(ask) => {
             let c = ctx.clone();
             let from = ask.from.clone();
@@ -1166,13 +1221,7 @@ async fn answer_terminate(shared: &Arc<Shared>, ctx: &Arc<Ctx>, conn: &Conn, msg
                 Err(e) => TerminateAnswer { result: None, error: Some(e) },
             }
         }
-        Err(e) => TerminateAnswer {
-            result: None,
-            error: Some(ApiError::bad_request(format!(
-                "{}: unreadable: {e}",
-                crate::contract::sessions::SessionTerminate::NAME
-            ))),
-        },
+        Err(e) => TerminateAnswer { result: None, error: Some(e) },
     };
     if let Ok(bytes) = serde_json::to_vec(&answer) {
         let _ = conn.client.publish(reply, bytes.into()).await;
@@ -1183,6 +1232,27 @@ async fn answer_terminate(shared: &Arc<Shared>, ctx: &Arc<Ctx>, conn: &Conn, msg
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A terminate asked over NATS is bounded as the local method's input is, whatever a peer sends.
+    #[test]
+    fn a_terminate_ask_from_another_gateway_is_bounded_like_local_input() {
+        let ask = |reason: &str, user: &str| TerminateAsk {
+            from: "b".into(),
+            session_id: 7,
+            reason: Some(reason.into()),
+            by: Actor::user(user),
+            source: "socket".into(),
+        };
+        assert!(ask("panel frozen", "sup").bounded().is_ok());
+        let long = ask(&"x".repeat(crate::text::MAX_REASON + 1), "sup").bounded().unwrap_err();
+        assert!(long.message.contains("reason"), "{long}");
+        assert!(ask("two\nlines", "sup").bounded().is_err());
+        let who = ask("ok", &"u".repeat(65)).bounded().unwrap_err();
+        assert!(who.message.starts_with("by.u"), "{who}");
+        let mut from = ask("ok", "sup");
+        from.from = "\u{1b}[2Jgateway".into();
+        assert!(from.bounded().is_err());
+    }
 
     #[test]
     fn pool_keys_are_valid_nats_keys_and_never_clash() {
