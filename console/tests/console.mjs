@@ -9,35 +9,8 @@
 // `{"failed": "<what>", ...}` and exits 1. With `screenshots` set, PNGs of the main screens go there.
 
 import { chromium } from 'playwright-core';
-import { createInterface } from 'node:readline';
 
-const cfg = JSON.parse(process.env.CONSOLE_TEST);
-const WAIT = 15000;
-const report = { dialogs: [], page_errors: [], console_errors: [] };
-
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-async function ask(step, data = {}) {
-  process.stdout.write(`${JSON.stringify({ wait: step, ...data })}\n`);
-  const { value, done } = await lines.next();
-  if (done) throw new Error(`stdin closed while waiting for ${step}`);
-  return JSON.parse(value);
-}
-
-// The console's last message on each page (its toast), for the report of a failed step.
-let lastToast = {};
-function watch(page, who) {
-  setInterval(() => {
-    page.$eval('#toast', (e) => e.textContent).then((t) => { lastToast[who] = t; }, () => {});
-  }, 500).unref();
-  page.on('dialog', async (d) => {
-    report.dialogs.push(`${who}: ${d.type()} ${d.message()}`);
-    await d.dismiss();
-  });
-  page.on('pageerror', (e) => report.page_errors.push(`${who}: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') report.console_errors.push(`${who}: ${m.text()}`);
-  });
-}
+import { cfg, WAIT, report, ask, watch, finish } from './harness.mjs';
 
 async function shot(page, name, scrollTo) {
   if (!cfg.screenshots) return;
@@ -251,13 +224,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => {
-    process.stdout.write(`${JSON.stringify({ report })}\n`);
-    process.exit(0);
-  },
-  (err) => {
-    process.stdout.write(`${JSON.stringify({ failed: String(err && err.stack ? err.stack : err), toast: lastToast, report })}\n`);
-    process.exit(1);
-  },
-);
+finish(main);

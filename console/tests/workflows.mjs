@@ -14,32 +14,10 @@
 // `{"report": {...}}` (or `{"failed": ...}`, exit 1).
 
 import { chromium } from 'playwright-core';
-import { createInterface } from 'node:readline';
 
-const cfg = JSON.parse(process.env.CONSOLE_TEST);
-const WAIT = 15000;
-const report = { dialogs: [], page_errors: [], steps: [] };
+import { cfg, WAIT, report, ask, watch, finish } from './harness.mjs';
 
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-async function ask(step, data = {}) {
-  process.stdout.write(`${JSON.stringify({ wait: step, ...data })}\n`);
-  const { value, done } = await lines.next();
-  if (done) throw new Error(`stdin closed while waiting for ${step}`);
-  return JSON.parse(value);
-}
-
-let lastToast = '';
-function watch(page) {
-  setInterval(() => {
-    page.$eval('#toast', (e) => e.textContent).then((t) => { lastToast = t; }, () => {});
-  }, 500).unref();
-  page.on('dialog', async (d) => {
-    report.dialogs.push(`${d.type()} ${d.message()}`);
-    await d.dismiss();
-  });
-  page.on('pageerror', (e) => report.page_errors.push(e.message));
-}
-
+report.steps = [];
 const step = (name) => report.steps.push(name);
 const text = (page, sel) => page.$eval(sel, (e) => e.textContent);
 const tab = (page, name) => page.click(`#nav .tab[data-screen="${name}"]`);
@@ -66,7 +44,7 @@ async function main() {
   try {
     const ctx = await browser.newContext({ viewport: { width: 1024, height: 600 } });
     const page = await ctx.newPage();
-    watch(page);
+    watch(page, 'sup');
     await page.goto(`${cfg.url}/index.html`);
     await page.fill('#broker-user', cfg.broker.user);
     await page.fill('#broker-password', cfg.broker.password);
@@ -214,13 +192,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => {
-    process.stdout.write(`${JSON.stringify({ report })}\n`);
-    process.exit(0);
-  },
-  (err) => {
-    process.stdout.write(`${JSON.stringify({ failed: String(err && err.stack ? err.stack : err), toast: lastToast, report })}\n`);
-    process.exit(1);
-  },
-);
+finish(main);
