@@ -497,3 +497,23 @@ fn clients_of_one_type_hold_at_most_its_seats() {
     // The same user's second client on the same host shares its seat, whatever the type.
     assert_eq!(open_as(&d, "op1", "vision", "panel-1", None)["result"]["shared_seat"], true);
 }
+
+/// Regression: a session opened with a login token outlived that token's revocation (logout), though
+/// a credential is exactly as good as what it came from. It ends with the token, after a restart too;
+/// a session opened with the password does not.
+#[test]
+fn logging_out_ends_the_sessions_opened_with_that_login_token() {
+    let d = &mut Daemon::start_with("[license]\nseats = 3\nheartbeat_timeout = \"30s\"");
+    common::user(d, "op1", &[]);
+    let login = common::token(d, "op1");
+    let by_token = d.call_auth("session.open", json!({"type": "hmi", "host": "panel-1"}), json!({"token": login}));
+    let by_token = by_token["result"]["token"].as_str().unwrap_or_else(|| panic!("{by_token}")).to_string();
+    let (_, by_password) = opened(d, "op1", "panel-2");
+    d.kill();
+    d.restart();
+    let out = d.call_auth("logout", Value::Null, json!({"token": login}));
+    assert_eq!(out["result"]["sessions_terminated"], 1, "{out}");
+    assert_eq!(err_code(&beat(d, &by_token)), "session_terminated");
+    assert!(beat(d, &by_password)["result"].is_object(), "the password's session stays");
+    assert_eq!(seats(d), (1, 3));
+}

@@ -84,11 +84,23 @@ pub fn logout(ctx: &Ctx, caller: &Caller, _: Logout) -> Result<LoggedOut, ApiErr
     let Principal::User { token_id: Some(token_id), name, .. } = &caller.principal else {
         return Err(ApiError::bad_request("logout needs a login token (--token)"));
     };
-    ctx.write(|tx| {
+    let config = ctx.config();
+    // The sessions opened with this token came from it: they end with it (SPEC "Trust rules").
+    let ended = ctx.write_sessions(|tx, table| {
         accounts::rows::delete_token(tx, ctx.credentials(), *token_id)?;
-        audit::record(tx, &caller.actor(), Logout::NAME, Some(name), Outcome::Ok, None)
+        let ended = crate::sessions::end_matching(
+            tx,
+            table,
+            &config,
+            |t| t.of_token(*token_id),
+            &caller.actor(),
+            "logged out: the login token the session was opened with is revoked",
+        )?;
+        let detail = (ended > 0).then(|| json!({"sessions_terminated": ended}));
+        audit::record(tx, &caller.actor(), Logout::NAME, Some(name), Outcome::Ok, detail.as_ref())?;
+        Ok(ended)
     })?;
-    Ok(LoggedOut { logged_out: name.clone() })
+    Ok(LoggedOut { logged_out: name.clone(), sessions_terminated: ended as u64 })
 }
 
 pub fn create(ctx: &Ctx, caller: &Caller, p: UserCreate) -> Result<UserView, ApiError> {

@@ -48,6 +48,9 @@ crate::method!("logout", Logout => LoggedOut);
 pub struct LoggedOut {
     /// The user whose token was revoked.
     pub logged_out: String,
+    /// Client sessions opened with that token, ended with it.
+    #[serde(default)]
+    pub sessions_terminated: u64,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -125,9 +125,10 @@ pub fn open(
 
     let body = secret::random_text();
     let digest = secret::digest(&body);
-    let key_row = match who.principal {
-        Principal::Key { id, .. } => Some(*id),
-        _ => None,
+    let (key_row, token_id) = match who.principal {
+        Principal::Key { id, .. } => (Some(*id), None),
+        Principal::User { token_id, .. } => (None, *token_id),
+        Principal::Anonymous => (None, None),
     };
     let id = rows::insert(
         tx,
@@ -135,6 +136,7 @@ pub fn open(
             user_id,
             user_name: &user_name,
             key_row,
+            token_id,
             digest: &digest,
             client_type: &info.client_type,
             project: info.project.as_deref(),
@@ -552,7 +554,7 @@ pub fn restore(tx: &Transaction<'_>, table: &mut Table, config: &Config) -> Resu
         let user_id = row.user_id.unwrap_or(0);
         let principal = match row.key {
             Some((id, name, master)) => Principal::Key { id, name, owner_id: user_id, master },
-            None => Principal::User { id: user_id, name: row.user_name.clone(), token_id: None },
+            None => Principal::User { id: user_id, name: row.user_name.clone(), token_id: row.token_id },
         };
         // A session whose account is gone cannot come back.
         let dead = row.user_id.is_none() || row.last_seen < horizon;

@@ -422,6 +422,18 @@ impl Table {
         v
     }
 
+    /// Live sessions opened with a login token (by its row id).
+    pub fn of_token(&self, token_id: i64) -> Vec<i64> {
+        let mut v: Vec<i64> = self
+            .live
+            .values()
+            .filter(|l| matches!(l.principal, Principal::User { token_id: Some(t), .. } if t == token_id))
+            .map(|l| l.id)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Live sessions opened with an API key.
     pub fn of_key(&self, key_id: i64) -> Vec<i64> {
         let mut v: Vec<i64> = self

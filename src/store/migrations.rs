@@ -286,4 +286,10 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE sessions ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 10: the login token a session was opened with, if any: revoking that token (logout) ends the
+    // session, after a restart too (SPEC "Trust rules": a credential is exactly as good as what it
+    // came from).
+    r#"
+    ALTER TABLE sessions ADD COLUMN token_id INTEGER;
+    "#,
 ];

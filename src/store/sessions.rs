@@ -17,6 +17,8 @@ pub struct NewSession<'a> {
     pub user_name: &'a str,
     /// The API key it was opened with (its row id), if any.
     pub key_row: Option<i64>,
+    /// The login token it was opened with (its row id), if any.
+    pub token_id: Option<i64>,
     pub digest: &'a [u8],
     pub client_type: &'a str,
     pub project: Option<&'a str>,
@@ -29,9 +31,20 @@ pub struct NewSession<'a> {
 pub fn insert(tx: &Connection, s: &NewSession<'_>) -> rusqlite::Result<i64> {
     tx.execute(
         "INSERT INTO sessions (user_id, user_name, key_id, digest, client_type, project, host, address,
-                               opened_at, last_seen, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 'open')",
-        params![s.user_id, s.user_name, s.key_row, s.digest, s.client_type, s.project, s.host, s.address, s.opened_at],
+                               opened_at, last_seen, state, token_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 'open', ?10)",
+        params![
+            s.user_id,
+            s.user_name,
+            s.key_row,
+            s.digest,
+            s.client_type,
+            s.project,
+            s.host,
+            s.address,
+            s.opened_at,
+            s.token_id
+        ],
     )?;
     Ok(tx.last_insert_rowid())
 }
@@ -199,13 +212,15 @@ pub struct OpenRow {
     pub last_seen: i64,
     pub pool: Option<String>,
     pub read_only: bool,
+    /// The login token it was opened with, if any.
+    pub token_id: Option<i64>,
 }
 
 /// Every open session, oldest first.
 pub fn open_rows(conn: &Connection) -> rusqlite::Result<Vec<OpenRow>> {
     let mut stmt = conn.prepare(
         "SELECT s.id, s.user_id, s.user_name, s.key_id, s.digest, s.client_type, s.project, s.host,
-                s.address, s.opened_at, s.last_seen, s.pool, k.name, k.master, s.read_only
+                s.address, s.opened_at, s.last_seen, s.pool, k.name, k.master, s.read_only, s.token_id
          FROM sessions s LEFT JOIN api_keys k ON k.id = s.key_id
          WHERE s.state = 'open' ORDER BY s.id",
     )?;
@@ -227,6 +242,7 @@ pub fn open_rows(conn: &Connection) -> rusqlite::Result<Vec<OpenRow>> {
             last_seen: r.get(10)?,
             pool: r.get(11)?,
             read_only: r.get(14)?,
+            token_id: r.get(15)?,
         })
     })?
     .collect()
