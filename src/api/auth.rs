@@ -241,7 +241,7 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
         (accounts::find_user(&store.conn, name)?, accounts::saved_lockout(&store.conn, name)?)
     };
     // A name no local account holds is the plant directory's to verify (api::directory's rule).
-    let by_directory = super::directory::decides(ctx, name)?;
+    let by_directory = super::directory::decides(&config, user.as_ref());
     let admitted = ctx.gate().admit(name, saved, source.as_deref(), cfg, now);
     match admitted {
         lockout::Admit::Go => {}
@@ -311,8 +311,6 @@ pub fn authenticate_password(ctx: &Ctx, name: &str, pw: &str, origin: &Origin) -
     }
 }
 
-/// Finds the live session of a session token, and counts the request as a heartbeat. For a session
-/// that is no longer live, says why: `session_terminated`, `session_expired`.
 /// The refusal of a write by a session on a read-only seat.
 pub fn read_only_seat() -> ApiError {
     ApiError::new(
@@ -321,7 +319,9 @@ pub fn read_only_seat() -> ApiError {
     )
 }
 
-/// The principal behind a session token, the session's id and whether it holds a read-only seat.
+/// Finds the live session of a session token, and counts the request as a heartbeat: the principal
+/// behind it, the session's id and whether it holds a read-only seat. For a session that is no longer
+/// live, says why: `session_terminated`, `session_expired`.
 pub fn session_token(ctx: &Ctx, token: &str) -> Result<(Principal, i64, bool), ApiError> {
     let (id, body) =
         secret::parse(secret::SESSION_PREFIX, token).ok_or_else(crate::sessions::lifecycle::invalid_token)?;

@@ -144,14 +144,11 @@ pub fn link(ctx: &Ctx, layout: bool) -> Result<Option<DirectoryLink>, ApiError> 
     }))
 }
 
-/// Whether a password login for `name` is the directory's to answer: the directory is configured and
-/// no local account holds the name (see the module's rule).
-pub fn decides(ctx: &Ctx, name: &str) -> Result<bool, ApiError> {
-    if !ctx.config().directory.enabled() {
-        return Ok(false);
-    }
-    let source = store::directory::source_of(&ctx.store().conn, name)?;
-    Ok(source.as_deref() != Some("local"))
+/// Whether a password login is the directory's to answer: the directory is configured and no local
+/// account holds the name (`user`: the account of that name, as the login already read it; see the
+/// module's rule).
+pub fn decides(config: &Config, user: Option<&User>) -> bool {
+    config.directory.enabled() && user.is_none_or(|u| u.source != "local")
 }
 
 /// Verifies a password through the directory, or from the offline cache when the directory does not
@@ -242,7 +239,7 @@ fn admit(ctx: &Ctx, config: &Config, name: &str, pw: &str, person: &Person) -> R
             enable_again(tx, id, name, "login")?;
         }
         let before = known.map(|p| p.mapped_roles).unwrap_or_default();
-        let (given, _) = apply_roles(tx, id, name, &before, &roles)?;
+        let given = apply_roles(tx, id, name, &before, &roles)?;
         store::directory::save(tx, id, &person.dn, &person.groups, &given, Some(&verifier), now)?;
         Ok(id)
     })?;
@@ -253,22 +250,22 @@ fn admit(ctx: &Ctx, config: &Config, name: &str, pw: &str, person: &Person) -> R
 /// gave) that it no longer gives. The mapping owns only what it gave: a role the person already held
 /// by hand when the mapping first gave it stays the hand's, and stays when the mapping drops it (as
 /// does one assigned by hand later, see [`store::directory::unmap_roles`]). A mapped role removed by
-/// hand comes back: the directory decides what its groups give. Audits a change. Returns the roles the
-/// mapping gives now and the missing ones.
+/// hand comes back: the directory decides what its groups give; roles that do not exist here are
+/// passed over. Audits a change. Returns the roles the mapping gives now.
 fn apply_roles(
     tx: &rusqlite::Transaction<'_>,
     id: i64,
     name: &str,
     before: &[String],
     now: &[String],
-) -> Result<(Vec<String>, Vec<String>), ApiError> {
+) -> Result<Vec<String>, ApiError> {
     let held = policy::user_role_names(tx, id)?;
     let holds = |r: &str| held.iter().any(|h| h.eq_ignore_ascii_case(r));
     let was_given = |r: &str| before.iter().any(|b| b.eq_ignore_ascii_case(r));
-    let (mut given, mut added, mut missing) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut given, mut added) = (Vec::new(), Vec::new());
     for r in now {
         match store::roles::find(tx, r)? {
-            None => missing.push(r.clone()),
+            None => {}
             Some(_) if was_given(r) => {
                 given.push(r.clone());
                 if !holds(r) {
@@ -286,13 +283,27 @@ fn apply_roles(
     let gone: Vec<String> =
         before.iter().filter(|r| holds(r) && !given.iter().any(|g| g.eq_ignore_ascii_case(r))).cloned().collect();
     if gone.is_empty() && added.is_empty() {
-        return Ok((given, missing));
+        return Ok(given);
     }
     policy::add_user_roles(tx, id, &policy::role_ids(tx, &added)?)?;
     policy::remove_user_roles(tx, id, &policy::role_ids(tx, &gone)?)?;
     let detail = json!({"added": added, "removed": gone, "source": "directory.group_roles"});
     audit::record(tx, &Actor::system(), "directory.roles", Some(name), Outcome::Ok, Some(&detail))?;
-    Ok((given, missing))
+    Ok(given)
+}
+
+/// The roles of `roles` that do not exist here, sorted, each once.
+fn missing_roles<'a>(
+    conn: &rusqlite::Connection,
+    roles: impl IntoIterator<Item = &'a String>,
+) -> Result<Vec<String>, ApiError> {
+    let mut missing = std::collections::BTreeSet::new();
+    for role in roles {
+        if store::roles::find(conn, role)?.is_none() {
+            missing.insert(role.clone());
+        }
+    }
+    Ok(missing.into_iter().collect())
 }
 
 /// Enables a person this gateway disabled because the directory had (never one disabled by hand):
@@ -319,16 +330,6 @@ pub fn sync(ctx: &Ctx, mut progress: impl FnMut(usize, usize)) -> Result<Directo
     let people = store::directory::list(&ctx.store().conn)?;
     let names: Vec<String> = people.iter().map(|p| p.name.clone()).collect();
     let total = names.len();
-    // Mapped roles that do not exist here: known from the database, checked every round.
-    let mut missing = std::collections::BTreeSet::new();
-    {
-        let conn = &ctx.store().conn;
-        for role in config.directory.group_roles.values().flatten() {
-            if store::roles::find(conn, role)?.is_none() {
-                missing.insert(role.clone());
-            }
-        }
-    }
     if total == 0 && config.directory.group_roles.is_empty() {
         ctx.directory.lock().unwrap_or_else(|p| p.into_inner()).last_sync = Some(now_ms());
         return Ok(DirectorySynced { took_ms: started.elapsed().as_millis() as u64, ..Default::default() });
@@ -344,7 +345,9 @@ pub fn sync(ctx: &Ctx, mut progress: impl FnMut(usize, usize)) -> Result<Directo
     let mut out = DirectorySynced { people: total as u64, unknown_groups, ..Default::default() };
     let now = now_ms();
     let system = Actor::system();
-    let (updated, disabled, ended, enabled) = ctx.write_policy_sessions(|tx, table| {
+    let (updated, disabled, ended, enabled, missing) = ctx.write_policy_sessions(|tx, table| {
+        // Mapped roles that do not exist here, as this transaction sees them, every round.
+        let missing = missing_roles(tx, config.directory.group_roles.values().flatten())?;
         let (mut updated, mut disabled, mut ended, mut enabled) = (0u64, 0u64, 0u64, 0u64);
         for (p, f) in people.iter().zip(found) {
             match f {
@@ -354,8 +357,7 @@ pub fn sync(ctx: &Ctx, mut progress: impl FnMut(usize, usize)) -> Result<Directo
                         enabled += 1;
                     }
                     let roles = directory::mapped_roles(&config.directory, &person.groups);
-                    let (given, miss) = apply_roles(tx, p.user_id, &p.name, &p.mapped_roles, &roles)?;
-                    missing.extend(miss);
+                    let given = apply_roles(tx, p.user_id, &p.name, &p.mapped_roles, &roles)?;
                     if given != p.mapped_roles || person.groups != p.groups || person.dn != p.dn {
                         updated += 1;
                     }
@@ -379,13 +381,13 @@ pub fn sync(ctx: &Ctx, mut progress: impl FnMut(usize, usize)) -> Result<Directo
                 _ => {}
             }
         }
-        Ok((updated, disabled, ended, enabled))
+        Ok((updated, disabled, ended, enabled, missing))
     })?;
     out.enabled = enabled;
     out.updated = updated;
     out.disabled = disabled;
     out.sessions_ended = ended;
-    out.missing_roles = missing.into_iter().collect();
+    out.missing_roles = missing;
     if !out.missing_roles.is_empty() {
         tracing::warn!(roles = ?out.missing_roles, "directory.group_roles maps to roles that do not exist here");
     }
@@ -434,12 +436,7 @@ pub fn test(ctx: &Ctx, caller: &Caller, p: DirectoryTest) -> Result<DirectoryRep
     match r {
         Ok(Some(person)) => {
             report.roles = directory::mapped_roles(d, &person.groups);
-            let conn = &ctx.store().conn;
-            for r in &report.roles {
-                if store::roles::find(conn, r)?.is_none() {
-                    report.missing_roles.push(r.clone());
-                }
-            }
+            report.missing_roles = missing_roles(&ctx.store().conn, &report.roles)?;
             report.dn = Some(person.dn);
             report.groups = person.groups;
             report.disabled = person.disabled;

@@ -86,12 +86,12 @@ impl Ran {
     }
 }
 
-/// Runs a request: inline when it is cheap, on the blocking pool when it hashes a password (after a
-/// place in `gate`, which is released before this returns: never held across the delay).
 /// Requests whose params are larger than this (bulk imports: megabytes of rows) hand the memory they
 /// freed back to the system once answered.
 const BULK_PARAMS: usize = 1 << 20;
 
+/// Runs a request: inline when it is cheap, on the blocking pool when it hashes a password (after a
+/// place in `gate`, which is released before this returns: never held across the delay).
 pub async fn run(ctx: &Arc<Ctx>, req: Request, origin: &Origin, gate: &PasswordGate) -> Ran {
     let bulk = req.params.as_ref().is_some_and(|p| p.get().len() > BULK_PARAMS);
     let result = run_one(ctx, req, origin, gate).await;

@@ -166,7 +166,6 @@ impl Buffer {
 
 pub use crate::contract::system::AuditEntry as Entry;
 
-/// Newest first, at most `limit`, optionally only entries at or after `since_ms`.
 /// Which entries [`list`] returns; `None` is no filter.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Filter<'a> {
@@ -179,7 +178,7 @@ pub struct Filter<'a> {
     pub target: Option<&'a str>,
 }
 
-/// The newest entries that pass `f`, at most `limit`.
+/// The entries that pass `f`, newest first, at most `limit`.
 pub fn list(conn: &Connection, f: &Filter<'_>, limit: u32) -> rusqlite::Result<Vec<Entry>> {
     let (exact, family) = match f.action {
         Some(a) if a.ends_with('.') => (None, Some(a)),

@@ -45,11 +45,6 @@ fn person_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
     })
 }
 
-/// Where an account comes from: `Some("local")`, `Some("directory")`, or `None` for no such account.
-pub fn source_of(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT source FROM users WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()
-}
-
 /// The directory person of that account name, if it is one.
 pub fn find(conn: &Connection, name: &str) -> rusqlite::Result<Option<Person>> {
     conn.prepare_cached(&format!(
