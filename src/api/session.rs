@@ -129,7 +129,7 @@ pub fn terminate(ctx: &Ctx, caller: &Caller, p: SessionTerminate) -> Result<Term
             tracing::info!(session = id, gateway = %gw, user = %done.user, by = %actor.who.describe(), "session terminated on another gateway");
             Ok(done)
         }
-        (Some(gw), None) if !gw.is_empty() => Err(ApiError::bad_request(format!(
+        (Some(gw), None) => Err(ApiError::bad_request(format!(
             "gateway {gw:?}: terminating a session of another gateway needs plant mode ([plant] in the config)"
         ))),
         _ => terminate_here(ctx, p.session_id, reason, &actor),

@@ -261,6 +261,11 @@ impl Shared {
         self.conn.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The connection, while the link is up.
+    fn live_conn(&self) -> Option<Conn> {
+        self.conn().filter(|_| self.connected())
+    }
+
     fn connected(&self) -> bool {
         self.link.lock().unwrap_or_else(|p| p.into_inner()).0 == PlantLink::Connected
     }
@@ -383,7 +388,7 @@ impl Plant {
             *shared.dirty_by.lock().unwrap_or_else(|p| p.into_inner()) = Some((by.clone(), cause));
             shared.lock_dirty.store(true, Ordering::Release);
         };
-        let Some(conn) = shared.conn().filter(|_| shared.connected()) else {
+        let Some(conn) = shared.live_conn() else {
             keep_local();
             return Ok(());
         };
@@ -434,7 +439,7 @@ impl Plant {
             gateway: shared.gateway.clone(),
         };
         shared.terminated.lock().unwrap_or_else(|p| p.into_inner()).insert(t.user.clone(), t.clone());
-        let Some(conn) = shared.conn().filter(|_| shared.connected()) else { return };
+        let Some(conn) = shared.live_conn() else { return };
         let Ok(bytes) = serde_json::to_vec(&t) else { return };
         let key = format!("cooldown.{}", pool_token(user));
         let timeout = shared.timeout;
@@ -451,7 +456,7 @@ impl Plant {
     /// do not answer within `plant.request_timeout` are left out (and logged).
     pub fn list_remote(&self) -> Result<Vec<SessionView>, ApiError> {
         let shared = self.shared.clone();
-        let Some(conn) = shared.conn().filter(|_| shared.connected()) else {
+        let Some(conn) = shared.live_conn() else {
             return Err(offline_error());
         };
         let expected: BTreeSet<String> = shared.gateways().into_iter().filter(|g| *g != shared.gateway).collect();
@@ -509,7 +514,7 @@ impl Plant {
         by: &crate::store::audit::Actor,
     ) -> Result<TerminateReply, ApiError> {
         let shared = self.shared.clone();
-        let Some(conn) = shared.conn().filter(|_| shared.connected()) else {
+        let Some(conn) = shared.live_conn() else {
             return Err(offline_error());
         };
         let ask = TerminateAsk {
@@ -571,7 +576,7 @@ impl PlantSeats for Plant {
 
     fn claim(&self, seat: &SeatKey, session_id: i64, user: &str, pools: &[Option<String>]) -> Claim {
         let shared = self.shared.clone();
-        let Some(conn) = shared.conn().filter(|_| shared.connected()) else { return Claim::Offline };
+        let Some(conn) = shared.live_conn() else { return Claim::Offline };
         let seat_id = seat.id();
         let value = SeatValue {
             gateway: shared.gateway.clone(),
@@ -889,8 +894,8 @@ async fn connected(
             },
             Some(msg) = lists.next() => answer_list(shared, ctx, conn, msg).await,
             Some(msg) = terminates.next() => {
-                let (s, c, n) = (shared.clone(), ctx.clone(), conn.clone());
-                tokio::spawn(async move { answer_terminate(&s, &c, &n, msg).await });
+                let (c, n) = (ctx.clone(), conn.clone());
+                tokio::spawn(async move { answer_terminate(&c, &n, msg).await });
             }
             _ = renew.tick() => {
                 renew_all(shared, conn).await?;
@@ -1193,7 +1198,7 @@ async fn answer_list(shared: &Arc<Shared>, ctx: &Arc<Ctx>, conn: &Conn, msg: asy
     }
 }
 
-async fn answer_terminate(shared: &Arc<Shared>, ctx: &Arc<Ctx>, conn: &Conn, msg: async_nats::Message) {
+async fn answer_terminate(ctx: &Arc<Ctx>, conn: &Conn, msg: async_nats::Message) {
     let Some(reply) = msg.reply else { return };
     // The asking gateway checked the caller's right and cleaned its input; what arrives over NATS is
     // bounded again here before it reaches the audit trail, the log and the client's control topic.
@@ -1226,7 +1231,6 @@ async fn answer_terminate(shared: &Arc<Shared>, ctx: &Arc<Ctx>, conn: &Conn, msg
     if let Ok(bytes) = serde_json::to_vec(&answer) {
         let _ = conn.client.publish(reply, bytes.into()).await;
     }
-    let _ = shared;
 }
 
 #[cfg(test)]

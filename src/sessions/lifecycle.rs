@@ -154,26 +154,20 @@ pub fn open(
         client_type: &info.client_type,
         mode: info.mode,
     };
-    let mut plan = table.plan(&seats::limits_now(config, table), id, &ask).map_err(|full| refuse(table, &full))?;
+    let limits = seats::limits_now(config, table);
+    let mut plan = table.plan(&limits, id, &ask).map_err(|full| refuse(table, &full))?;
     let connected = table.plant.as_ref().is_some_and(|p| p.state == PlantLink::Connected);
     // Read-only seats are each gateway's own (docs/plant.md): only a new read-write seat needs a key.
     if let Some(plant) = plant.filter(|_| connected && !plan.shared && !plan.read_only) {
         // The reserved pools the opener holds, in the order the local plan tries them, then the
         // general one: the same order plant-wide.
-        let mut pools: Vec<Option<String>> = config
-            .license
-            .reserved
-            .iter()
-            .filter(|(role, n)| **n > 0 && roles.iter().any(|r| r.eq_ignore_ascii_case(role)))
-            .map(|(role, _)| Some(role.clone()))
-            .collect();
-        pools.push(None);
+        let pools: Vec<Option<String>> =
+            limits.held_pools(&roles).map(|(role, _)| Some(role.clone())).chain([None]).collect();
         match plant.claim(&plan.seat, id, &user_name, &pools) {
             Claim::Taken(pool) => plan.pool = pool,
             Claim::Full { in_use } => {
                 // No plant seat: a client that may read only takes one of this gateway's read-only
                 // seats, as it would locally.
-                let limits = seats::limits_now(config, table);
                 let read_only = super::Ask { mode: super::SeatMode::ReadOnly, ..ask };
                 match table.plan(&limits, id, &read_only) {
                     Ok(p) if info.mode != super::SeatMode::ReadWrite => plan = p,
@@ -184,7 +178,7 @@ pub fn open(
                             &Full {
                                 limit: limits.seats,
                                 in_use,
-                                reserved: lic.reserved.values().sum(),
+                                reserved: limits.reserved_total(),
                                 type_full: None,
                                 read_only: may.then(|| (limits.read_only_seats, table.read_only_use())),
                             },

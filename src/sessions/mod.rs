@@ -189,8 +189,17 @@ pub struct Limits {
 }
 
 impl Limits {
-    fn reserved_total(&self) -> u32 {
+    pub fn reserved_total(&self) -> u32 {
         self.reserved.values().sum()
+    }
+
+    /// The reserved pools a holder of `roles` may take from, in the order they are tried (locally and
+    /// plant-wide alike), with their seats.
+    pub fn held_pools<'a>(&'a self, roles: &'a [String]) -> impl Iterator<Item = (&'a String, u32)> + 'a {
+        self.reserved
+            .iter()
+            .filter(move |(role, n)| **n > 0 && roles.iter().any(|r| r.eq_ignore_ascii_case(role)))
+            .map(|(role, &n)| (role, n))
     }
 
     /// The `license.types` entry for a client type (compared without case).
@@ -311,8 +320,8 @@ impl Table {
         let type_full = type_cap.filter(|&(_, n)| self.type_use(ask.client_type) >= n);
         let shared_read_only = self.seats.get(&seat).is_some_and(|s| s.read_only);
         if !asked_read_only && type_full.is_none() && !shared_read_only {
-            for (role, &n) in &limits.reserved {
-                if n > 0 && ask.roles.iter().any(|r| r.eq_ignore_ascii_case(role)) && self.pool_use(Some(role)) < n {
+            for (role, n) in limits.held_pools(ask.roles) {
+                if self.pool_use(Some(role)) < n {
                     return Ok(Plan { seat, pool: Some(role.clone()), shared: false, read_only: false });
                 }
             }
