@@ -292,7 +292,7 @@ fn shown_in(ctx: &Ctx, tx: &Connection, id: i64) -> Result<UserView, ApiError> {
 
 /// Ends every session of account `user_id`, in the caller's transaction (its account just died for
 /// its sessions: disabled, deleted, its password changed).
-fn end_sessions_of(
+pub(crate) fn end_sessions_of(
     tx: &rusqlite::Transaction<'_>,
     table: &mut crate::sessions::Table,
     config: &crate::config::Config,

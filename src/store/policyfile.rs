@@ -177,10 +177,7 @@ pub fn role_ids(conn: &Connection) -> rusqlite::Result<HashMap<String, i64>> {
 
 /// The grants of a holder as a document writes them, with their ids.
 pub fn grants_of(conn: &Connection, holder: super::roles::Holder) -> rusqlite::Result<Vec<(i64, GrantEntry)>> {
-    let (column, id) = match holder {
-        super::roles::Holder::Role(id) => ("role_id", id),
-        super::roles::Holder::User(id) => ("user_id", id),
-    };
+    let (column, id) = holder.column();
     let mut st = conn.prepare_cached(&format!(
         "SELECT id, permission, can_read, can_write, selector, effect FROM grants WHERE {column} = ?1"
     ))?;

@@ -75,12 +75,19 @@ pub fn group_id(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> 
 }
 
 /// Adds an empty group.
-pub fn insert_group(tx: &Connection, name: &str, description: Option<&str>, now: i64) -> rusqlite::Result<()> {
+pub fn insert_group(tx: &Connection, name: &str, description: Option<&str>, now: i64) -> rusqlite::Result<i64> {
     tx.execute(
         "INSERT INTO resource_groups (name, description, created_at) VALUES (?1, ?2, ?3)",
         params![name, description, now],
-    )
-    .map(drop)
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// The resource ids in a group.
+pub fn members(conn: &Connection, group_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut st = conn.prepare_cached("SELECT resource_id FROM group_members WHERE group_id = ?1")?;
+    let rows = st.query_map([group_id], |r| r.get(0))?;
+    rows.collect()
 }
 
 /// Deletes a group (its members stay in the inventory).

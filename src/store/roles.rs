@@ -87,7 +87,7 @@ pub enum Holder {
 impl Holder {
     /// The column of `grants` that names this holder, and the id in it. The column is one of two
     /// fixed names, never text from a request.
-    fn column(self) -> (&'static str, i64) {
+    pub(super) fn column(self) -> (&'static str, i64) {
         match self {
             Holder::Role(id) => ("role_id", id),
             Holder::User(id) => ("user_id", id),

@@ -207,17 +207,13 @@ impl Run<'_, '_> {
             Some(gid) => {
                 policyfile::set_group_description(self.tx, gid, g.description.as_deref())?;
                 // Exactly the document's members: the others go.
-                let now_in: Vec<String> =
-                    resources::list(self.tx, None, Some(name))?.into_iter().map(|r| r.id).collect();
-                for m in now_in.iter().filter(|m| !g.members.contains(m)) {
+                let keep: std::collections::HashSet<&str> = g.members.iter().map(String::as_str).collect();
+                for m in resources::members(self.tx, gid)?.iter().filter(|m| !keep.contains(m.as_str())) {
                     resources::remove_member(self.tx, gid, m)?;
                 }
                 gid
             }
-            None => {
-                resources::insert_group(self.tx, name, g.description.as_deref(), now_ms())?;
-                resources::group_id(self.tx, name)?.ok_or_else(|| missing(EntryKind::Group, name))?
-            }
+            None => resources::insert_group(self.tx, name, g.description.as_deref(), now_ms())?,
         };
         for m in &g.members {
             resources::add_member(self.tx, gid, m)?;
@@ -278,9 +274,7 @@ impl Run<'_, '_> {
     }
 
     fn end_sessions(&mut self, user_id: i64, why: &str) -> Result<(), ApiError> {
-        let actor = self.caller.actor();
-        self.ended +=
-            crate::sessions::end_matching(self.tx, self.table, self.config, |t| t.of_user(user_id), &actor, why)?;
+        self.ended += super::user::end_sessions_of(self.tx, self.table, self.config, self.caller, user_id, why)?;
         Ok(())
     }
 
