@@ -8,9 +8,8 @@
 // is the report, `{"report": {...}}`; the Rust test asserts on it. A step that fails reports
 // `{"failed": "<what>", ...}` and exits 1. With `screenshots` set, PNGs of the main screens go there.
 
-import { chromium } from 'playwright-core';
 
-import { cfg, WAIT, report, ask, watch, finish } from './harness.mjs';
+import { cfg, WAIT, report, ask, watch, finish, launch, tab } from './harness.mjs';
 
 async function shot(page, name, scrollTo) {
   if (!cfg.screenshots) return;
@@ -56,14 +55,9 @@ async function loginByKeyboard(page, account) {
 }
 
 const tabs = (page) => page.$$eval('#nav .tab', (els) => els.map((e) => e.textContent));
-const tab = (page, name) => page.click(`#nav .tab[data-screen="${name}"]`);
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: cfg.chromium,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-  });
+  const browser = await launch();
   try {
     const viewport = { width: 1024, height: 600 };
     const supCtx = await browser.newContext({ viewport });

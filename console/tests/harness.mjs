@@ -7,6 +7,7 @@
 // `{"report": {...}}`, or `{"failed": "<what>", "toast": ..., "report": ...}` with exit code 1.
 
 import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
 
 export const cfg = JSON.parse(process.env.CONSOLE_TEST);
 export const WAIT = 15000;
@@ -39,6 +40,18 @@ export function watch(page, who) {
     if (m.type() === 'error') report.console_errors.push(`${who}: ${m.text()}`);
   });
 }
+
+/** Headless Debian Chromium (`cfg.chromium`), as both scripts drive it. */
+export function launch() {
+  return chromium.launch({
+    executablePath: cfg.chromium,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+}
+
+/** Opens a screen of the console by its tab. */
+export const tab = (page, name) => page.click(`#nav .tab[data-screen="${name}"]`);
 
 /** Runs `main` and prints the report line, or the failure with the last toasts; exits. */
 export function finish(main) {

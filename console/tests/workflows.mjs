@@ -13,14 +13,12 @@
 // `{"wait": "<step>", ...}` and answered with one line on stdin. Output: the last stdout line is
 // `{"report": {...}}` (or `{"failed": ...}`, exit 1).
 
-import { chromium } from 'playwright-core';
 
-import { cfg, WAIT, report, ask, watch, finish } from './harness.mjs';
+import { cfg, WAIT, report, ask, watch, finish, launch, tab } from './harness.mjs';
 
 report.steps = [];
 const step = (name) => report.steps.push(name);
 const text = (page, sel) => page.$eval(sel, (e) => e.textContent);
-const tab = (page, name) => page.click(`#nav .tab[data-screen="${name}"]`);
 const untilText = (page, sel, want) => page.waitForFunction(([s, w]) => {
   const e = document.querySelector(s);
   return e && e.textContent === w;
@@ -36,11 +34,7 @@ async function tabUntil(page, pred, what) {
 }
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: cfg.chromium,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-  });
+  const browser = await launch();
   try {
     const ctx = await browser.newContext({ viewport: { width: 1024, height: 600 } });
     const page = await ctx.newPage();
